@@ -1,0 +1,49 @@
+# Tidings: run `make help` for the list of targets.
+
+CARGO   ?= cargo
+PROFILE ?= dev
+DATA    ?= ./data
+CONFIG  ?=
+
+ifeq ($(PROFILE),release)
+  TARGET_DIR := target/release
+else
+  TARGET_DIR := target/debug
+endif
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets with what they do.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build every binary (PROFILE=release for an optimised build).
+	$(CARGO) build --workspace --bins --profile $(PROFILE)
+
+.PHONY: run
+run: build ## Start the all-in-one server with its data under ./data (Ctrl-C stops it).
+	TIDINGS__DATA_DIR=$(DATA) $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: test
+test: lint ## Check formatting and lints, then run every test.
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace
+
+.PHONY: lint
+lint: ## cargo fmt --check and clippy with warnings as errors.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code.
+	$(CARGO) fmt --all
+
+.PHONY: bench
+bench: ## Run the benchmarks (allocation, end-to-end 1:1) in release mode.
+	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- all
+
+.PHONY: clean
+clean: ## Remove build output and the local data directory.
+	$(CARGO) clean
+	rm -rf $(DATA)

@@ -1,0 +1,51 @@
+//! Client SDK for the Tidings gateway, used by the command-line client, the
+//! integration tests and the benchmark.
+//!
+//! Two layers:
+//! - [`Connection`]: one WebSocket, one protobuf `ClientFrame`/`ServerFrame` per
+//!   binary message. Requests get a fresh `request_id` and wait for the frame
+//!   that echoes it; frames with request_id 0 (pushes, and errors the server
+//!   could not tie to a request) are queued for [`Connection::next_push`]. Raw
+//!   senders exist for testing how the server treats malformed input.
+//! - [`Device`]: a connection plus the device-side sync rules, kept as a pure
+//!   state machine in [`DeviceState`]:
+//!   - the device keeps a `checkpoint`, the last inbox seq it has applied;
+//!   - on (re)connect it sends `Hello` with the checkpoint, then pulls
+//!     `after = checkpoint` until `has_more` is false; after each page the
+//!     checkpoint becomes the last returned seq if `has_more`, else the head
+//!     (moving across seqs that stayed empty), and never moves backwards;
+//!   - a push with `seq <= checkpoint` is ignored; `seq == checkpoint + 1` is
+//!     applied directly; a push further ahead is buffered and triggers a pull;
+//!     buffered entries are applied once the checkpoint reaches them;
+//!   - an entry whose message id was already applied is dropped (its seq is
+//!     still passed);
+//!   - a pull page with `truncated` means entries expired from the inbox: the
+//!     caller recovers them through history.
+//!
+//! Push is a hint and pull is the truth: nothing here ever moves the checkpoint
+//! past a seq the server did not report as settled. The SDK must never decide
+//! a user id (the server derives it from the token) and holds no durable
+//! storage: persisting the checkpoint is the application's job.
+
+pub mod connection;
+pub mod device;
+pub mod device_state;
+pub mod error;
+mod requests;
+
+pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT, Disconnect};
+pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
+pub use device_state::{DeviceState, PushOutcome};
+pub use error::{ClientError, Result};
+pub use tidings_proto::client::v1 as proto;
+pub use tidings_proto::common::v1::{InboxEntry, Message};
+
+/// The development-mode token of a user: `dev:<user_id>`.
+pub fn dev_token(user_id: &str) -> String {
+    format!("dev:{user_id}")
+}
+
+/// Compiles the README's example.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeExample;

@@ -1,0 +1,63 @@
+//! Messages and inbox entries.
+
+use crate::ids::UserId;
+
+/// A position in a timeline. Seqs start at 1; 0 means "before everything".
+pub type Seq = u64;
+
+/// A message in a conversation's store timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub message_id: String,
+    pub conversation_id: String,
+    pub conv_seq: Seq,
+    pub sender_id: String,
+    pub sender_device: String,
+    pub client_msg_id: String,
+    pub kind: String,
+    pub body: Vec<u8>,
+    pub created_at_ms: i64,
+}
+
+/// An entry of a user's sync timeline (inbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Position in the user's inbox.
+    pub seq: Seq,
+    pub conversation_id: String,
+    pub conv_seq: Seq,
+    pub message: Message,
+}
+
+/// The message id of `(sender, client_msg_id)`: derived, not random, so a send
+/// retried after an abandoned seq carries the same id and devices can drop the
+/// duplicate a late write may leave behind.
+pub fn message_id_for(sender: &UserId, client_msg_id: &str) -> String {
+    const NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x7d1c_9a3e_52b4_4c0f_9e61_0b8d_25f4_a713);
+    let name = format!("{}\u{0}{}", sender.as_str(), client_msg_id);
+    uuid::Uuid::new_v5(&NAMESPACE, name.as_bytes())
+        .simple()
+        .to_string()
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_stable_per_sender_and_client_id() {
+        let a = UserId::parse("alice").unwrap();
+        let b = UserId::parse("bob").unwrap();
+        assert_eq!(message_id_for(&a, "m1"), message_id_for(&a, "m1"));
+        assert_ne!(message_id_for(&a, "m1"), message_id_for(&a, "m2"));
+        assert_ne!(message_id_for(&a, "m1"), message_id_for(&b, "m1"));
+    }
+}

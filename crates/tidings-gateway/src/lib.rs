@@ -1,0 +1,20 @@
+//! The gateway: holds client WebSocket connections, authenticates them,
+//! records where each device is connected in the registry, forwards client
+//! requests to logic and sync, and writes pushes to connections.
+//!
+//! The gateway holds no business logic: it never decides who receives a
+//! message or who may write where. It vouches only for the identity of its
+//! connections, which it derives from the token, never from the client.
+
+mod auth;
+mod config;
+mod connection;
+mod hub;
+mod push;
+mod server;
+
+pub use auth::{Authenticator, DevAuthenticator};
+pub use config::GatewayConfig;
+pub use hub::Hub;
+pub use push::GatewayServer;
+pub use server::{Gateway, GatewayBackends};

@@ -1,0 +1,41 @@
+//! Logic settings.
+
+use serde::Deserialize;
+
+/// Settings of the logic service (`[logic]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogicConfig {
+    /// Largest message body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a client_msg_id is remembered for dedupe (seconds).
+    pub dedupe_ttl_secs: u64,
+    /// Deadline of one push call to a gateway (milliseconds).
+    pub push_timeout_ms: u64,
+}
+
+impl Default for LogicConfig {
+    fn default() -> Self {
+        LogicConfig {
+            max_body_bytes: 32 * 1024,
+            dedupe_ttl_secs: 24 * 3600,
+            push_timeout_ms: 2_000,
+        }
+    }
+}
+
+impl LogicConfig {
+    /// Checks the values, naming the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.max_body_bytes == 0 || self.max_body_bytes > 1 << 20 {
+            return Err("logic.max_body_bytes must be between 1 and 1048576".into());
+        }
+        if self.dedupe_ttl_secs == 0 {
+            return Err("logic.dedupe_ttl_secs must be at least 1".into());
+        }
+        if self.push_timeout_ms == 0 {
+            return Err("logic.push_timeout_ms must be at least 1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Behaviour every [`Registry`] implementation must show, written once and run
+//! against each backend with [`registry_conformance_tests!`].
+//!
+//! Test bodies take a fresh registry and a unique prefix for user ids, so a
+//! shared server (Redis) can run them side by side.
+
+use std::time::Duration;
+
+use crate::{DeviceRoute, Registry};
+
+const TTL: Duration = Duration::from_secs(30);
+
+fn route(device: &str, gateway: &str) -> DeviceRoute {
+    DeviceRoute {
+        device_id: device.to_string(),
+        gateway: gateway.to_string(),
+    }
+}
+
+/// Registered devices are found; unknown users have none.
+pub async fn register_and_lookup(reg: &dyn Registry, p: &str) {
+    let (alice, bob, carol) = (format!("{p}alice"), format!("{p}bob"), format!("{p}carol"));
+    reg.register(&alice, "phone", "gw1:7401", TTL)
+        .await
+        .unwrap();
+    reg.register(&alice, "laptop", "gw2:7401", TTL)
+        .await
+        .unwrap();
+    reg.register(&bob, "phone", "gw1:7401", TTL).await.unwrap();
+    let found = reg
+        .lookup(&[alice.clone(), bob.clone(), carol.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        found,
+        vec![
+            vec![route("laptop", "gw2:7401"), route("phone", "gw1:7401")],
+            vec![route("phone", "gw1:7401")],
+            vec![],
+        ]
+    );
+}
+
+/// A reconnect elsewhere replaces the route; the old gateway's clean-up then
+/// removes nothing.
+pub async fn stale_unregister_keeps_newer_entry(reg: &dyn Registry, p: &str) {
+    let user = format!("{p}dave");
+    reg.register(&user, "phone", "gw1:7401", TTL).await.unwrap();
+    reg.register(&user, "phone", "gw2:7401", TTL).await.unwrap();
+    assert!(!reg.unregister(&user, "phone", "gw1:7401").await.unwrap());
+    let found = reg.lookup(std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(found, vec![vec![route("phone", "gw2:7401")]]);
+    assert!(reg.unregister(&user, "phone", "gw2:7401").await.unwrap());
+    let found = reg.lookup(std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(found, vec![Vec::<DeviceRoute>::new()]);
+}
+
+/// Entries disappear after their ttl unless refreshed.
+pub async fn entries_expire_unless_refreshed(reg: &dyn Registry, p: &str) {
+    let (erin, frank) = (format!("{p}erin"), format!("{p}frank"));
+    let short = Duration::from_millis(1500);
+    reg.register(&erin, "phone", "gw1:7401", short)
+        .await
+        .unwrap();
+    reg.register(&frank, "phone", "gw1:7401", short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    reg.register(&frank, "phone", "gw1:7401", short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let found = reg.lookup(&[erin, frank]).await.unwrap();
+    assert_eq!(found, vec![vec![], vec![route("phone", "gw1:7401")]]);
+}
+
+/// A batched look-up of many users returns each user's routes in order.
+pub async fn batched_lookup_keeps_order(reg: &dyn Registry, p: &str) {
+    let users: Vec<String> = (0..50).map(|i| format!("{p}user{i}")).collect();
+    for (i, u) in users.iter().enumerate().filter(|(i, _)| i % 2 == 0) {
+        reg.register(u, "d", &format!("gw{i}:1"), TTL)
+            .await
+            .unwrap();
+    }
+    let found = reg.lookup(&users).await.unwrap();
+    for (i, routes) in found.iter().enumerate() {
+        if i % 2 == 0 {
+            assert_eq!(routes, &vec![route("d", &format!("gw{i}:1"))]);
+        } else {
+            assert!(routes.is_empty(), "user{i} was never registered");
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance body. `$make` is an async
+/// expression evaluating to something that derefs to a `dyn Registry`.
+#[macro_export]
+macro_rules! registry_conformance_tests {
+    ($make:expr) => {
+        $crate::registry_conformance_tests!(@one $make, register_and_lookup);
+        $crate::registry_conformance_tests!(@one $make, stale_unregister_keeps_newer_entry);
+        $crate::registry_conformance_tests!(@one $make, entries_expire_unless_refreshed);
+        $crate::registry_conformance_tests!(@one $make, batched_lookup_keeps_order);
+    };
+    (@one $make:expr, $name:ident) => {
+        #[tokio::test]
+        async fn $name() {
+            let registry = $make;
+            let prefix = format!(
+                "t{}-{}-",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            $crate::conformance::$name(&*registry, &prefix).await;
+        }
+    };
+}

@@ -1,0 +1,61 @@
+//! The registry maps `user/device` to the address of the gateway holding the
+//! device's connection. Gateways write it (register on hello, refresh by
+//! heartbeat, remove on disconnect only if the entry still names them); logic
+//! reads it, batched, to route pushes.
+//!
+//! Implementations: [`InProcessRegistry`] for the all-in-one shape. Every
+//! implementation passes [`conformance`]. The registry never decides who may
+//! receive what; it only says where a device is.
+
+pub mod conformance;
+mod in_process;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use in_process::InProcessRegistry;
+
+/// Errors of a registry backend.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry backend: {0}")]
+    Backend(String),
+}
+
+/// Where one device of a user is connected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeviceRoute {
+    pub device_id: String,
+    /// gRPC address of the gateway holding the connection.
+    pub gateway: String,
+}
+
+/// User/device to gateway address, with expiry.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// Records (or refreshes) that `user/device` is connected to `gateway`,
+    /// for `ttl` unless refreshed again. A newer registration replaces an older
+    /// one for the same device, whichever gateway wrote it.
+    async fn register(
+        &self,
+        user: &str,
+        device: &str,
+        gateway: &str,
+        ttl: Duration,
+    ) -> Result<(), RegistryError>;
+
+    /// Removes `user/device` only if it still names `gateway` (compare and
+    /// delete), so a gateway cleaning up after a device that already reconnected
+    /// elsewhere does not erase the new entry. Returns whether it removed one.
+    async fn unregister(
+        &self,
+        user: &str,
+        device: &str,
+        gateway: &str,
+    ) -> Result<bool, RegistryError>;
+
+    /// The live devices of each user, in the order of `users`: one batched
+    /// look-up for a whole fan-out. Expired entries are never returned.
+    async fn lookup(&self, users: &[String]) -> Result<Vec<Vec<DeviceRoute>>, RegistryError>;
+}

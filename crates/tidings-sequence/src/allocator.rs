@@ -1,0 +1,218 @@
+//! The allocator: batched allocation, commits, abandonment and visible heads.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tidings_core::{Error, Result, Seq};
+use tidings_storage::{SectionStore, StorageError};
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::config::SequenceConfig;
+use crate::section::{Claim, KeyState, Section, section_of};
+
+/// Allocates seqs and tracks visible heads for every key of every section.
+pub struct Allocator {
+    config: SequenceConfig,
+    store: Arc<dyn SectionStore>,
+    sections: Vec<Mutex<Section>>,
+    abandoned_total: AtomicU64,
+}
+
+impl Allocator {
+    pub fn new(config: SequenceConfig, store: Arc<dyn SectionStore>) -> Self {
+        let sections = (0..config.sections)
+            .map(|_| Mutex::new(Section::default()))
+            .collect();
+        Allocator {
+            config,
+            store,
+            sections,
+            abandoned_total: AtomicU64::new(0),
+        }
+    }
+
+    /// Allocates one seq per key, in request order (a repeated key gets
+    /// increasing seqs). Each new seq is pending until committed or abandoned.
+    pub async fn allocate(&self, keys: &[String]) -> Result<Vec<Seq>> {
+        let mut seqs = vec![0; keys.len()];
+        for (section_id, indexes) in self.group_by_section(keys) {
+            let mut section = self.sections[section_id as usize].lock().await;
+            let mut claim = self.ensure_claimed(section_id, &mut section).await?;
+            // Raise the persisted ceiling once for the whole batch if needed.
+            let mut needed = claim.max_seq;
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for &i in &indexes {
+                *counts.entry(keys[i].as_str()).or_default() += 1;
+            }
+            for (key, count) in &counts {
+                let cur = section.keys.get(*key).map_or(claim.base, |k| k.cur);
+                needed = needed.max(cur + count);
+            }
+            if needed > claim.max_seq {
+                let new_max = needed + self.config.step;
+                if let Err(e) = self
+                    .store
+                    .advance_max_seq(section_id, claim.epoch, new_max)
+                    .await
+                {
+                    return Err(self.lost_section(section_id, &mut section, e));
+                }
+                claim.max_seq = new_max;
+                section.claim = Some(claim);
+            }
+            let deadline = Instant::now() + self.config.commit_deadline();
+            for i in indexes {
+                let state = section
+                    .keys
+                    .entry(keys[i].clone())
+                    .or_insert_with(|| KeyState::new(claim.base));
+                state.cur += 1;
+                state.pending.insert(state.cur, deadline);
+                seqs[i] = state.cur;
+            }
+        }
+        Ok(seqs)
+    }
+
+    /// Settles pending seqs as persisted. `false` for a seq that is not pending
+    /// (abandoned, already settled or never allocated here).
+    pub async fn commit(&self, refs: &[(String, Seq)]) -> Vec<bool> {
+        self.settle(refs).await
+    }
+
+    /// Gives up pending seqs at once, so heads move on without waiting.
+    pub async fn abandon(&self, refs: &[(String, Seq)]) {
+        self.settle(refs).await;
+    }
+
+    /// The visible head of each key. Waits, after a section changed hands,
+    /// until the previous owner's writes are past their deadline.
+    pub async fn heads(&self, keys: &[String]) -> Result<Vec<Seq>> {
+        let mut heads = vec![0; keys.len()];
+        for (section_id, indexes) in self.group_by_section(keys) {
+            loop {
+                let mut section = self.sections[section_id as usize].lock().await;
+                let claim = self.ensure_claimed(section_id, &mut section).await?;
+                let now = Instant::now();
+                if now < claim.heads_ready_at {
+                    drop(section);
+                    tokio::time::sleep_until(claim.heads_ready_at).await;
+                    continue;
+                }
+                for &i in &indexes {
+                    heads[i] = section
+                        .keys
+                        .get(&keys[i])
+                        .map_or(claim.base, KeyState::visible_head);
+                }
+                break;
+            }
+        }
+        Ok(heads)
+    }
+
+    /// Abandons every pending seq past its deadline; returns how many.
+    pub async fn abandon_expired(&self) -> usize {
+        let now = Instant::now();
+        let mut total = 0;
+        for section in &self.sections {
+            total += section.lock().await.abandon_expired(now);
+        }
+        if total > 0 {
+            self.abandoned_total
+                .fetch_add(total as u64, Ordering::Relaxed);
+            tracing::info!(
+                abandoned = total,
+                "abandoned seqs past their commit deadline"
+            );
+        }
+        total
+    }
+
+    /// Seqs abandoned by deadline since start.
+    pub fn abandoned_total(&self) -> u64 {
+        self.abandoned_total.load(Ordering::Relaxed)
+    }
+
+    /// Runs [`Self::abandon_expired`] periodically until the task is dropped.
+    pub fn spawn_reaper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        let period = (self.config.commit_deadline() / 4).max(Duration::from_millis(5));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                this.abandon_expired().await;
+            }
+        })
+    }
+
+    async fn settle(&self, refs: &[(String, Seq)]) -> Vec<bool> {
+        let mut settled = vec![false; refs.len()];
+        let keys: Vec<String> = refs.iter().map(|(k, _)| k.clone()).collect();
+        for (section_id, indexes) in self.group_by_section(&keys) {
+            let mut section = self.sections[section_id as usize].lock().await;
+            for i in indexes {
+                let (key, seq) = &refs[i];
+                settled[i] = section
+                    .keys
+                    .get_mut(key)
+                    .is_some_and(|k| k.pending.remove(seq).is_some());
+            }
+        }
+        settled
+    }
+
+    async fn ensure_claimed(&self, section_id: u32, section: &mut Section) -> Result<Claim> {
+        if let Some(claim) = section.claim {
+            return Ok(claim);
+        }
+        let state = self
+            .store
+            .claim_section(section_id)
+            .await
+            .map_err(Error::from)?;
+        // Epoch 1 means no one owned the section before: nothing can be in
+        // flight from an earlier owner, so heads are ready at once.
+        let heads_ready_at = if state.epoch <= 1 {
+            Instant::now()
+        } else {
+            Instant::now() + self.config.commit_deadline()
+        };
+        let claim = Claim {
+            epoch: state.epoch,
+            base: state.max_seq,
+            max_seq: state.max_seq,
+            heads_ready_at,
+        };
+        tracing::debug!(
+            section = section_id,
+            epoch = claim.epoch,
+            base = claim.base,
+            "claimed section"
+        );
+        section.claim = Some(claim);
+        Ok(claim)
+    }
+
+    fn lost_section(&self, section_id: u32, section: &mut Section, e: StorageError) -> Error {
+        tracing::warn!(section = section_id, error = %e, "lost section ownership");
+        section.reset();
+        Error::from(e)
+    }
+
+    fn group_by_section(&self, keys: &[String]) -> BTreeMap<u32, Vec<usize>> {
+        let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, key) in keys.iter().enumerate() {
+            groups
+                .entry(section_of(key, self.config.sections))
+                .or_default()
+                .push(i);
+        }
+        groups
+    }
+}

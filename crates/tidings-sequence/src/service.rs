@@ -1,0 +1,92 @@
+//! The gRPC face of the allocator.
+
+use std::sync::Arc;
+
+use tidings_core::{Error, Seq, TimelineKey};
+use tidings_proto::sequence::v1::{
+    self as pb, sequence_service_server::SequenceService,
+    sequence_service_server::SequenceServiceServer,
+};
+use tonic::{Request, Response, Status};
+
+use crate::Allocator;
+
+/// Largest number of keys or seqs in one request.
+pub const MAX_BATCH: usize = 10_000;
+
+/// Serves `tidings.sequence.v1.SequenceService`.
+#[derive(Clone)]
+pub struct SequenceServer {
+    allocator: Arc<Allocator>,
+}
+
+impl SequenceServer {
+    pub fn new(allocator: Arc<Allocator>) -> Self {
+        SequenceServer { allocator }
+    }
+
+    pub fn into_service(self) -> SequenceServiceServer<Self> {
+        SequenceServiceServer::new(self)
+    }
+}
+
+fn validate_keys(keys: &[String]) -> Result<(), Error> {
+    if keys.len() > MAX_BATCH {
+        return Err(Error::invalid(format!(
+            "at most {MAX_BATCH} keys per request, got {}",
+            keys.len()
+        )));
+    }
+    for key in keys {
+        TimelineKey::parse(key)?;
+    }
+    Ok(())
+}
+
+fn refs(seqs: Vec<pb::SeqRef>) -> Result<Vec<(String, Seq)>, Error> {
+    let refs: Vec<(String, Seq)> = seqs.into_iter().map(|r| (r.key, r.seq)).collect();
+    let keys: Vec<String> = refs.iter().map(|(k, _)| k.clone()).collect();
+    validate_keys(&keys)?;
+    Ok(refs)
+}
+
+#[tonic::async_trait]
+impl SequenceService for SequenceServer {
+    async fn allocate(
+        &self,
+        request: Request<pb::AllocateRequest>,
+    ) -> Result<Response<pb::AllocateResponse>, Status> {
+        let keys = request.into_inner().keys;
+        validate_keys(&keys)?;
+        let seqs = self.allocator.allocate(&keys).await?;
+        Ok(Response::new(pb::AllocateResponse { seqs }))
+    }
+
+    async fn commit(
+        &self,
+        request: Request<pb::CommitRequest>,
+    ) -> Result<Response<pb::CommitResponse>, Status> {
+        let refs = refs(request.into_inner().seqs)?;
+        let committed = self.allocator.commit(&refs).await;
+        Ok(Response::new(pb::CommitResponse { committed }))
+    }
+
+    async fn abandon(
+        &self,
+        request: Request<pb::AbandonRequest>,
+    ) -> Result<Response<pb::AbandonResponse>, Status> {
+        let refs = refs(request.into_inner().seqs)?;
+        self.allocator.abandon(&refs).await;
+        Ok(Response::new(pb::AbandonResponse {}))
+    }
+
+    async fn heads(
+        &self,
+        request: Request<pb::HeadsRequest>,
+    ) -> Result<Response<pb::HeadsResponse>, Status> {
+        let keys = request.into_inner().keys;
+        validate_keys(&keys)?;
+        let heads = self.allocator.heads(&keys).await?;
+        Ok(Response::new(pb::HeadsResponse { heads }))
+    }
+}

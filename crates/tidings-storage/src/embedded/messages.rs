@@ -1,0 +1,96 @@
+//! Store timelines: `messages` keyed `conversation ++ 0x00 ++ conv_seq`, the
+//! value a `tidings.common.v1.Message`.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use prost::Message as _;
+use tidings_core::{Message, Seq};
+use tidings_proto::common::v1 as pb;
+
+use super::codec::{decode, numbered_key};
+use super::{EmbeddedStore, backend, read_page};
+use crate::{MAX_PAGE, MessageStore, Page, StorageError};
+
+const TABLE: &str = "messages";
+
+#[async_trait]
+impl MessageStore for EmbeddedStore {
+    async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // Keyed, so a message repeated within one call is written once (the
+        // last copy, as if the calls had been separate).
+        let rows = messages
+            .iter()
+            .map(|m| {
+                let key = numbered_key(&m.conversation_id, m.conv_seq)?;
+                Ok((key, pb::Message::from(m.clone()).encode_to_vec()))
+            })
+            .collect::<Result<BTreeMap<_, _>, StorageError>>()?;
+        self.write(move |tables| {
+            let mut batch = tables.db.batch();
+            for (key, value) in rows {
+                batch.insert(&tables.messages, key, value);
+            }
+            batch.commit().map_err(|e| backend("commit messages", e))
+        })
+        .await
+    }
+
+    async fn read_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError> {
+        let last = up_to.unwrap_or(Seq::MAX);
+        if after >= last {
+            return Ok(empty_page());
+        }
+        let start = numbered_key(conversation, after + 1)?;
+        let end = numbered_key(conversation, last)?;
+        let limit = limit.min(MAX_PAGE);
+        self.blocking(move |tables| {
+            let rows = tables.messages.range(start..=end);
+            let (items, has_more) = read_page(rows, limit, decode_message)?;
+            Ok(Page { items, has_more })
+        })
+        .await
+    }
+
+    async fn read_history(
+        &self,
+        conversation: &str,
+        before: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError> {
+        let last = match before {
+            Some(0) => return Ok(empty_page()),
+            Some(before) => before - 1,
+            None => Seq::MAX,
+        };
+        let start = numbered_key(conversation, 0)?;
+        let end = numbered_key(conversation, last)?;
+        let limit = limit.min(MAX_PAGE);
+        self.blocking(move |tables| {
+            let rows = tables.messages.range(start..=end).rev();
+            let (items, has_more) = read_page(rows, limit, decode_message)?;
+            Ok(Page { items, has_more })
+        })
+        .await
+    }
+}
+
+fn decode_message(_key: &[u8], value: &[u8]) -> Result<Option<Message>, StorageError> {
+    Ok(Some(decode::<pb::Message>(TABLE, value)?.into()))
+}
+
+fn empty_page() -> Page<Message> {
+    Page {
+        items: Vec::new(),
+        has_more: false,
+    }
+}

@@ -1,0 +1,170 @@
+//! The tables of DESIGN §3 as traits. Every backend (embedded, ScyllaDB) implements
+//! all of them and passes `crate::conformance` unchanged.
+//!
+//! Conventions shared by every method:
+//! * a method returns only once what it wrote is durable;
+//! * ranges are half-open on the left (`after < seq`) and closed on the right
+//!   (`seq <= up_to`), as the sync protocol is;
+//! * `limit` is at most `MAX_PAGE`; callers clamp user input before calling.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tidings_core::{InboxEntry, Message, Seq};
+
+use crate::StorageError;
+
+/// Largest page any read returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// One page of a range read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// More items exist in the requested range beyond this page.
+    pub has_more: bool,
+}
+
+/// Store timelines: one per conversation, kept forever.
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Persists messages at `(conversation_id, conv_seq)`. Writing the same key
+    /// again overwrites it (appends are idempotent for retried writes).
+    async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError>;
+
+    /// Messages of `conversation` with `after < conv_seq <= up_to` (no upper
+    /// bound when `up_to` is `None`), oldest first, at most `limit`.
+    async fn read_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError>;
+
+    /// Messages of `conversation` with `conv_seq < before` (all when `None`),
+    /// newest first, at most `limit`: roaming history.
+    async fn read_history(
+        &self,
+        conversation: &str,
+        before: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError>;
+}
+
+/// A page of a user's inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxPage {
+    pub entries: Vec<InboxEntry>,
+    pub has_more: bool,
+    /// Some entry with `after < seq` may have expired: the reader must recover
+    /// through roaming. Conservative: may be true while an entry is still
+    /// readable, never false once one is gone.
+    pub truncated: bool,
+}
+
+/// Sync timelines (inboxes): one per user, entries expire after a TTL.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Appends entries to the named users' inboxes. Each expires `ttl` after
+    /// this call. Entries are never overwritten with different content.
+    async fn append_inbox(
+        &self,
+        entries: &[(String, InboxEntry)],
+        ttl: Duration,
+    ) -> Result<(), StorageError>;
+
+    /// Unexpired entries of `user`'s inbox with `after < seq <= up_to`, oldest
+    /// first, at most `limit`; `truncated` as documented on [`InboxPage`].
+    async fn read_inbox(
+        &self,
+        user: &str,
+        after: Seq,
+        up_to: Seq,
+        limit: usize,
+    ) -> Result<InboxPage, StorageError>;
+}
+
+/// Persisted allocator state of one section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SectionState {
+    /// Every seq handed out for a key of this section is at or below it.
+    pub max_seq: Seq,
+    /// Owner epoch: writes carrying another epoch are refused.
+    pub epoch: u64,
+}
+
+/// Allocator state per section (DESIGN §4).
+#[async_trait]
+pub trait SectionStore: Send + Sync {
+    /// Takes ownership of `section` with an epoch greater than any before it and
+    /// returns the state with that new epoch. Any writer holding an older epoch
+    /// is fenced from then on.
+    async fn claim_section(&self, section: u32) -> Result<SectionState, StorageError>;
+
+    /// Raises the section's `max_seq` to `max_seq` if `epoch` still owns it.
+    /// Never lowers it. Fails with [`StorageError::Fenced`] when another epoch
+    /// has claimed the section.
+    async fn advance_max_seq(
+        &self,
+        section: u32,
+        epoch: u64,
+        max_seq: Seq,
+    ) -> Result<(), StorageError>;
+
+    /// Current persisted state (for tests and operators).
+    async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError>;
+}
+
+/// What a send stored, recorded under `(sender, client_msg_id)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedupeRecord {
+    pub conversation_id: String,
+    pub conv_seq: Seq,
+    pub message_id: String,
+    pub created_at_ms: i64,
+}
+
+/// Makes Send idempotent: `(sender, client_msg_id)` to what was stored.
+#[async_trait]
+pub trait DedupeStore: Send + Sync {
+    async fn get_dedupe(
+        &self,
+        sender: &str,
+        client_msg_id: &str,
+    ) -> Result<Option<DedupeRecord>, StorageError>;
+
+    /// Records a send; expires after `ttl`.
+    async fn put_dedupe(
+        &self,
+        sender: &str,
+        client_msg_id: &str,
+        record: &DedupeRecord,
+        ttl: Duration,
+    ) -> Result<(), StorageError>;
+}
+
+/// A device's recorded checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceCheckpoint {
+    pub device_id: String,
+    pub checkpoint: Seq,
+    pub updated_at_ms: i64,
+}
+
+/// Server-side record of device checkpoints (informational only).
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// Records a device's checkpoint. A checkpoint lower than the recorded one
+    /// is ignored: the record only moves forward.
+    async fn put_checkpoint(
+        &self,
+        user: &str,
+        device: &str,
+        checkpoint: Seq,
+        updated_at_ms: i64,
+    ) -> Result<(), StorageError>;
+
+    /// Every recorded device of `user`, ordered by device id.
+    async fn list_checkpoints(&self, user: &str) -> Result<Vec<DeviceCheckpoint>, StorageError>;
+}

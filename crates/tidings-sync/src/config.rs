@@ -1,0 +1,42 @@
+//! Sync settings.
+
+use serde::Deserialize;
+
+/// Settings of the sync service (`[sync]` in the config file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How long inbox entries are kept (seconds). Devices offline longer are
+    /// told `truncated` and recover through roaming.
+    pub inbox_ttl_secs: u64,
+    /// Entries per pull when the device does not say.
+    pub default_pull_limit: usize,
+    /// Most entries one pull returns.
+    pub max_pull_limit: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            inbox_ttl_secs: 7 * 24 * 3600,
+            default_pull_limit: 100,
+            max_pull_limit: 500,
+        }
+    }
+}
+
+impl SyncConfig {
+    /// Checks the values, naming the offending key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.inbox_ttl_secs == 0 {
+            return Err("sync.inbox_ttl_secs must be at least 1".into());
+        }
+        if self.default_pull_limit == 0 || self.default_pull_limit > self.max_pull_limit {
+            return Err("sync.default_pull_limit must be between 1 and sync.max_pull_limit".into());
+        }
+        if self.max_pull_limit == 0 || self.max_pull_limit > 1000 {
+            return Err("sync.max_pull_limit must be between 1 and 1000".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! The sync service: every user's sync timeline (inbox), pulled by devices
+//! after their checkpoint and never beyond the inbox's visible head, so that
+//! no device can move past a seq that is still being written (DESIGN §4).
+//!
+//! It trusts the user id its caller (the gateway) vouches for and never reads
+//! another user's inbox on a device's behalf.
+
+mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_core::{Error, InboxEntry, TimelineKey, UserId, now_ms};
+use tidings_proto::sequence::v1::{HeadsRequest, sequence_service_client::SequenceServiceClient};
+use tidings_proto::sync::v1::{
+    self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
+};
+use tidings_storage::{CheckpointStore, InboxStore, MAX_PAGE};
+use tonic::transport::Channel;
+use tonic::{Request, Response, Status};
+
+pub use config::SyncConfig;
+
+/// Serves `tidings.sync.v1.SyncService`.
+#[derive(Clone)]
+pub struct SyncServer {
+    config: SyncConfig,
+    inbox: Arc<dyn InboxStore>,
+    checkpoints: Arc<dyn CheckpointStore>,
+    sequence: SequenceServiceClient<Channel>,
+}
+
+impl SyncServer {
+    pub fn new(
+        config: SyncConfig,
+        inbox: Arc<dyn InboxStore>,
+        checkpoints: Arc<dyn CheckpointStore>,
+        sequence: SequenceServiceClient<Channel>,
+    ) -> Self {
+        SyncServer {
+            config,
+            inbox,
+            checkpoints,
+            sequence,
+        }
+    }
+
+    pub fn into_service(self) -> SyncServiceServer<Self> {
+        SyncServiceServer::new(self)
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.config.inbox_ttl_secs)
+    }
+
+    fn page_size(&self, limit: u32) -> usize {
+        match limit as usize {
+            0 => self.config.default_pull_limit,
+            n => n.min(self.config.max_pull_limit).min(MAX_PAGE),
+        }
+    }
+
+    async fn inbox_head(&self, user: &UserId) -> Result<u64, Error> {
+        let response = self
+            .sequence
+            .clone()
+            .heads(HeadsRequest {
+                keys: vec![TimelineKey::inbox(user).to_string()],
+            })
+            .await?;
+        response
+            .into_inner()
+            .heads
+            .first()
+            .copied()
+            .ok_or_else(|| Error::internal("sequence service returned no head"))
+    }
+}
+
+#[tonic::async_trait]
+impl SyncService for SyncServer {
+    async fn append_inbox(
+        &self,
+        request: Request<pb::AppendInboxRequest>,
+    ) -> Result<Response<pb::AppendInboxResponse>, Status> {
+        let mut entries = Vec::new();
+        for e in request.into_inner().entries {
+            let user = UserId::parse(&e.user_id)?;
+            let entry = e
+                .entry
+                .ok_or_else(|| Error::invalid("user entry without inbox entry"))?;
+            entries.push((user.as_str().to_string(), InboxEntry::try_from(entry)?));
+        }
+        self.inbox
+            .append_inbox(&entries, self.ttl())
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::AppendInboxResponse {}))
+    }
+
+    async fn pull(
+        &self,
+        request: Request<pb::PullRequest>,
+    ) -> Result<Response<pb::PullResponse>, Status> {
+        let req = request.into_inner();
+        let user = UserId::parse(&req.user_id)?;
+        let head = self.inbox_head(&user).await?;
+        if req.after >= head {
+            return Ok(Response::new(pb::PullResponse {
+                entries: Vec::new(),
+                head,
+                has_more: false,
+                truncated: false,
+            }));
+        }
+        let page = self
+            .inbox
+            .read_inbox(user.as_str(), req.after, head, self.page_size(req.limit))
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::PullResponse {
+            entries: page.entries.into_iter().map(Into::into).collect(),
+            head,
+            has_more: page.has_more,
+            truncated: page.truncated,
+        }))
+    }
+
+    async fn ack_checkpoint(
+        &self,
+        request: Request<pb::AckCheckpointRequest>,
+    ) -> Result<Response<pb::AckCheckpointResponse>, Status> {
+        let req = request.into_inner();
+        let user = UserId::parse(&req.user_id)?;
+        let device = tidings_core::DeviceId::parse(&req.device_id)?;
+        self.checkpoints
+            .put_checkpoint(user.as_str(), device.as_str(), req.checkpoint, now_ms())
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::AckCheckpointResponse {}))
+    }
+
+    async fn device_checkpoints(
+        &self,
+        request: Request<pb::DeviceCheckpointsRequest>,
+    ) -> Result<Response<pb::DeviceCheckpointsResponse>, Status> {
+        let user = UserId::parse(&request.into_inner().user_id)?;
+        let devices = self
+            .checkpoints
+            .list_checkpoints(user.as_str())
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|d| pb::DeviceCheckpoint {
+                device_id: d.device_id,
+                checkpoint: d.checkpoint,
+                updated_at_ms: d.updated_at_ms,
+            })
+            .collect();
+        Ok(Response::new(pb::DeviceCheckpointsResponse { devices }))
+    }
+}

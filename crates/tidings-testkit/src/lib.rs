@@ -1,0 +1,156 @@
+//! Test helpers: start Tidings on ephemeral loopback ports, in this process
+//! ([`TestServer`]) or as a real child process that can be killed
+//! ([`ProcessServer`]), and reach it with real WebSocket devices and gRPC
+//! clients.
+
+mod process;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tidings::config::ListenConfig;
+use tidings::{Addresses, AllInOne, TidingsConfig};
+use tidings_client::{Device, dev_token, proto::Welcome};
+use tidings_core::{ConversationId, UserId};
+use tidings_proto::common::v1::Message;
+use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
+use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceClient};
+use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
+use tonic::transport::Channel;
+
+pub use process::ProcessServer;
+
+/// The canonical 1:1 conversation id of two users.
+pub fn dm(a: &str, b: &str) -> String {
+    ConversationId::direct(&UserId::parse(a).unwrap(), &UserId::parse(b).unwrap()).to_string()
+}
+
+/// A configuration for tests: ephemeral ports, data under `dir`.
+pub fn test_config(dir: &Path) -> TidingsConfig {
+    let mut config = TidingsConfig {
+        data_dir: dir.to_path_buf(),
+        listen: ListenConfig::ephemeral(),
+        ..TidingsConfig::default()
+    };
+    config.log.level = "warn".into();
+    config
+}
+
+/// The all-in-one, started in this process on ephemeral ports.
+pub struct TestServer {
+    server: Option<AllInOne>,
+    pub addresses: Addresses,
+    config: TidingsConfig,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// Starts with test defaults in a fresh temporary directory.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts after `tweak` has adjusted the test configuration.
+    pub async fn start_with(tweak: impl FnOnce(&mut TidingsConfig)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        let server = AllInOne::start(config.clone())
+            .await
+            .expect("start all-in-one");
+        TestServer {
+            addresses: server.addresses,
+            server: Some(server),
+            config,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.addresses.ws_url()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.config.data_dir.clone()
+    }
+
+    /// Stops every service and starts them again on the same data (new ports).
+    pub async fn restart(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        let server = AllInOne::start(self.config.clone()).await.expect("restart");
+        self.addresses = server.addresses;
+        self.server = Some(server);
+    }
+
+    /// A device of `user` connected with `checkpoint`, before any pull.
+    pub async fn device(&self, user: &str, device: &str, checkpoint: u64) -> (Device, Welcome) {
+        Device::connect(&self.url(), &dev_token(user), device, checkpoint)
+            .await
+            .expect("device connects")
+    }
+
+    /// A device of `user` connected with checkpoint 0 that has pulled everything.
+    pub async fn synced_device(&self, user: &str, device: &str) -> Device {
+        let (mut d, _) = self.device(user, device, 0).await;
+        d.pull_all().await.expect("initial pull");
+        d
+    }
+
+    pub fn sequence_client(&self) -> SequenceServiceClient<Channel> {
+        SequenceServiceClient::new(channel(&self.addresses.sequence.to_string()))
+    }
+
+    pub fn sync_client(&self) -> SyncServiceClient<Channel> {
+        SyncServiceClient::new(channel(&self.addresses.sync.to_string()))
+    }
+
+    pub fn store_client(&self) -> StoreServiceClient<Channel> {
+        StoreServiceClient::new(channel(&self.addresses.store.to_string()))
+    }
+
+    /// Every message of a conversation's store timeline, oldest first.
+    pub async fn stored_messages(&self, conversation: &str) -> Vec<Message> {
+        stored_messages(&self.addresses.store.to_string(), conversation).await
+    }
+
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+fn channel(addr: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("address")
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy()
+}
+
+/// Every message of a conversation's store timeline, read over gRPC.
+pub async fn stored_messages(store_addr: &str, conversation: &str) -> Vec<Message> {
+    let mut client = StoreServiceClient::new(channel(store_addr));
+    let mut after = 0;
+    let mut all = Vec::new();
+    loop {
+        let page = client
+            .range(RangeRequest {
+                conversation_id: conversation.to_string(),
+                after,
+                up_to: 0,
+                limit: 500,
+            })
+            .await
+            .expect("store range")
+            .into_inner();
+        if let Some(last) = page.messages.last() {
+            after = last.conv_seq;
+        }
+        all.extend(page.messages);
+        if !page.has_more {
+            return all;
+        }
+    }
+}

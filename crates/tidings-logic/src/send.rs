@@ -7,7 +7,6 @@ use tidings_core::{
     message_id_for, now_ms,
 };
 use tidings_proto::logic::v1 as pb;
-use tidings_proto::sequence::v1::{AbandonRequest, AllocateRequest, CommitRequest, SeqRef};
 use tidings_proto::store::v1::AppendRequest;
 use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
 use tidings_storage::DedupeRecord;
@@ -115,25 +114,11 @@ impl LogicServer {
         let members = send.conversation.members();
         let mut keys = vec![TimelineKey::conversation(&send.conversation).to_string()];
         keys.extend(members.iter().map(|m| TimelineKey::inbox(m).to_string()));
-        let seqs = self
-            .backends
-            .sequence
-            .clone()
-            .allocate(AllocateRequest { keys: keys.clone() })
-            .await?
-            .into_inner()
-            .seqs;
+        let seqs = self.backends.sequence.allocate(&keys).await?;
         if seqs.len() != keys.len() {
             return Err(Error::internal("sequence service returned a short batch"));
         }
-        let refs: Vec<SeqRef> = keys
-            .iter()
-            .zip(&seqs)
-            .map(|(key, seq)| SeqRef {
-                key: key.clone(),
-                seq: *seq,
-            })
-            .collect();
+        let refs: Vec<(String, Seq)> = keys.iter().cloned().zip(seqs.iter().copied()).collect();
 
         let message = Message {
             message_id: message_id_for(&send.sender, &send.client_msg_id),
@@ -156,16 +141,9 @@ impl LogicServer {
             self.abandon(refs).await;
             return Err(e);
         }
-        let committed = self
-            .backends
-            .sequence
-            .clone()
-            .commit(CommitRequest { seqs: refs.clone() })
-            .await?
-            .into_inner()
-            .committed;
+        let committed = self.backends.sequence.commit(&refs).await?;
         if committed.len() != refs.len() || committed.iter().any(|ok| !ok) {
-            let refused: Vec<SeqRef> = refs
+            let refused: Vec<(String, Seq)> = refs
                 .into_iter()
                 .zip(committed.iter().copied().chain(std::iter::repeat(false)))
                 .filter(|(_, ok)| !ok)
@@ -235,19 +213,13 @@ impl LogicServer {
         Ok(())
     }
 
-    async fn abandon(&self, seqs: Vec<SeqRef>) {
+    async fn abandon(&self, seqs: Vec<(String, Seq)>) {
         if seqs.is_empty() {
             return;
         }
-        if let Err(status) = self
-            .backends
-            .sequence
-            .clone()
-            .abandon(AbandonRequest { seqs })
-            .await
-        {
+        if let Err(e) = self.backends.sequence.abandon(&seqs).await {
             // The deadline abandons them anyway; this only lets heads move sooner.
-            tracing::warn!(error = %status, "abandon failed; seqs will expire at their deadline");
+            tracing::warn!(error = %e, "abandon failed; seqs will expire at their deadline");
         }
     }
 }

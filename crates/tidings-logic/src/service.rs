@@ -8,9 +8,9 @@ use tidings_core::{ConversationId, Error, UserId};
 use tidings_proto::logic::v1::{
     self as pb, logic_service_server::LogicService, logic_service_server::LogicServiceServer,
 };
-use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::store::v1::{HistoryRequest, store_service_client::StoreServiceClient};
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
+use tidings_sequence::SequenceRouter;
 use tidings_storage::DedupeStore;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
@@ -21,7 +21,7 @@ use crate::push::PushRouter;
 /// What logic talks to.
 #[derive(Clone)]
 pub struct Backends {
-    pub sequence: SequenceServiceClient<Channel>,
+    pub sequence: Arc<SequenceRouter>,
     pub store: StoreServiceClient<Channel>,
     pub sync: SyncServiceClient<Channel>,
     pub dedupe: Arc<dyn DedupeStore>,

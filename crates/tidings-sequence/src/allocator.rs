@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tidings_core::{Error, Result, Seq};
+use tidings_core::{Error, Result, Seq, now_ms};
 use tidings_storage::{SectionStore, StorageError};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -17,16 +17,22 @@ use crate::section::{Claim, KeyState, Section, section_of};
 pub struct Allocator {
     config: SequenceConfig,
     store: Arc<dyn SectionStore>,
+    /// This instance in section leases: `<instance_id>@<advertised address>`,
+    /// so that a refused caller learns where to go.
+    owner: String,
     sections: Vec<Mutex<Section>>,
     abandoned_total: AtomicU64,
 }
 
 impl Allocator {
-    pub fn new(config: SequenceConfig, store: Arc<dyn SectionStore>) -> Self {
+    /// `address` is where callers reach this instance (its advertised gRPC
+    /// address).
+    pub fn new(config: SequenceConfig, store: Arc<dyn SectionStore>, address: &str) -> Self {
         let sections = (0..config.sections)
             .map(|_| Mutex::new(Section::default()))
             .collect();
         Allocator {
+            owner: format!("{}@{address}", config.instance_id),
             config,
             store,
             sections,
@@ -169,25 +175,44 @@ impl Allocator {
 
     async fn ensure_claimed(&self, section_id: u32, section: &mut Section) -> Result<Claim> {
         if let Some(claim) = section.claim {
-            return Ok(claim);
+            if Instant::now() < claim.serve_until {
+                return Ok(claim);
+            }
+            // The lease lapsed locally (renewals failed, or the process was
+            // paused): another instance may have served the section since, so
+            // nothing in memory can be trusted.
+            tracing::warn!(
+                section = section_id,
+                "section lease lapsed; claiming it again"
+            );
+            section.reset();
         }
-        let state = self
+        let started = Instant::now();
+        let lease_ms = self.config.lease_ms as i64;
+        let state = match self
             .store
-            .claim_section(section_id)
+            .claim_section(section_id, &self.owner, now_ms(), lease_ms)
             .await
-            .map_err(Error::from)?;
+        {
+            Ok(state) => state,
+            Err(StorageError::Owned { owner, .. }) => {
+                return Err(crate::router::wrong_owner(section_id, &owner));
+            }
+            Err(e) => return Err(e.into()),
+        };
         // Epoch 1 means no one owned the section before: nothing can be in
         // flight from an earlier owner, so heads are ready at once.
         let heads_ready_at = if state.epoch <= 1 {
-            Instant::now()
+            started
         } else {
-            Instant::now() + self.config.commit_deadline()
+            started + self.config.commit_deadline()
         };
         let claim = Claim {
             epoch: state.epoch,
             base: state.max_seq,
             max_seq: state.max_seq,
             heads_ready_at,
+            serve_until: started + self.serving_window(),
         };
         tracing::debug!(
             section = section_id,
@@ -197,6 +222,54 @@ impl Allocator {
         );
         section.claim = Some(claim);
         Ok(claim)
+    }
+
+    /// How long after a claim or renewal starts this instance may serve: the
+    /// lease less a fifth, a margin for clock drift between instances.
+    fn serving_window(&self) -> Duration {
+        self.config.lease() * 4 / 5
+    }
+
+    /// Renews the lease of every section held here; drops those lost.
+    pub async fn renew_leases(&self) {
+        for (id, section) in self.sections.iter().enumerate() {
+            let mut section = section.lock().await;
+            let Some(mut claim) = section.claim else {
+                continue;
+            };
+            let started = Instant::now();
+            if started >= claim.serve_until {
+                section.reset();
+                continue;
+            }
+            let until = now_ms() + self.config.lease_ms as i64;
+            match self.store.renew_lease(id as u32, claim.epoch, until).await {
+                Ok(()) => {
+                    claim.serve_until = started + self.serving_window();
+                    section.claim = Some(claim);
+                }
+                Err(e) => {
+                    tracing::warn!(section = id, error = %e, "lease renewal failed");
+                    if matches!(e, StorageError::Fenced { .. }) {
+                        section.reset();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Renews leases every third of the lease until the task is dropped.
+    pub fn spawn_lease_keeper(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let this = Arc::clone(self);
+        let period = self.config.lease() / 3;
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                this.renew_leases().await;
+            }
+        })
     }
 
     fn lost_section(&self, section_id: u32, section: &mut Section, e: StorageError) -> Error {

@@ -17,6 +17,14 @@ pub struct SequenceConfig {
     /// A seq not committed within this time is abandoned; its late commit is
     /// refused and heads move past it.
     pub commit_deadline_ms: u64,
+    /// How long a claim on a section lasts without renewal. An instance stops
+    /// serving a section a fifth of this before its lease ends, so that
+    /// another may take it over safely after it ends.
+    pub lease_ms: u64,
+    /// Stable name of this allocator instance. A restarted instance with the
+    /// same name takes its sections back at once; give every instance its own
+    /// (e.g. the StatefulSet pod name).
+    pub instance_id: String,
 }
 
 impl Default for SequenceConfig {
@@ -25,6 +33,8 @@ impl Default for SequenceConfig {
             sections: 1024,
             step: 10_000,
             commit_deadline_ms: 5_000,
+            lease_ms: 10_000,
+            instance_id: "sequence-0".to_string(),
         }
     }
 }
@@ -34,6 +44,10 @@ impl SequenceConfig {
         Duration::from_millis(self.commit_deadline_ms)
     }
 
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+
     /// Checks the values, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
         if self.sections == 0 {
@@ -41,6 +55,12 @@ impl SequenceConfig {
         }
         if self.step == 0 {
             return Err("sequence.step must be at least 1".into());
+        }
+        if self.instance_id.is_empty() || self.instance_id.contains('@') {
+            return Err("sequence.instance_id must be non-empty and must not contain '@'".into());
+        }
+        if self.lease_ms < 500 {
+            return Err("sequence.lease_ms must be at least 500".into());
         }
         if self.commit_deadline_ms < 10 {
             return Err("sequence.commit_deadline_ms must be at least 10".into());

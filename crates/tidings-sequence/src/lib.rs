@@ -10,9 +10,12 @@
 
 mod allocator;
 mod config;
+mod router;
 mod section;
 mod service;
 
 pub use allocator::Allocator;
 pub use config::SequenceConfig;
+pub use router::{SequenceRouter, wrong_owner};
+pub use section::section_of;
 pub use service::SequenceServer;

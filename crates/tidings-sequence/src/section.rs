@@ -18,6 +18,10 @@ pub(crate) struct Claim {
     /// Heads are not answered before this instant, so that writes allocated by
     /// a previous owner have had their deadline to land.
     pub heads_ready_at: Instant,
+    /// This instance serves the section only until then (its lease, less a
+    /// safety margin, on the local monotonic clock): a paused process that
+    /// wakes up late stops serving instead of racing the next owner.
+    pub serve_until: Instant,
 }
 
 /// One key's cursor and the seqs allocated but not yet settled.
@@ -72,7 +76,7 @@ impl Section {
 
 /// Stable hash of a key to its section (FNV-1a): must never change, or keys
 /// would move to sections whose `max_seq` is below their last seq.
-pub(crate) fn section_of(key: &str, sections: u32) -> u32 {
+pub fn section_of(key: &str, sections: u32) -> u32 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for byte in key.bytes() {
         hash ^= u64::from(byte);

@@ -33,6 +33,8 @@ fn config() -> SequenceConfig {
         sections: 3,
         step: 4,
         commit_deadline_ms: 60_000,
+        lease_ms: 60_000,
+        instance_id: "seq-test".to_string(),
     }
 }
 
@@ -50,7 +52,7 @@ proptest! {
             let mut last: HashMap<String, u64> = HashMap::new();
             let mut pending: Vec<(String, u64)> = Vec::new();
             let mut store = EmbeddedStore::open(dir.path()).unwrap();
-            let mut allocator = Allocator::new(config(), store.clone());
+            let mut allocator = Allocator::new(config(), store.clone(), "127.0.0.1:1");
             for op in ops {
                 match op {
                     Op::Allocate(indexes) => {
@@ -72,7 +74,7 @@ proptest! {
                         drop(store);
                         pending.clear();
                         store = EmbeddedStore::open(dir.path()).unwrap();
-                        allocator = Allocator::new(config(), store.clone());
+                        allocator = Allocator::new(config(), store.clone(), "127.0.0.1:1");
                     }
                 }
             }
@@ -86,7 +88,7 @@ async fn heads_after_restart_cover_every_earlier_seq() {
     let dir = tempfile::tempdir().unwrap();
     let key = vec!["user:alice".to_string()];
     let store = EmbeddedStore::open(dir.path()).unwrap();
-    let allocator = Allocator::new(config(), store.clone());
+    let allocator = Allocator::new(config(), store.clone(), "127.0.0.1:1");
     let first = allocator.allocate(&key).await.unwrap()[0];
     allocator.commit(&[(key[0].clone(), first)]).await;
     let second = allocator.allocate(&key).await.unwrap()[0];
@@ -100,6 +102,7 @@ async fn heads_after_restart_cover_every_earlier_seq() {
             ..config()
         },
         store,
+        "127.0.0.1:1",
     ));
     // The uncommitted `second` may still be written by its old writer: the
     // head resumes from persisted state, above it, once the deadline passed.

@@ -23,6 +23,13 @@ pub enum StorageError {
         attempted: u64,
         current: u64,
     },
+    /// Another instance holds the section's lease.
+    #[error("section {section} is held by {owner} until {lease_until_ms} ms")]
+    Owned {
+        section: u32,
+        owner: String,
+        lease_until_ms: i64,
+    },
     /// Stored bytes could not be decoded.
     #[error("corrupt record in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
@@ -34,7 +41,9 @@ pub enum StorageError {
 impl From<StorageError> for tidings_core::Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Fenced { .. } => tidings_core::Error::unavailable(e.to_string()),
+            StorageError::Fenced { .. } | StorageError::Owned { .. } => {
+                tidings_core::Error::unavailable(e.to_string())
+            }
             other => tidings_core::Error::internal(other.to_string()),
         }
     }

@@ -86,21 +86,49 @@ pub trait InboxStore: Send + Sync {
 }
 
 /// Persisted allocator state of one section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SectionState {
     /// Every seq handed out for a key of this section is at or below it.
     pub max_seq: Seq,
     /// Owner epoch: writes carrying another epoch are refused.
     pub epoch: u64,
+    /// The allocator instance holding the section, as `<instance>@<address>`:
+    /// a stable instance name, then where to reach it now.
+    pub owner: String,
+    /// The owner may serve the section until then (ms since the Unix epoch);
+    /// after it, another instance may claim it.
+    pub lease_until_ms: i64,
 }
 
-/// Allocator state per section (DESIGN §4).
+/// Allocator state per section (DESIGN §4), owned by one allocator instance
+/// at a time under a lease. Times are passed in (`now_ms`) so that callers
+/// decide the clock and tests can move it.
 #[async_trait]
 pub trait SectionStore: Send + Sync {
-    /// Takes ownership of `section` with an epoch greater than any before it and
-    /// returns the state with that new epoch. Any writer holding an older epoch
-    /// is fenced from then on.
-    async fn claim_section(&self, section: u32) -> Result<SectionState, StorageError>;
+    /// Takes `section` for `owner` until `now_ms + lease_ms`, with an epoch one
+    /// above any before it, if the section was never claimed, is already held
+    /// by the same instance (see [`same_instance`]: a restarted instance takes
+    /// its sections back at once, whatever its new address), or its lease ended
+    /// at or before `now_ms`. Otherwise fails with
+    /// [`StorageError::Owned`]. Any writer holding an older epoch is fenced from
+    /// then on.
+    async fn claim_section(
+        &self,
+        section: u32,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<SectionState, StorageError>;
+
+    /// Extends the lease of the holder of `epoch` to `lease_until_ms` (never
+    /// shortens it). Fails with [`StorageError::Fenced`] if another epoch holds
+    /// the section.
+    async fn renew_lease(
+        &self,
+        section: u32,
+        epoch: u64,
+        lease_until_ms: i64,
+    ) -> Result<(), StorageError>;
 
     /// Raises the section's `max_seq` to `max_seq` if `epoch` still owns it.
     /// Never lowers it. Fails with [`StorageError::Fenced`] when another epoch
@@ -112,8 +140,19 @@ pub trait SectionStore: Send + Sync {
         max_seq: Seq,
     ) -> Result<(), StorageError>;
 
-    /// Current persisted state (for tests and operators).
+    /// Current persisted state of one section.
     async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError>;
+
+    /// Every claimed section, ordered by number: the routing table of which
+    /// instance serves which section.
+    async fn list_sections(&self) -> Result<Vec<(u32, SectionState)>, StorageError>;
+}
+
+/// Whether two section owners (`<instance>@<address>`) name the same
+/// allocator instance.
+pub fn same_instance(a: &str, b: &str) -> bool {
+    let instance = |owner: &str| owner.split('@').next().unwrap_or(owner).to_string();
+    instance(a) == instance(b)
 }
 
 /// What a send stored, recorded under `(sender, client_msg_id)`.

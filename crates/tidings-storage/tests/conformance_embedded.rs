@@ -39,7 +39,11 @@ async fn everything_survives_reopening_the_data_directory() {
         let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
         tables.messages.append_messages(&messages).await.unwrap();
         tables.inbox.append_inbox(&entries, long_ttl).await.unwrap();
-        let owner = tables.sections.claim_section(section).await.unwrap();
+        let owner = tables
+            .sections
+            .claim_section(section, "seq-0", 1_000, 60_000)
+            .await
+            .unwrap();
         tables
             .sections
             .advance_max_seq(section, owner.epoch, 10_000)
@@ -73,15 +77,23 @@ async fn everything_survives_reopening_the_data_directory() {
         state,
         Some(SectionState {
             max_seq: 10_000,
-            epoch: 1
+            epoch: 1,
+            owner: "seq-0".to_string(),
+            lease_until_ms: 61_000,
         })
     );
-    let claimed = tables.sections.claim_section(section).await.unwrap();
+    let claimed = tables
+        .sections
+        .claim_section(section, "seq-0", 2_000, 60_000)
+        .await
+        .unwrap();
     assert_eq!(
         claimed,
         SectionState {
             max_seq: 10_000,
-            epoch: 2
+            epoch: 2,
+            owner: "seq-0".to_string(),
+            lease_until_ms: 62_000,
         }
     );
     assert_eq!(

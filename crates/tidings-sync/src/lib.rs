@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_core::{Error, InboxEntry, TimelineKey, UserId, now_ms};
-use tidings_proto::sequence::v1::{HeadsRequest, sequence_service_client::SequenceServiceClient};
 use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
+use tidings_sequence::SequenceRouter;
 use tidings_storage::{CheckpointStore, InboxStore, MAX_PAGE};
-use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 pub use config::SyncConfig;
@@ -27,7 +26,7 @@ pub struct SyncServer {
     config: SyncConfig,
     inbox: Arc<dyn InboxStore>,
     checkpoints: Arc<dyn CheckpointStore>,
-    sequence: SequenceServiceClient<Channel>,
+    sequence: Arc<SequenceRouter>,
 }
 
 impl SyncServer {
@@ -35,7 +34,7 @@ impl SyncServer {
         config: SyncConfig,
         inbox: Arc<dyn InboxStore>,
         checkpoints: Arc<dyn CheckpointStore>,
-        sequence: SequenceServiceClient<Channel>,
+        sequence: Arc<SequenceRouter>,
     ) -> Self {
         SyncServer {
             config,
@@ -61,16 +60,9 @@ impl SyncServer {
     }
 
     async fn inbox_head(&self, user: &UserId) -> Result<u64, Error> {
-        let response = self
-            .sequence
-            .clone()
-            .heads(HeadsRequest {
-                keys: vec![TimelineKey::inbox(user).to_string()],
-            })
-            .await?;
-        response
-            .into_inner()
-            .heads
+        self.sequence
+            .heads(&[TimelineKey::inbox(user).to_string()])
+            .await?
             .first()
             .copied()
             .ok_or_else(|| Error::internal("sequence service returned no head"))

@@ -8,11 +8,10 @@ use anyhow::Context;
 use tidings_gateway::{DevAuthenticator, Gateway, GatewayBackends};
 use tidings_logic::{Backends, LogicServer, PushRouter};
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::store::v1::store_service_client::StoreServiceClient;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_registry::{InProcessRegistry, Registry};
-use tidings_sequence::{Allocator, SequenceServer};
+use tidings_sequence::{Allocator, SequenceRouter, SequenceServer};
 use tidings_storage::Tables;
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_store::StoreServer;
@@ -95,8 +94,10 @@ impl AllInOne {
             gateway_ws: gateway_ws_listener.local_addr()?,
         };
 
-        let sequence_client =
-            SequenceServiceClient::new(lazy_channel(&addresses.sequence.to_string())?);
+        let sequence_router = Arc::new(SequenceRouter::new(
+            vec![addresses.sequence.to_string()],
+            config.sequence.sections,
+        )?);
         let store_client = StoreServiceClient::new(lazy_channel(&addresses.store.to_string())?);
         let sync_client = SyncServiceClient::new(lazy_channel(&addresses.sync.to_string())?);
         let logic_client = LogicServiceClient::new(lazy_channel(&addresses.logic.to_string())?);
@@ -104,15 +105,17 @@ impl AllInOne {
         let allocator = Arc::new(Allocator::new(
             config.sequence.clone(),
             tables.sections.clone(),
+            &addresses.sequence.to_string(),
         ));
         let reaper = allocator.spawn_reaper();
+        let lease_keeper = allocator.spawn_lease_keeper();
         let sequence = SequenceServer::new(allocator).into_service();
         let store = StoreServer::new(tables.messages.clone()).into_service();
         let sync = SyncServer::new(
             config.sync.clone(),
             tables.inbox.clone(),
             tables.checkpoints.clone(),
-            sequence_client.clone(),
+            sequence_router.clone(),
         )
         .into_service();
         let push = PushRouter::new(
@@ -122,7 +125,7 @@ impl AllInOne {
         let logic = LogicServer::new(
             config.logic.clone(),
             Backends {
-                sequence: sequence_client,
+                sequence: sequence_router,
                 store: store_client,
                 sync: sync_client.clone(),
                 dedupe: tables.dedupe.clone(),
@@ -197,7 +200,7 @@ impl AllInOne {
             addresses,
             shutdown,
             servers,
-            background: vec![reaper, heartbeat],
+            background: vec![reaper, lease_keeper, heartbeat],
             gateway,
         })
     }

@@ -101,6 +101,10 @@ pub(super) struct SectionRow {
     pub max_seq: Seq,
     #[prost(uint64, tag = "2")]
     pub epoch: u64,
+    #[prost(string, tag = "3")]
+    pub owner: String,
+    #[prost(int64, tag = "4")]
+    pub lease_until_ms: i64,
 }
 
 /// What a send stored (`dedupe`), after the expiry header.

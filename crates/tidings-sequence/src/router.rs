@@ -1,0 +1,244 @@
+//! The client side of the sequence service: routes each key to the instance
+//! that owns its section, learning owners from refusals.
+//!
+//! Sections are owned by instances under leases. A caller starts from a guess
+//! (section number modulo the instance list); an instance that does not own a
+//! section answers `wrong_owner` naming the owner, and the router remembers it
+//! and retries there. An unreachable owner is forgotten, so the next attempt
+//! goes to another instance, which claims the section once the lease is over.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tidings_core::{Error, ErrorCode, Result, Seq};
+use tidings_proto::sequence::v1::{
+    AbandonRequest, AllocateRequest, CommitRequest, HeadsRequest, SeqRef,
+    sequence_service_client::SequenceServiceClient,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::section::section_of;
+
+/// Attempts per call before giving up (owners learned or instances tried).
+const ATTEMPTS: usize = 6;
+
+/// Builds the `wrong_owner` error an instance answers for a section it does
+/// not hold.
+pub fn wrong_owner(section: u32, owner: &str) -> Error {
+    Error::new(
+        ErrorCode::WrongOwner,
+        format!("section {section} is held by {owner}"),
+    )
+}
+
+fn parse_wrong_owner(message: &str) -> Option<(u32, String)> {
+    let rest = message.strip_prefix("section ")?;
+    let (section, owner) = rest.split_once(" is held by ")?;
+    Some((section.parse().ok()?, owner.to_string()))
+}
+
+/// Routes sequence calls to section owners.
+pub struct SequenceRouter {
+    sections: u32,
+    instances: Vec<String>,
+    owners: Mutex<HashMap<u32, String>>,
+    clients: Mutex<HashMap<String, SequenceServiceClient<Channel>>>,
+}
+
+impl SequenceRouter {
+    /// `instances`: gRPC addresses (`host:port`) of every sequence instance;
+    /// `sections` must equal the instances' `sequence.sections`.
+    pub fn new(instances: Vec<String>, sections: u32) -> Result<Self> {
+        if instances.is_empty() {
+            return Err(Error::invalid("at least one sequence instance is needed"));
+        }
+        Ok(SequenceRouter {
+            sections,
+            instances,
+            owners: Mutex::default(),
+            clients: Mutex::default(),
+        })
+    }
+
+    /// One seq per key, in request order (see `SequenceService.Allocate`).
+    pub async fn allocate(&self, keys: &[String]) -> Result<Vec<Seq>> {
+        self.routed(keys, |mut client, keys| async move {
+            Ok(client
+                .allocate(AllocateRequest { keys })
+                .await?
+                .into_inner()
+                .seqs)
+        })
+        .await
+    }
+
+    /// The visible head of each key.
+    pub async fn heads(&self, keys: &[String]) -> Result<Vec<Seq>> {
+        self.routed(keys, |mut client, keys| async move {
+            Ok(client
+                .heads(HeadsRequest { keys })
+                .await?
+                .into_inner()
+                .heads)
+        })
+        .await
+    }
+
+    /// Commits; `false` for seqs no longer pending (or whose owner changed).
+    pub async fn commit(&self, refs: &[(String, Seq)]) -> Result<Vec<bool>> {
+        let (keys, payload) = seq_refs(refs);
+        self.routed_with(&keys, &payload, |mut client, seqs| async move {
+            Ok(client
+                .commit(CommitRequest { seqs })
+                .await?
+                .into_inner()
+                .committed)
+        })
+        .await
+    }
+
+    /// Gives up seqs at once (best effort; the deadline abandons them anyway).
+    pub async fn abandon(&self, refs: &[(String, Seq)]) -> Result<()> {
+        let (keys, payload) = seq_refs(refs);
+        self.routed_with(&keys, &payload, |mut client, seqs| async move {
+            let n = seqs.len();
+            client.abandon(AbandonRequest { seqs }).await?;
+            Ok(vec![(); n])
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn routed<T, F, Fut>(&self, keys: &[String], call: F) -> Result<Vec<T>>
+    where
+        T: Clone + Default,
+        F: Fn(SequenceServiceClient<Channel>, Vec<String>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>>>,
+    {
+        self.routed_with(keys, keys, call).await
+    }
+
+    /// Splits `payload` (one item per key) by the owner of each key's section,
+    /// calls each owner, and reassembles answers in request order.
+    async fn routed_with<P, T, F, Fut>(
+        &self,
+        keys: &[String],
+        payload: &[P],
+        call: F,
+    ) -> Result<Vec<T>>
+    where
+        P: Clone,
+        T: Clone + Default,
+        F: Fn(SequenceServiceClient<Channel>, Vec<P>) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<T>>>,
+    {
+        let mut answers: Vec<Option<T>> = vec![None; keys.len()];
+        let mut last_error = None;
+        for attempt in 0..ATTEMPTS {
+            let mut groups: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (i, key) in keys.iter().enumerate() {
+                if answers[i].is_none() {
+                    let section = section_of(key, self.sections);
+                    groups
+                        .entry(self.owner_of(section, attempt))
+                        .or_default()
+                        .push(i);
+                }
+            }
+            if groups.is_empty() {
+                break;
+            }
+            for (owner, indexes) in groups {
+                let items: Vec<P> = indexes.iter().map(|&i| payload[i].clone()).collect();
+                match call(self.client(&owner)?, items).await {
+                    Ok(values) if values.len() == indexes.len() => {
+                        for (i, v) in indexes.into_iter().zip(values) {
+                            answers[i] = Some(v);
+                        }
+                    }
+                    Ok(_) => return Err(Error::internal("sequence answered a short batch")),
+                    Err(e) if e.code == ErrorCode::WrongOwner => {
+                        if let Some((section, owner)) = parse_wrong_owner(&e.message) {
+                            // Owners are `<instance>@<address>`.
+                            let address = owner.rsplit('@').next().unwrap_or(&owner).to_string();
+                            self.owners
+                                .lock()
+                                .expect("owners lock")
+                                .insert(section, address);
+                        }
+                        last_error = Some(e);
+                    }
+                    Err(e) if e.code == ErrorCode::Unavailable => {
+                        // Forget whoever we thought owned these sections.
+                        {
+                            let mut owners = self.owners.lock().expect("owners lock");
+                            for &i in &indexes {
+                                owners.remove(&section_of(&keys[i], self.sections));
+                            }
+                        }
+                        last_error = Some(e);
+                        tokio::time::sleep(Duration::from_millis(50 * (attempt as u64 + 1))).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        if answers.iter().any(Option::is_none) {
+            return Err(last_error
+                .map(|e| Error::unavailable(format!("sequence: {}", e.message)))
+                .unwrap_or_else(|| Error::unavailable("sequence: no instance answered")));
+        }
+        Ok(answers.into_iter().map(Option::unwrap_or_default).collect())
+    }
+
+    fn owner_of(&self, section: u32, attempt: usize) -> String {
+        if let Some(owner) = self.owners.lock().expect("owners lock").get(&section) {
+            return owner.clone();
+        }
+        let n = self.instances.len();
+        self.instances[(section as usize + attempt) % n].clone()
+    }
+
+    fn client(&self, addr: &str) -> Result<SequenceServiceClient<Channel>> {
+        let mut clients = self.clients.lock().expect("clients lock");
+        if let Some(client) = clients.get(addr) {
+            return Ok(client.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true);
+        let client = SequenceServiceClient::new(endpoint.connect_lazy());
+        clients.insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+}
+
+fn seq_refs(refs: &[(String, Seq)]) -> (Vec<String>, Vec<SeqRef>) {
+    let keys = refs.iter().map(|(k, _)| k.clone()).collect();
+    let payload = refs
+        .iter()
+        .map(|(key, seq)| SeqRef {
+            key: key.clone(),
+            seq: *seq,
+        })
+        .collect();
+    (keys, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrong_owner_round_trips() {
+        let e = wrong_owner(12, "10.0.0.7:7403");
+        assert_eq!(e.code, ErrorCode::WrongOwner);
+        assert_eq!(
+            parse_wrong_owner(&e.message),
+            Some((12, "10.0.0.7:7403".to_string()))
+        );
+        assert_eq!(parse_wrong_owner("nonsense"), None);
+    }
+}

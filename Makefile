@@ -26,9 +26,18 @@ run: build ## Start the all-in-one server with its data under ./data (Ctrl-C sto
 	TIDINGS__DATA_DIR=$(DATA) $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: test
-test: lint ## Check formatting and lints, then run every test.
-	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace
+test: lint ## Check formatting and lints, then run every test (starts and stops Redis and a CQL node).
+	scripts/test.sh
+
+.PHONY: services-up
+services-up: ## Start the test Redis (port 16379) and CQL node (port 19042), installing them if needed.
+	scripts/redis.sh start
+	scripts/cassandra.sh start
+
+.PHONY: services-down
+services-down: ## Stop the test Redis and CQL node.
+	-scripts/redis.sh stop
+	-scripts/cassandra.sh stop
 
 .PHONY: lint
 lint: ## cargo fmt --check and clippy with warnings as errors.

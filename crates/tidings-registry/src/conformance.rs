@@ -1,5 +1,6 @@
 //! Behaviour every [`Registry`] implementation must show, written once and run
-//! against each backend with [`registry_conformance_tests!`].
+//! against each backend with
+//! [`registry_conformance_tests!`](crate::registry_conformance_tests).
 //!
 //! Test bodies take a fresh registry and a unique prefix for user ids, so a
 //! shared server (Redis) can run them side by side.

@@ -3,17 +3,26 @@
 //! heartbeat, remove on disconnect only if the entry still names them); logic
 //! reads it, batched, to route pushes.
 //!
-//! Implementations: [`InProcessRegistry`] for the all-in-one shape. Every
-//! implementation passes [`conformance`]. The registry never decides who may
-//! receive what; it only says where a device is.
+//! Implementations, both passing the same [`conformance`] suite:
+//! - [`InProcessRegistry`]: in memory, for the all-in-one shape where every
+//!   gateway shares the process with logic;
+//! - [`RedisRegistry`]: in Redis (single server or Redis Cluster), for the
+//!   distributed shape; one hash per user, atomic Lua scripts for register and
+//!   compare-and-delete, one pipeline per batched look-up (key layout in the
+//!   [`redis` module](crate::redis)).
+//!
+//! The registry never decides who may receive what; it only says where a
+//! device is.
 
 pub mod conformance;
 mod in_process;
+pub mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::redis::{RedisRegistry, RedisRegistryOptions};
 pub use in_process::InProcessRegistry;
 
 /// Errors of a registry backend.
@@ -21,6 +30,9 @@ pub use in_process::InProcessRegistry;
 pub enum RegistryError {
     #[error("registry backend: {0}")]
     Backend(String),
+    /// A setting is invalid; the message names it.
+    #[error("invalid registry config: {0}")]
+    Config(String),
 }
 
 /// Where one device of a user is connected.

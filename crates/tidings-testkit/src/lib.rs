@@ -18,7 +18,7 @@ use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceC
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
-pub use process::ProcessServer;
+pub use process::{ProcessServer, ServiceProcess, binary};
 
 /// The canonical 1:1 conversation id of two users.
 pub fn dm(a: &str, b: &str) -> String {

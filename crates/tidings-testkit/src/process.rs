@@ -1,59 +1,59 @@
-//! The all-in-one as a real child process: for restart and crash tests.
+//! Tidings binaries as real child processes: for restart, crash and
+//! multi-process tests.
 
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A `tidings` child process on ephemeral ports.
-pub struct ProcessServer {
+/// A Tidings binary (the all-in-one `tidings` or a `tidings-<service>`)
+/// running as a child process on ephemeral ports.
+pub struct ServiceProcess {
     child: Child,
-    /// Client WebSocket URL.
-    pub ws_url: String,
-    /// gRPC address of the store service.
-    pub store: String,
-    /// gRPC address of the sync service.
-    pub sync: String,
-    /// gRPC address of the sequence service.
-    pub sequence: String,
+    /// What the process printed it listens on, e.g. `store` -> `127.0.0.1:41233`.
+    pub listening: HashMap<String, String>,
 }
 
-/// The `tidings` binary next to the test executable (`target/<profile>/`),
-/// or `TIDINGS_BIN`.
-pub fn tidings_binary() -> PathBuf {
-    if let Ok(path) = std::env::var("TIDINGS_BIN") {
-        return PathBuf::from(path);
-    }
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test binary lives in target/<profile>/deps");
-    let bin = profile_dir.join("tidings");
+/// A binary next to the test executable (`target/<profile>/`); `TIDINGS_BIN_DIR`
+/// overrides the directory.
+pub fn binary(name: &str) -> PathBuf {
+    let dir = match std::env::var("TIDINGS_BIN_DIR") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => {
+            let exe = std::env::current_exe().expect("current exe");
+            exe.parent()
+                .and_then(Path::parent)
+                .expect("test binary lives in target/<profile>/deps")
+                .to_path_buf()
+        }
+    };
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} not found: build it first (cargo build --bins)",
+        "{} not found: build it first (cargo build --workspace --bins)",
         bin.display()
     );
     bin
 }
 
-impl ProcessServer {
-    /// Starts `tidings` with its data in `data_dir`; `env` adds
-    /// `TIDINGS__...` overrides.
-    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let mut command = Command::new(tidings_binary());
-        command
-            .env("TIDINGS__DATA_DIR", data_dir)
-            .env("TIDINGS__LOG__LEVEL", "warn");
-        for key in [
-            "GATEWAY_WS",
-            "GATEWAY_GRPC",
-            "LOGIC",
-            "SEQUENCE",
-            "STORE",
-            "SYNC",
-        ] {
+/// Listen on ephemeral loopback ports for every service.
+const EPHEMERAL: &[&str] = &[
+    "GATEWAY_WS",
+    "GATEWAY_GRPC",
+    "LOGIC",
+    "SEQUENCE",
+    "STORE",
+    "SYNC",
+];
+
+impl ServiceProcess {
+    /// Starts `name` with `TIDINGS__...` overrides in `env`, and waits for
+    /// its `... listening k=v ...` line.
+    pub fn start(name: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary(name));
+        command.env("TIDINGS__LOG__LEVEL", "warn");
+        for key in EPHEMERAL {
             command.env(format!("TIDINGS__LISTEN__{key}"), "127.0.0.1:0");
         }
         for (k, v) in env {
@@ -69,7 +69,7 @@ impl ProcessServer {
             // Send the address line, then keep draining so the child never
             // blocks on a full pipe.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("tidings listening") {
+                if line.starts_with("tidings") && line.contains(" listening ") {
                     let _ = tx.send(line);
                 }
             }
@@ -78,31 +78,38 @@ impl ProcessServer {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                anyhow::bail!("tidings did not report its addresses within 60 s");
+                let _ = child.wait();
+                anyhow::bail!("{name} did not report its addresses within 60 s");
             }
         };
-        let field = |name: &str| -> anyhow::Result<String> {
-            line.split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .map(str::to_string)
-                .ok_or_else(|| anyhow::anyhow!("no {name} in {line:?}"))
-        };
-        Ok(ProcessServer {
-            ws_url: format!("ws://{}/ws", field("gateway_ws")?),
-            store: field("store")?,
-            sync: field("sync")?,
-            sequence: field("sequence")?,
-            child,
-        })
+        let listening = line
+            .split_whitespace()
+            .filter_map(|part| part.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Ok(ServiceProcess { child, listening })
     }
 
-    /// `kill -9`: no shutdown, no flush.
+    /// The address printed for `name`; panics if there is none.
+    pub fn addr(&self, name: &str) -> String {
+        self.listening
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} address in {:?}", self.listening))
+            .clone()
+    }
+
+    /// The client WebSocket URL of a gateway or all-in-one process.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr("gateway_ws"))
+    }
+
+    /// `kill -9`: no shutdown, no clean-up.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    /// SIGTERM and wait for a clean exit.
+    /// SIGTERM, then wait for the process to exit.
     pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
@@ -110,9 +117,52 @@ impl ProcessServer {
     }
 }
 
-impl Drop for ProcessServer {
+impl Drop for ServiceProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The all-in-one `tidings` process with its data in a directory.
+pub struct ProcessServer {
+    process: ServiceProcess,
+    /// Client WebSocket URL.
+    pub ws_url: String,
+    /// gRPC address of the store service.
+    pub store: String,
+    /// gRPC address of the sync service.
+    pub sync: String,
+    /// gRPC address of the sequence service.
+    pub sequence: String,
+}
+
+impl ProcessServer {
+    /// Starts `tidings` with its data in `data_dir`; `env` adds
+    /// `TIDINGS__...` overrides.
+    pub fn start(data_dir: &Path, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let mut vars = vec![(
+            "TIDINGS__DATA_DIR".to_string(),
+            data_dir.display().to_string(),
+        )];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let process = ServiceProcess::start("tidings", &vars)?;
+        Ok(ProcessServer {
+            ws_url: process.ws_url(),
+            store: process.addr("store"),
+            sync: process.addr("sync"),
+            sequence: process.addr("sequence"),
+            process,
+        })
+    }
+
+    /// `kill -9`: no shutdown, no flush.
+    pub fn kill(self) {
+        self.process.kill();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(self) -> anyhow::Result<std::process::ExitStatus> {
+        self.process.terminate()
     }
 }

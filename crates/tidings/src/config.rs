@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tidings_gateway::GatewayConfig;
 use tidings_logic::LogicConfig;
 use tidings_sequence::SequenceConfig;
+use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
 
 /// Where each service listens.
@@ -55,6 +56,87 @@ impl ListenConfig {
     }
 }
 
+/// Where the tables live.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `embedded` (fjall under `data_dir`; one process per directory, so
+    /// all-in-one only) or `scylla` (the `[scylla]` section).
+    pub backend: String,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            backend: "embedded".into(),
+        }
+    }
+}
+
+/// Where the user/device to gateway registry lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// `in_process` (all-in-one only: gateways and logic share the process)
+    /// or `redis`.
+    pub backend: String,
+    /// Redis URL for a single server, e.g. `redis://10.0.0.5:6379`.
+    pub url: String,
+    /// Seed URLs of a Redis Cluster; when not empty, used instead of `url`.
+    pub cluster_urls: Vec<String>,
+    /// Prefix of every key, so deployments can share a Redis.
+    pub key_prefix: String,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            backend: "in_process".into(),
+            url: "redis://127.0.0.1:6379".into(),
+            cluster_urls: Vec::new(),
+            key_prefix: "tidings:".into(),
+        }
+    }
+}
+
+/// Where the other services are, for a service running on its own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeersConfig {
+    /// Every sequence instance (`host:port`); callers route keys to the
+    /// owner of their section.
+    pub sequence: Vec<String>,
+    /// The store service (a load-balanced address).
+    pub store: String,
+    /// The sync service.
+    pub sync: String,
+    /// The logic service.
+    pub logic: String,
+}
+
+impl Default for PeersConfig {
+    fn default() -> Self {
+        let listen = ListenConfig::default();
+        PeersConfig {
+            sequence: vec![listen.sequence.to_string()],
+            store: listen.store.to_string(),
+            sync: listen.sync.to_string(),
+            logic: listen.logic.to_string(),
+        }
+    }
+}
+
+/// Addresses this process tells others to reach it at, when they differ
+/// from where it listens (e.g. listening on 0.0.0.0, reached at the pod IP).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdvertiseConfig {
+    /// The gateway's gRPC address as written into the registry.
+    pub gateway_grpc: Option<String>,
+    /// The sequence instance's address as written into section leases.
+    pub sequence: Option<String>,
+}
+
 /// Log output.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -81,6 +163,11 @@ pub struct TidingsConfig {
     /// Directory of the embedded store.
     pub data_dir: PathBuf,
     pub listen: ListenConfig,
+    pub advertise: AdvertiseConfig,
+    pub peers: PeersConfig,
+    pub storage: StorageConfig,
+    pub scylla: ScyllaConfig,
+    pub registry: RegistryConfig,
     pub log: LogConfig,
     pub sequence: SequenceConfig,
     pub store: StoreConfig,
@@ -94,6 +181,11 @@ impl Default for TidingsConfig {
         TidingsConfig {
             data_dir: PathBuf::from("./data"),
             listen: ListenConfig::default(),
+            advertise: AdvertiseConfig::default(),
+            peers: PeersConfig::default(),
+            storage: StorageConfig::default(),
+            scylla: ScyllaConfig::default(),
+            registry: RegistryConfig::default(),
             log: LogConfig::default(),
             sequence: SequenceConfig::default(),
             store: StoreConfig::default(),
@@ -120,7 +212,12 @@ impl TidingsConfig {
             config::Environment::with_prefix("TIDINGS")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // Lists come comma-separated: TIDINGS__PEERS__SEQUENCE=a:1,b:2
+                .list_separator(",")
+                .with_list_parse_key("peers.sequence")
+                .with_list_parse_key("registry.cluster_urls")
+                .with_list_parse_key("scylla.contact_points"),
         );
         let config: TidingsConfig = builder
             .build()?
@@ -142,6 +239,24 @@ impl TidingsConfig {
                 "log.format must be \"text\" or \"json\", got {:?}",
                 self.log.format
             ));
+        }
+        if !matches!(self.storage.backend.as_str(), "embedded" | "scylla") {
+            return Err(format!(
+                "storage.backend must be \"embedded\" or \"scylla\", got {:?}",
+                self.storage.backend
+            ));
+        }
+        if self.storage.backend == "scylla" {
+            self.scylla.validate()?;
+        }
+        if !matches!(self.registry.backend.as_str(), "in_process" | "redis") {
+            return Err(format!(
+                "registry.backend must be \"in_process\" or \"redis\", got {:?}",
+                self.registry.backend
+            ));
+        }
+        if self.peers.sequence.is_empty() {
+            return Err("peers.sequence must list at least one sequence instance".into());
         }
         self.sequence.validate()?;
         self.sync.validate()?;

@@ -1,0 +1,248 @@
+//! The printed report: run header, the allocation tables and the end-to-end
+//! tables, each figure beside its ratio to the baseline of the same run.
+
+use std::fmt::Write as _;
+
+use crate::alloc::{AllocOp, AllocPath, AllocReport, KeyChoice, SEND_SHAPE_KEYS};
+use crate::e2e::E2eReport;
+use crate::params::{AllocParams, E2eParams, Params};
+use crate::table::{Table, count, latency, latency_ratio, rate, ratio, seconds, span};
+
+/// Machine and run parameters.
+pub fn header(command: &str, params: &Params, cores: usize, workers: usize) -> String {
+    let build = if cfg!(debug_assertions) {
+        "debug build (figures not meaningful)"
+    } else {
+        "release build"
+    };
+    let mode = if params.quick {
+        "quick smoke run (figures not for reporting)"
+    } else {
+        "full run"
+    };
+    format!(
+        "tidings-bench {command}: {mode}, {build}\n\
+         machine: {cores} cores (available parallelism), {workers} tokio worker threads; \
+         server and clients share them\n\
+         ratios are figure ÷ baseline measured in the same run: below 1× a rate is slower \
+         than its baseline, above 1× a latency is slower\n"
+    )
+}
+
+/// The allocation tables.
+pub fn alloc(params: &AllocParams, report: &AllocReport) -> String {
+    let mut out = String::new();
+    let batches: Vec<String> = params.batch_sizes.iter().map(|b| b.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "\n== sequence allocation (DESIGN §4) ==\n\
+         {} distinct keys (user:bench-<n>), {} sections, batches of 1 and {} keys, 1 and {} \
+         concurrent tasks; each row at most {} and {} allocations ({} gRPC calls); \
+         one call in {} timed in process, every gRPC call timed",
+        params.keys,
+        params.sections,
+        batches.join(" and "),
+        params.tasks,
+        span(params.row_time),
+        count(params.max_allocations),
+        count(params.max_grpc_calls),
+        params.sample_every,
+    );
+    let _ = writeln!(
+        out,
+        "baseline: HashMap<String,u64> += 1 under a tokio Mutex, one lock per call, same keys \
+         per call and tasks as the row it is compared with; measured before and after the \
+         other rows (drift = after ÷ before)\n"
+    );
+    let mut baselines = Table::new(
+        &[
+            "baseline",
+            "keys/call",
+            "tasks",
+            "allocs/s",
+            "call p50",
+            "call p99",
+            "drift",
+        ],
+        1,
+    );
+    for b in &report.baselines {
+        let row = &b.combined;
+        baselines.row(vec![
+            "hashmap += 1".into(),
+            row.scenario.shape.keys_per_call.to_string(),
+            row.scenario.shape.tasks.to_string(),
+            rate(row.allocations_per_second()),
+            latency(row.latency.p50),
+            latency(row.latency.p99),
+            format!("{:.2}", b.drift),
+        ]);
+    }
+    out.push_str(&baselines.render());
+    out.push('\n');
+
+    let mut rows = Table::new(
+        &[
+            "path",
+            "operation",
+            "keys",
+            "keys/call",
+            "tasks",
+            "allocs",
+            "allocs/s",
+            "×base",
+            "call p50",
+            "×base",
+            "call p99",
+            "×base",
+        ],
+        3,
+    );
+    for row in &report.rows {
+        let s = row.scenario;
+        let base = report.baseline_for(s.shape);
+        let path = match s.path {
+            AllocPath::Baseline => "baseline",
+            AllocPath::InProcess => "in process",
+            AllocPath::Grpc => "gRPC",
+        };
+        let operation = match s.op {
+            AllocOp::Allocate => "allocate",
+            AllocOp::AllocateCommit => "allocate+commit",
+        };
+        let keys = match s.keys {
+            KeyChoice::Distinct => params.keys.to_string(),
+            KeyChoice::Hot => "1 (hot)".to_string(),
+        };
+        let base_rate = base.map_or(0.0, |b| b.allocations_per_second());
+        let (base_p50, base_p99) =
+            base.map_or(Default::default(), |b| (b.latency.p50, b.latency.p99));
+        rows.row(vec![
+            path.into(),
+            operation.into(),
+            keys,
+            s.shape.keys_per_call.to_string(),
+            s.shape.tasks.to_string(),
+            count(row.allocations),
+            rate(row.allocations_per_second()),
+            ratio(row.allocations_per_second(), base_rate),
+            latency(row.latency.p50),
+            latency_ratio(row.latency.p50, base_p50),
+            latency(row.latency.p99),
+            latency_ratio(row.latency.p99, base_p99),
+        ]);
+    }
+    out.push_str(&rows.render());
+    let _ = writeln!(
+        out,
+        "\nin process: tidings_sequence::Allocator on the embedded store, a fresh allocator per \
+         row, warmed up (sections claimed, every key allocated once) outside the timing; \
+         allocate-only rows leave their seqs pending.\n\
+         gRPC: the sequence service of the all-in-one in this process, one HTTP/2 connection; \
+         {SEND_SHAPE_KEYS} keys/call allocate+commit is the shape of one 1:1 send \
+         (conversation + 2 inboxes).\n\
+         1 (hot): a single key, whose section ceiling is persisted every `step` seqs."
+    );
+    let refused: u64 = report.rows.iter().map(|r| r.refused).sum();
+    if refused > 0 {
+        let _ = writeln!(out, "WARNING: {refused} commits were refused");
+    }
+    out
+}
+
+/// The end-to-end tables.
+pub fn e2e(params: &E2eParams, report: &E2eReport) -> String {
+    let mut out = String::new();
+    let pairs: Vec<String> = params.pairs.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "\n== end-to-end 1:1 messages over WebSocket (all-in-one in this process) ==\n\
+         sender/receiver pair counts {}, a fresh all-in-one each; each sender sends at most {} \
+         messages one at a time within {}; receivers wait up to {} more for pushes; \
+         pings: at most {} per connection within {}, half before and half after the messages\n\
+         baseline: Ping/Pong frames on the senders' connections (one in flight per connection), \
+         same gateway, same number of connections\n",
+        pairs.join(", "),
+        params.messages,
+        span(params.send_time),
+        span(params.drain_time),
+        params.pings,
+        span(params.ping_time),
+    );
+    let mut pings = Table::new(
+        &[
+            "baseline",
+            "connections",
+            "pings",
+            "pings/s",
+            "p50",
+            "p99",
+            "drift",
+        ],
+        1,
+    );
+    for row in &report.rows {
+        let p = &row.ping;
+        pings.row(vec![
+            "ping/pong".into(),
+            p.connections.to_string(),
+            count(p.pings),
+            rate(p.pings_per_second()),
+            latency(p.latency.p50),
+            latency(p.latency.p99),
+            format!("{:.2}", p.drift),
+        ]);
+    }
+    out.push_str(&pings.render());
+    out.push('\n');
+
+    let mut sends = Table::new(
+        &[
+            "pairs", "acked", "failed", "secs", "msgs/s", "×ping", "ack p50", "×ping", "ack p99",
+            "×ping",
+        ],
+        0,
+    );
+    let mut pushes = Table::new(
+        &[
+            "pairs", "pushes", "of acked", "push p50", "×ping", "push p99", "×ping",
+        ],
+        0,
+    );
+    for row in &report.rows {
+        let (s, p) = (&row.send, &row.ping);
+        sends.row(vec![
+            row.pairs.to_string(),
+            count(s.acked),
+            s.failed.to_string(),
+            seconds(s.elapsed),
+            rate(s.messages_per_second()),
+            ratio(s.messages_per_second(), p.pings_per_second()),
+            latency(s.ack_latency.p50),
+            latency_ratio(s.ack_latency.p50, p.latency.p50),
+            latency(s.ack_latency.p99),
+            latency_ratio(s.ack_latency.p99, p.latency.p99),
+        ]);
+        let delivered = if s.acked == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * s.pushes as f64 / s.acked as f64)
+        };
+        pushes.row(vec![
+            row.pairs.to_string(),
+            count(s.pushes),
+            delivered,
+            latency(s.push_latency.p50),
+            latency_ratio(s.push_latency.p50, p.latency.p50),
+            latency(s.push_latency.p99),
+            latency_ratio(s.push_latency.p99, p.latency.p99),
+        ]);
+    }
+    out.push_str("messages/s (acked sends) and send-to-ack latency:\n");
+    out.push_str(&sends.render());
+    out.push_str(
+        "\nsend-to-push latency (send started at the sender to push read at the receiver):\n",
+    );
+    out.push_str(&pushes.render());
+    out
+}

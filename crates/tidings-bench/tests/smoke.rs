@@ -1,0 +1,47 @@
+//! Runs both benchmarks with tiny counts, so that `cargo test --workspace`
+//! keeps the bench compiling and working. Asserts that things were counted,
+//! never how fast.
+
+use tidings_bench::alloc::{self, AllocPath};
+use tidings_bench::params::Params;
+use tidings_bench::{e2e, report};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allocation_bench_counts_allocations_on_every_path() {
+    let params = Params::tiny();
+    let result = alloc::run(&params.alloc)
+        .await
+        .expect("allocation bench runs");
+
+    assert_eq!(result.rows.len(), alloc::scenarios(&params.alloc).len());
+    for path in [AllocPath::InProcess, AllocPath::Grpc] {
+        assert!(result.rows.iter().any(|r| r.scenario.path == path));
+    }
+    for row in &result.rows {
+        assert!(row.calls > 0 && row.allocations > 0, "{row:?}");
+        assert_eq!(row.refused, 0, "{row:?}");
+        assert!(result.baseline_for(row.scenario.shape).is_some());
+    }
+    for baseline in &result.baselines {
+        assert!(baseline.combined.allocations > 0, "{baseline:?}");
+    }
+    let printed = report::alloc(&params.alloc, &result);
+    assert!(printed.contains("allocate+commit"), "{printed}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_bench_counts_messages_pushes_and_pings() {
+    let params = Params::tiny();
+    let result = e2e::run(&params.e2e).await.expect("end-to-end bench runs");
+
+    assert_eq!(result.rows.len(), params.e2e.pairs.len());
+    for row in &result.rows {
+        assert!(row.ping.pings > 0, "{row:?}");
+        assert!(row.send.acked > 0, "{row:?}");
+        assert_eq!(row.send.failed, 0, "{row:?}");
+        assert!(row.send.pushes > 0, "{row:?}");
+        assert!(row.send.ack_latency.samples > 0 && row.send.push_latency.samples > 0);
+    }
+    let printed = report::e2e(&params.e2e, &result);
+    assert!(printed.contains("send-to-push"), "{printed}");
+}

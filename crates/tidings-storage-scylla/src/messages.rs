@@ -1,0 +1,205 @@
+//! Store timelines: `messages` partitioned by `(conversation_id, bucket)`,
+//! and `message_buckets`, the buckets of each conversation that hold rows.
+//!
+//! A range read lists the buckets it spans from `message_buckets` (unless it
+//! lies in one bucket) and reads them in order, each with a `LIMIT` of what is
+//! still missing plus one, which tells `has_more`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+use futures_util::future::{BoxFuture, FutureExt};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use scylla::value::CqlTimestamp;
+use tidings_core::{Message, Seq};
+use tidings_storage::{MAX_PAGE, MessageStore, Page, StorageError};
+
+use crate::codec::{seq_from_cql, seq_to_cql};
+use crate::store::ScyllaStore;
+
+/// Columns read back from `messages`.
+type MessageRow = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Vec<u8>,
+    CqlTimestamp,
+);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    OldestFirst,
+    NewestFirst,
+}
+
+#[async_trait]
+impl MessageStore for ScyllaStore {
+    async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError> {
+        // Keyed, so a message repeated within one call is written once (the
+        // last copy, as if the calls had been separate).
+        let rows: BTreeMap<(&str, Seq), &Message> = messages
+            .iter()
+            .map(|m| ((m.conversation_id.as_str(), m.conv_seq), m))
+            .collect();
+        let buckets: BTreeSet<(&str, i64)> = rows
+            .keys()
+            .map(|&(conversation, seq)| (conversation, self.message_buckets.of(seq)))
+            .filter(|&(conversation, bucket)| !self.bucket_indexed(conversation, bucket))
+            .collect();
+
+        let mut writes: Vec<BoxFuture<'_, Result<(), StorageError>>> = Vec::new();
+        for &(conversation, bucket) in &buckets {
+            let values = (conversation, bucket);
+            let statement = &self.statements.insert_message_bucket;
+            writes.push(
+                self.write("index message bucket", statement, values)
+                    .boxed(),
+            );
+        }
+        for message in rows.values() {
+            let values = (
+                message.conversation_id.as_str(),
+                self.message_buckets.of(message.conv_seq),
+                seq_to_cql(message.conv_seq),
+                message.message_id.as_str(),
+                message.sender_id.as_str(),
+                message.sender_device.as_str(),
+                message.client_msg_id.as_str(),
+                message.kind.as_str(),
+                message.body.as_slice(),
+                CqlTimestamp(message.created_at_ms),
+            );
+            let statement = &self.statements.insert_message;
+            writes.push(self.write("insert message", statement, values).boxed());
+        }
+        self.write_all(writes).await?;
+        for (conversation, bucket) in buckets {
+            self.remember_indexed(conversation, bucket);
+        }
+        Ok(())
+    }
+
+    async fn read_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError> {
+        let last = up_to.unwrap_or(Seq::MAX);
+        if after >= last {
+            return Ok(empty_page());
+        }
+        self.read_range(conversation, after + 1, last, limit, Order::OldestFirst)
+            .await
+    }
+
+    async fn read_history(
+        &self,
+        conversation: &str,
+        before: Option<Seq>,
+        limit: usize,
+    ) -> Result<Page<Message>, StorageError> {
+        let last = match before {
+            Some(0) => return Ok(empty_page()),
+            Some(before) => before - 1,
+            None => Seq::MAX,
+        };
+        self.read_range(conversation, 0, last, limit, Order::NewestFirst)
+            .await
+    }
+}
+
+impl ScyllaStore {
+    /// Messages with `first <= conv_seq <= last` in `order`, at most `limit`
+    /// (clamped to `MAX_PAGE`).
+    async fn read_range(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+        order: Order,
+    ) -> Result<Page<Message>, StorageError> {
+        let limit = limit.min(MAX_PAGE);
+        let wanted = limit + 1;
+        let statement = match order {
+            Order::OldestFirst => &self.statements.select_messages,
+            Order::NewestFirst => &self.statements.select_messages_desc,
+        };
+        let mut items = Vec::new();
+        let mut buckets = self
+            .message_bucket_list(conversation, first, last, order)
+            .await?;
+        while let Some(bucket) = buckets.try_next().await? {
+            let (low, high) = self.message_buckets.clamp(bucket, first, last);
+            let missing = i32::try_from(wanted - items.len()).unwrap_or(i32::MAX);
+            let values = (conversation, bucket, low, high, missing);
+            let mut rows = self
+                .rows::<MessageRow>("read messages", statement, values)
+                .await?;
+            while let Some(row) = rows.try_next().await? {
+                items.push(message_from_row(conversation, row));
+            }
+            if items.len() >= wanted {
+                break;
+            }
+        }
+        let has_more = items.len() > limit;
+        items.truncate(limit);
+        Ok(Page { items, has_more })
+    }
+
+    /// The buckets of `conversation` that may hold seqs in `first..=last`, in
+    /// `order`: the one bucket when the range lies in one, else those listed
+    /// in `message_buckets`.
+    async fn message_bucket_list(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        order: Order,
+    ) -> Result<BoxStream<'static, Result<i64, StorageError>>, StorageError> {
+        let (low, high) = (
+            self.message_buckets.of(first),
+            self.message_buckets.of(last),
+        );
+        if low == high {
+            return Ok(stream::once(async move { Ok(low) }).boxed());
+        }
+        let statement = match order {
+            Order::OldestFirst => &self.statements.select_message_buckets,
+            Order::NewestFirst => &self.statements.select_message_buckets_desc,
+        };
+        let rows = self
+            .rows::<(i64,)>("read message buckets", statement, (conversation, low, high))
+            .await?;
+        Ok(rows.map_ok(|(bucket,)| bucket).boxed())
+    }
+}
+
+fn message_from_row(conversation: &str, row: MessageRow) -> Message {
+    let (conv_seq, message_id, sender_id, sender_device, client_msg_id, kind, body, created_at) =
+        row;
+    Message {
+        message_id,
+        conversation_id: conversation.to_string(),
+        conv_seq: seq_from_cql(conv_seq),
+        sender_id,
+        sender_device,
+        client_msg_id,
+        kind,
+        body,
+        created_at_ms: created_at.0,
+    }
+}
+
+fn empty_page() -> Page<Message> {
+    Page {
+        items: Vec::new(),
+        has_more: false,
+    }
+}

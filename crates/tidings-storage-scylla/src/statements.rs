@@ -1,0 +1,211 @@
+//! Every statement the store runs, prepared once at connect.
+//!
+//! Rules these statements keep (the tests check the first two): every one of
+//! them binds the whole partition key of its table, except `list_sections`
+//! (the routing table is a full scan of a table of at most a few thousand
+//! rows); none uses ALLOW FILTERING; conditional (LWT) statements touch only
+//! `seq_sections`; range reads are paged with the configured page size.
+
+use scylla::client::session::Session;
+use scylla::statement::Consistency;
+use scylla::statement::SerialConsistency;
+use scylla::statement::prepared::PreparedStatement;
+
+use crate::StorageError;
+use crate::config::{ScyllaConfig, parse_serial_consistency};
+
+/// How a statement is executed, which decides its driver settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// A plain write: idempotent, so the driver may retry it.
+    Write,
+    /// A read of one partition, paged.
+    Read,
+    /// A read at serial consistency: sees every completed LWT.
+    SerialRead,
+    /// A conditional write (LWT): never retried by the driver.
+    Lwt,
+    /// A paged read of a whole (small) table.
+    Scan,
+}
+
+macro_rules! statements {
+    ($( $(#[$doc:meta])* $name:ident: $kind:ident = $cql:literal; )+) => {
+        /// The prepared statements of one store.
+        pub(crate) struct Statements {
+            $( $(#[$doc])* pub(crate) $name: PreparedStatement, )+
+        }
+
+        /// `(name, kind, CQL)` of every statement; `{ks}` stands for the keyspace.
+        #[cfg(test)]
+        pub(crate) const TEMPLATES: &[(&str, Kind, &str)] = &[
+            $( (stringify!($name), Kind::$kind, $cql), )+
+        ];
+
+        impl Statements {
+            /// Prepares every statement for `config.keyspace`.
+            pub(crate) async fn prepare(
+                session: &Session,
+                config: &ScyllaConfig,
+            ) -> Result<Self, StorageError> {
+                Ok(Statements {
+                    $( $name: prepare(session, config, stringify!($name), Kind::$kind, $cql).await?, )+
+                })
+            }
+
+            /// Every statement with its name and kind.
+            pub(crate) fn all(&self) -> Vec<(&'static str, Kind, &PreparedStatement)> {
+                vec![ $( (stringify!($name), Kind::$kind, &self.$name), )+ ]
+            }
+        }
+    };
+}
+
+statements! {
+    // Store timelines.
+    insert_message: Write = "INSERT INTO {ks}.messages (conversation_id, bucket, conv_seq, \
+        message_id, sender_id, sender_device, client_msg_id, kind, body, created_at) \
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    insert_message_bucket: Write =
+        "INSERT INTO {ks}.message_buckets (conversation_id, bucket) VALUES (?, ?)";
+    select_message_buckets: Read = "SELECT bucket FROM {ks}.message_buckets \
+        WHERE conversation_id = ? AND bucket >= ? AND bucket <= ?";
+    select_message_buckets_desc: Read = "SELECT bucket FROM {ks}.message_buckets \
+        WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket DESC";
+    select_messages: Read = "SELECT conv_seq, message_id, sender_id, sender_device, \
+        client_msg_id, kind, body, created_at FROM {ks}.messages \
+        WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? LIMIT ?";
+    select_messages_desc: Read = "SELECT conv_seq, message_id, sender_id, sender_device, \
+        client_msg_id, kind, body, created_at FROM {ks}.messages \
+        WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? \
+        ORDER BY conv_seq DESC LIMIT ?";
+
+    // Sync timelines and their expiry records.
+    insert_inbox: Write = "INSERT INTO {ks}.inbox (user_id, bucket, seq, conversation_id, \
+        conv_seq, message) VALUES (?, ?, ?, ?, ?, ?) USING TTL ?";
+    insert_inbox_bucket: Write = "INSERT INTO {ks}.inbox_buckets (user_id, bucket, expiry_day) \
+        VALUES (?, ?, ?) USING TTL ?";
+    select_inbox_buckets: Read = "SELECT bucket FROM {ks}.inbox_buckets \
+        WHERE user_id = ? AND bucket >= ? AND bucket <= ?";
+    select_inbox: Read = "SELECT seq, conversation_id, conv_seq, message FROM {ks}.inbox \
+        WHERE user_id = ? AND bucket = ? AND seq >= ? AND seq <= ? LIMIT ?";
+    raise_inbox_expiry: Write = "UPDATE {ks}.inbox_expiry USING TIMESTAMP ? SET seq = ? \
+        WHERE user_id = ? AND window_start_ms = ?";
+    select_inbox_expiry: Read = "SELECT window_start_ms, seq FROM {ks}.inbox_expiry \
+        WHERE user_id = ? AND window_start_ms <= ?";
+    delete_inbox_expiry: Write = "DELETE FROM {ks}.inbox_expiry USING TIMESTAMP ? \
+        WHERE user_id = ? AND window_start_ms = ?";
+
+    // Allocator sections: the only conditional writes.
+    select_section: Read = "SELECT max_seq, epoch, owner, lease_until_ms \
+        FROM {ks}.seq_sections WHERE section = ?";
+    select_section_serial: SerialRead = "SELECT max_seq, epoch, owner, lease_until_ms \
+        FROM {ks}.seq_sections WHERE section = ?";
+    insert_section: Lwt = "INSERT INTO {ks}.seq_sections (section, max_seq, epoch, owner, \
+        lease_until_ms) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+    claim_section: Lwt = "UPDATE {ks}.seq_sections SET epoch = ?, owner = ?, lease_until_ms = ? \
+        WHERE section = ? IF epoch = ? AND max_seq = ? AND owner = ? AND lease_until_ms = ?";
+    renew_lease: Lwt = "UPDATE {ks}.seq_sections SET lease_until_ms = ? \
+        WHERE section = ? IF epoch = ? AND lease_until_ms < ?";
+    advance_max_seq: Lwt = "UPDATE {ks}.seq_sections SET max_seq = ? \
+        WHERE section = ? IF epoch = ? AND max_seq < ?";
+    list_sections: Scan = "SELECT section, max_seq, epoch, owner, lease_until_ms \
+        FROM {ks}.seq_sections";
+
+    // Send idempotency.
+    select_dedupe: Read = "SELECT conversation_id, conv_seq, message_id, created_at \
+        FROM {ks}.dedupe WHERE sender_id = ? AND client_msg_id = ?";
+    insert_dedupe: Write = "INSERT INTO {ks}.dedupe (sender_id, client_msg_id, \
+        conversation_id, conv_seq, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?) \
+        USING TTL ?";
+
+    // Device checkpoints.
+    select_checkpoint: Read = "SELECT checkpoint, updated_at FROM {ks}.device_checkpoints \
+        WHERE user_id = ? AND device_id = ?";
+    insert_checkpoint: Write = "INSERT INTO {ks}.device_checkpoints (user_id, device_id, \
+        checkpoint, updated_at) VALUES (?, ?, ?, ?)";
+    list_checkpoints: Read = "SELECT device_id, checkpoint, updated_at \
+        FROM {ks}.device_checkpoints WHERE user_id = ?";
+}
+
+/// The CQL of a template for `keyspace`.
+pub(crate) fn render(template: &str, keyspace: &str) -> String {
+    template.replace("{ks}", keyspace)
+}
+
+async fn prepare(
+    session: &Session,
+    config: &ScyllaConfig,
+    name: &'static str,
+    kind: Kind,
+    template: &str,
+) -> Result<PreparedStatement, StorageError> {
+    let cql = render(template, &config.keyspace);
+    let mut statement = session.prepare(cql).await.map_err(|e| {
+        StorageError::Backend(format!(
+            "cql prepare {name}: {e} (has `migrate` been run for keyspace {}?)",
+            config.keyspace
+        ))
+    })?;
+    statement.set_is_idempotent(kind != Kind::Lwt);
+    if matches!(kind, Kind::Read | Kind::SerialRead | Kind::Scan) {
+        statement.set_page_size(config.page_size_i32());
+    }
+    if kind == Kind::SerialRead {
+        let serial =
+            parse_serial_consistency(&config.serial_consistency).map_err(StorageError::Backend)?;
+        statement.set_consistency(match serial {
+            SerialConsistency::Serial => Consistency::Serial,
+            SerialConsistency::LocalSerial => Consistency::LocalSerial,
+        });
+    }
+    Ok(statement)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_statement_filters() {
+        let forbidden = ["ALLOW", "FILTERING"].join(" ");
+        for (name, _, cql) in TEMPLATES {
+            let normalized = cql.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert!(
+                !normalized.to_ascii_uppercase().contains(&forbidden),
+                "{name} filters"
+            );
+        }
+    }
+
+    #[test]
+    fn only_seq_sections_uses_lightweight_transactions() {
+        for (name, kind, cql) in TEMPLATES {
+            let upper = cql.to_ascii_uppercase();
+            let conditional = upper.contains(" IF ");
+            assert_eq!(conditional, *kind == Kind::Lwt, "{name}");
+            if conditional {
+                assert!(cql.contains("{ks}.seq_sections"), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_list_sections_scans() {
+        let scans: Vec<&str> = TEMPLATES
+            .iter()
+            .filter(|(_, kind, cql)| *kind == Kind::Scan || !cql.contains(" WHERE "))
+            .map(|(name, ..)| *name)
+            .filter(|name| !name.starts_with("insert_"))
+            .collect();
+        assert_eq!(scans, ["list_sections"]);
+    }
+
+    #[test]
+    fn every_statement_names_the_keyspace() {
+        for (name, _, cql) in TEMPLATES {
+            assert!(cql.contains("{ks}."), "{name}");
+            assert!(!render(cql, "k").contains('{'), "{name}");
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! `tidings-store`: the store service on its own (distributed shape). Wiring only.
+
+fn main() -> anyhow::Result<()> {
+    tidings::cli::service_main(tidings::run::ServiceKind::Store)
+}

@@ -1,0 +1,115 @@
+//! Command-line entry points shared by every binary: parse arguments, load
+//! configuration, set up logs, run, wait for a signal, drain.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::TidingsConfig;
+use crate::run::{self, ServiceKind};
+use crate::{AllInOne, telemetry};
+
+/// Arguments of a one-service binary.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct ServiceArgs {
+    /// Configuration file (TOML); `TIDINGS__SECTION__KEY` variables override it.
+    #[arg(long, short, env = "TIDINGS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// `tidings-<service>`: runs one service until SIGINT or SIGTERM.
+pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
+    let args = ServiceArgs::parse();
+    let config = TidingsConfig::load(args.config.as_deref())?;
+    telemetry::init(&config.log);
+    tokio::runtime::Runtime::new()?.block_on(async move {
+        let service = run::start(kind, &config).await?;
+        // One machine-readable line: scripts and tests read the addresses.
+        let fields: Vec<String> = service
+            .listening
+            .iter()
+            .map(|(name, addr)| format!("{name}={addr}"))
+            .collect();
+        println!("tidings-{} listening {}", kind.name(), fields.join(" "));
+        shutdown_signal().await;
+        tracing::info!(service = kind.name(), "shutting down");
+        service.shutdown().await;
+        Ok(())
+    })
+}
+
+/// Tidings instant-messaging backend.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct AllInOneArgs {
+    /// Configuration file (TOML); `TIDINGS__SECTION__KEY` variables override it.
+    #[arg(long, short, env = "TIDINGS_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service in this process (the default).
+    Run,
+    /// Create or upgrade the ScyllaDB schema named by `[scylla]`; idempotent.
+    Migrate,
+}
+
+/// `tidings`: the all-in-one server, and `tidings migrate`.
+pub fn all_in_one_main() -> anyhow::Result<()> {
+    let args = AllInOneArgs::parse();
+    let config = TidingsConfig::load(args.config.as_deref())?;
+    telemetry::init(&config.log);
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args.command.unwrap_or(Command::Run) {
+        Command::Migrate => runtime.block_on(async move {
+            let report = tidings_storage_scylla::migrate(&config.scylla).await?;
+            println!("{report}");
+            Ok(())
+        }),
+        Command::Run => runtime.block_on(async move {
+            let data_dir = config.data_dir.clone();
+            let server = AllInOne::start(config).await?;
+            let a = server.addresses;
+            // One machine-readable line first (tests and scripts read it),
+            // then the human summary.
+            println!(
+                "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}",
+                a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync
+            );
+            println!("  client WebSocket: {}", a.ws_url());
+            println!("  data directory:   {}", data_dir.display());
+            println!(
+                "  try: tidings-cli --user bob listen   and   tidings-cli --user alice send --to bob hello"
+            );
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            server.shutdown().await;
+            Ok(())
+        }),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,128 @@
+//! One service per process: the distributed shape. Each binary
+//! (`tidings-gateway`, `tidings-logic`, ...) starts one service here, finding
+//! the others through `[peers]`.
+
+use std::net::SocketAddr;
+
+use tidings_gateway::Gateway;
+
+use crate::config::TidingsConfig;
+use crate::server_set::{ServerSet, bind};
+use crate::{backends, services};
+
+/// The services Tidings is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Gateway,
+    Logic,
+    Sequence,
+    Store,
+    Sync,
+}
+
+impl ServiceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKind::Gateway => "gateway",
+            ServiceKind::Logic => "logic",
+            ServiceKind::Sequence => "sequence",
+            ServiceKind::Store => "store",
+            ServiceKind::Sync => "sync",
+        }
+    }
+}
+
+/// One running service.
+pub struct RunningService {
+    /// `name=address` pairs of what it listens on, e.g. `store=10.0.0.4:7404`.
+    pub listening: Vec<(&'static str, SocketAddr)>,
+    servers: ServerSet,
+}
+
+impl RunningService {
+    /// Stops the service (gateways close their connections first).
+    pub async fn shutdown(self) {
+        self.servers.shutdown().await;
+    }
+}
+
+/// The address others reach a listener at: the advertised one if set, else
+/// the bound one (which must then be a specific interface).
+fn advertised(advertise: Option<&String>, bound: SocketAddr, key: &str) -> anyhow::Result<String> {
+    if let Some(address) = advertise {
+        return Ok(address.clone());
+    }
+    if bound.ip().is_unspecified() {
+        anyhow::bail!(
+            "{key} must be set when listening on all interfaces ({bound}): other services need an address to reach this one"
+        );
+    }
+    Ok(bound.to_string())
+}
+
+/// Starts `kind` as configured.
+pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<RunningService> {
+    config.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let mut servers = ServerSet::new();
+    let listen = &config.listen;
+    let peers = &config.peers;
+    let listening = match kind {
+        ServiceKind::Sequence => {
+            let tables = backends::open_tables(config).await?;
+            let listener = bind(listen.sequence, "sequence").await?;
+            let bound = listener.local_addr()?;
+            let address = advertised(
+                config.advertise.sequence.as_ref(),
+                bound,
+                "advertise.sequence",
+            )?;
+            let (service, tasks) = services::sequence(config, &tables, &address);
+            servers.background(tasks);
+            servers.grpc("sequence", listener, service)?;
+            vec![("sequence", bound)]
+        }
+        ServiceKind::Store => {
+            let tables = backends::open_tables(config).await?;
+            let listener = bind(listen.store, "store").await?;
+            let bound = listener.local_addr()?;
+            servers.grpc("store", listener, services::store(&tables))?;
+            vec![("store", bound)]
+        }
+        ServiceKind::Sync => {
+            let tables = backends::open_tables(config).await?;
+            let listener = bind(listen.sync, "sync").await?;
+            let bound = listener.local_addr()?;
+            let router = services::sequence_router(config, peers.sequence.clone())?;
+            servers.grpc("sync", listener, services::sync(config, &tables, router))?;
+            vec![("sync", bound)]
+        }
+        ServiceKind::Logic => {
+            let tables = backends::open_tables(config).await?;
+            let registry = backends::open_registry(config).await?;
+            let listener = bind(listen.logic, "logic").await?;
+            let bound = listener.local_addr()?;
+            let router = services::sequence_router(config, peers.sequence.clone())?;
+            let logic =
+                services::logic(config, &tables, router, &peers.store, &peers.sync, registry)?;
+            servers.grpc("logic", listener, logic)?;
+            vec![("logic", bound)]
+        }
+        ServiceKind::Gateway => {
+            let registry = backends::open_registry(config).await?;
+            let ws = bind(listen.gateway_ws, "gateway websocket").await?;
+            let grpc = bind(listen.gateway_grpc, "gateway grpc").await?;
+            let (ws_bound, grpc_bound) = (ws.local_addr()?, grpc.local_addr()?);
+            let address = advertised(
+                config.advertise.gateway_grpc.as_ref(),
+                grpc_bound,
+                "advertise.gateway_grpc",
+            )?;
+            let gateway: std::sync::Arc<Gateway> =
+                services::gateway(config, &peers.logic, &peers.sync, registry, address)?;
+            servers.gateway(gateway, ws, grpc)?;
+            vec![("gateway_ws", ws_bound), ("gateway_grpc", grpc_bound)]
+        }
+    };
+    tracing::info!(service = kind.name(), listening = ?listening, "service started");
+    Ok(RunningService { listening, servers })
+}

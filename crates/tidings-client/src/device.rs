@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use tidings_proto::client::v1::{HistoryResult, SendAck, Welcome, server_frame};
-use tidings_proto::common::v1::InboxEntry;
+use tidings_proto::common::v1::{InboxEntry, Message};
 use tokio::time::Instant;
 
 use crate::connection::Connection;
+use crate::conversation_sync::ConversationSync;
 use crate::device_state::{DeviceState, PushOutcome};
 use crate::error::{ClientError, Result};
 
@@ -42,6 +43,7 @@ pub struct Device {
     pull_limit: u32,
     gap_retry: Duration,
     truncated: bool,
+    conversations: ConversationSync,
 }
 
 impl std::fmt::Debug for Device {
@@ -78,6 +80,7 @@ impl Device {
             pull_limit: 0,
             gap_retry: DEFAULT_GAP_RETRY,
             truncated: false,
+            conversations: ConversationSync::default(),
         };
         Ok((device, welcome))
     }
@@ -122,6 +125,7 @@ impl Device {
     /// then the buffered pushes that became contiguous, then acks the checkpoint.
     pub async fn pull_all(&mut self) -> Result<PullOutcome> {
         let mut outcome = PullOutcome::default();
+        let mut heads;
         loop {
             let before = self.state.checkpoint();
             let page = self.connection.pull(before, self.pull_limit).await?;
@@ -137,7 +141,10 @@ impl Device {
                     "inbox entries after the checkpoint expired; recover them through history"
                 );
             }
-            outcome.applied.extend(self.state.apply_page(page));
+            heads = page.conversation_heads.clone();
+            let applied = self.state.apply_page(page);
+            self.follow(&applied).await?;
+            outcome.applied.extend(applied);
             if !has_more {
                 break;
             }
@@ -147,8 +154,67 @@ impl Device {
                 )));
             }
         }
+        // Large groups (read diffusion): pull each conversation whose head
+        // is above this device's cursor in it.
+        for head in heads {
+            if head.head > self.conversations.cursor(&head.conversation_id) {
+                self.pull_conversation(&head.conversation_id).await?;
+            }
+        }
         self.ack().await?;
         Ok(outcome)
+    }
+
+    /// Records applied inbox entries in the conversation timeline, filling
+    /// any gap in a group conversation from its store timeline first.
+    async fn follow(&mut self, entries: &[InboxEntry]) -> Result<()> {
+        for entry in entries {
+            let Some(message) = &entry.message else {
+                continue;
+            };
+            if self.conversations.has_gap_before(message) {
+                self.pull_conversation(&message.conversation_id).await?;
+            }
+            self.conversations.apply(message);
+        }
+        Ok(())
+    }
+
+    /// Pulls a conversation's store timeline from this device's cursor up to
+    /// its visible head, applying every message.
+    pub async fn pull_conversation(&mut self, conversation_id: &str) -> Result<Vec<Message>> {
+        let mut applied = Vec::new();
+        loop {
+            let after = self.conversations.cursor(conversation_id);
+            let page = self
+                .connection
+                .pull_conversation(conversation_id, after, self.pull_limit)
+                .await?;
+            for message in &page.messages {
+                if self.conversations.apply(message) {
+                    applied.push(message.clone());
+                }
+            }
+            if !page.has_more || page.messages.is_empty() {
+                return Ok(applied);
+            }
+        }
+    }
+
+    /// Every message this device has applied, from its inbox and from
+    /// conversation pulls, in the order applied (read positions excluded).
+    pub fn messages(&self) -> &[Message] {
+        self.conversations.messages()
+    }
+
+    /// The messages of one conversation, in the order applied.
+    pub fn messages_of(&self, conversation_id: &str) -> Vec<&Message> {
+        self.conversations.messages_of(conversation_id)
+    }
+
+    /// This device's cursor in a conversation (highest conv seq applied).
+    pub fn conversation_cursor(&self, conversation_id: &str) -> u64 {
+        self.conversations.cursor(conversation_id)
     }
 
     /// Applies one pushed entry (see [`DeviceState::handle_push`]); does no I/O.
@@ -192,6 +258,19 @@ impl Device {
             };
             let entry = match frame.frame {
                 Some(server_frame::Frame::Push(push)) => push.entry,
+                Some(server_frame::Frame::ConversationPush(push)) => {
+                    // A large group's message: apply it if it is next in its
+                    // conversation, else pull the conversation.
+                    if let Some(message) = push.message {
+                        let cursor = self.conversations.cursor(&message.conversation_id);
+                        if message.conv_seq == cursor + 1 || cursor == 0 {
+                            self.conversations.apply(&message);
+                        } else if message.conv_seq > cursor {
+                            self.pull_conversation(&message.conversation_id).await?;
+                        }
+                    }
+                    return Ok(Vec::new());
+                }
                 Some(server_frame::Frame::Error(error)) => {
                     return Err(ClientError::from_error_frame(&error));
                 }
@@ -208,6 +287,7 @@ impl Device {
                 PushOutcome::Applied(applied) => applied,
                 PushOutcome::Stale | PushOutcome::NeedsPull => Vec::new(),
             };
+            self.follow(&applied).await?;
             if self.state.has_gap() {
                 applied.extend(self.pull_all().await?.applied);
             }

@@ -161,6 +161,7 @@ mod tests {
             head,
             has_more,
             truncated: false,
+            conversation_heads: Vec::new(),
         }
     }
 

@@ -28,12 +28,16 @@
 //! storage: persisting the checkpoint is the application's job.
 
 pub mod connection;
+pub mod conversation_sync;
 pub mod device;
 pub mod device_state;
 pub mod error;
+mod group_requests;
 mod requests;
+mod room_requests;
 
 pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT, Disconnect};
+pub use conversation_sync::{ConversationSync, READ_KIND};
 pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
 pub use device_state::{DeviceState, PushOutcome};
 pub use error::{ClientError, Result};

@@ -100,7 +100,7 @@ impl Connection {
     }
 }
 
-fn unexpected(expected: &'static str, got: Option<server_frame::Frame>) -> ClientError {
+pub(crate) fn unexpected(expected: &'static str, got: Option<server_frame::Frame>) -> ClientError {
     ClientError::UnexpectedFrame {
         expected,
         got: match got {

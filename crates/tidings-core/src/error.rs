@@ -22,6 +22,9 @@ pub enum ErrorCode {
     Retry,
     Unavailable,
     Internal,
+    UnknownGroup,
+    Forbidden,
+    AlreadyExists,
     /// Between services only: the sequence instance asked does not own the
     /// key's section; the message names the owner's address. Clients see
     /// `unavailable`.
@@ -30,7 +33,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and docs.
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownFrame,
         ErrorCode::FrameTooLarge,
@@ -43,6 +46,9 @@ impl ErrorCode {
         ErrorCode::Retry,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::UnknownGroup,
+        ErrorCode::Forbidden,
+        ErrorCode::AlreadyExists,
         ErrorCode::WrongOwner,
     ];
 
@@ -61,6 +67,9 @@ impl ErrorCode {
             ErrorCode::Retry => "retry",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::UnknownGroup => "unknown_group",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::WrongOwner => "wrong_owner",
         }
     }
@@ -84,6 +93,9 @@ impl ErrorCode {
             ErrorCode::Retry => Code::Aborted,
             ErrorCode::Unavailable => Code::Unavailable,
             ErrorCode::Internal => Code::Internal,
+            ErrorCode::UnknownGroup => Code::NotFound,
+            ErrorCode::Forbidden => Code::PermissionDenied,
+            ErrorCode::AlreadyExists => Code::AlreadyExists,
             ErrorCode::WrongOwner => Code::FailedPrecondition,
         }
     }
@@ -104,6 +116,9 @@ impl ErrorCode {
             ErrorCode::Retry => C::Retry,
             ErrorCode::Unavailable | ErrorCode::WrongOwner => C::Unavailable,
             ErrorCode::Internal => C::Internal,
+            ErrorCode::UnknownGroup => C::UnknownGroup,
+            ErrorCode::Forbidden => C::Forbidden,
+            ErrorCode::AlreadyExists => C::AlreadyExists,
         }
     }
 
@@ -172,6 +187,8 @@ impl Error {
             tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
             tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
             tonic::Code::PermissionDenied => ErrorCode::NotMember,
+            tonic::Code::NotFound => ErrorCode::UnknownGroup,
+            tonic::Code::AlreadyExists => ErrorCode::AlreadyExists,
             tonic::Code::Aborted => ErrorCode::Retry,
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
                 ErrorCode::Unavailable

@@ -58,12 +58,19 @@ id_type!(
     DeviceId,
     "device_id"
 );
+id_type!(
+    /// A group id: the group conversation is `g:<group_id>`.
+    GroupId,
+    "group_id"
+);
 
 /// A conversation: the owner of one store timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ConversationId {
     /// A 1:1 conversation, `dm:<a>:<b>` with `a <= b`. `a == b` is a user's notes to self.
     Direct(UserId, UserId),
+    /// A group conversation, `g:<group_id>`; its members are in the groups table.
+    Group(GroupId),
 }
 
 impl ConversationId {
@@ -81,9 +88,16 @@ impl ConversationId {
         let unknown = || {
             Error::new(
                 crate::ErrorCode::UnknownConversation,
-                format!("conversation_id {s:?} is not of the form dm:<user_a>:<user_b>"),
+                format!(
+                    "conversation_id {s:?} is not of the form dm:<user_a>:<user_b> or g:<group_id>"
+                ),
             )
         };
+        if let Some(group) = s.strip_prefix("g:") {
+            return Ok(ConversationId::Group(
+                GroupId::parse(group).map_err(|_| unknown())?,
+            ));
+        }
         let rest = s.strip_prefix("dm:").ok_or_else(unknown)?;
         let (a, b) = rest.split_once(':').ok_or_else(unknown)?;
         let (a, b) = (
@@ -99,17 +113,21 @@ impl ConversationId {
         Ok(ConversationId::Direct(a, b))
     }
 
-    /// The users whose inboxes receive this conversation's messages.
-    pub fn members(&self) -> Vec<UserId> {
+    /// The members of a 1:1 conversation; `None` for a group, whose members
+    /// are stored.
+    pub fn direct_members(&self) -> Option<Vec<UserId>> {
         match self {
-            ConversationId::Direct(a, b) if a == b => vec![a.clone()],
-            ConversationId::Direct(a, b) => vec![a.clone(), b.clone()],
+            ConversationId::Direct(a, b) if a == b => Some(vec![a.clone()]),
+            ConversationId::Direct(a, b) => Some(vec![a.clone(), b.clone()]),
+            ConversationId::Group(_) => None,
         }
     }
 
-    pub fn is_member(&self, user: &UserId) -> bool {
+    /// The group of a group conversation.
+    pub fn group(&self) -> Option<&GroupId> {
         match self {
-            ConversationId::Direct(a, b) => a == user || b == user,
+            ConversationId::Group(g) => Some(g),
+            ConversationId::Direct(..) => None,
         }
     }
 }
@@ -118,6 +136,7 @@ impl std::fmt::Display for ConversationId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConversationId::Direct(a, b) => write!(f, "dm:{a}:{b}"),
+            ConversationId::Group(g) => write!(f, "g:{g}"),
         }
     }
 }
@@ -189,8 +208,18 @@ mod tests {
         assert_eq!(ConversationId::parse("dm:alice:bob").unwrap(), c);
         assert!(ConversationId::parse("dm:bob:alice").is_err());
         assert!(ConversationId::parse("group:1").is_err());
-        assert!(c.is_member(&u("alice")) && !c.is_member(&u("carol")));
-        assert_eq!(ConversationId::direct(&u("a"), &u("a")).members().len(), 1);
+        assert_eq!(c.direct_members().unwrap().len(), 2);
+        assert_eq!(
+            ConversationId::direct(&u("a"), &u("a"))
+                .direct_members()
+                .unwrap()
+                .len(),
+            1
+        );
+        let g = ConversationId::parse("g:team-1").unwrap();
+        assert_eq!(g.to_string(), "g:team-1");
+        assert!(g.direct_members().is_none());
+        assert!(ConversationId::parse("g:bad id").is_err());
     }
 
     #[test]

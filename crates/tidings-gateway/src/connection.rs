@@ -18,17 +18,17 @@ use tokio::sync::{Notify, mpsc};
 use crate::hub::ConnectionHandle;
 use crate::server::Gateway;
 
-struct Identity {
-    user: UserId,
-    device: DeviceId,
-    connection_id: u64,
+pub(crate) struct Identity {
+    pub(crate) user: UserId,
+    pub(crate) device: DeviceId,
+    pub(crate) connection_id: u64,
 }
 
-struct Session {
-    gateway: Arc<Gateway>,
-    outbound: mpsc::Sender<WsMessage>,
-    close: Arc<Notify>,
-    identity: Option<Identity>,
+pub(crate) struct Session {
+    pub(crate) gateway: Arc<Gateway>,
+    pub(crate) outbound: mpsc::Sender<WsMessage>,
+    pub(crate) close: Arc<Notify>,
+    pub(crate) identity: Option<Identity>,
 }
 
 /// Serves one upgraded WebSocket until either side closes it.
@@ -173,6 +173,14 @@ impl Session {
                     head: page.head,
                     has_more: page.has_more,
                     truncated: page.truncated,
+                    conversation_heads: page
+                        .conversation_heads
+                        .into_iter()
+                        .map(|h| client::ConversationHead {
+                            conversation_id: h.conversation_id,
+                            head: h.head,
+                        })
+                        .collect(),
                 }))
             }
             In::Ack(ack) => {
@@ -207,6 +215,13 @@ impl Session {
                 }))
             }
             In::Ping(ping) => Ok(Out::Pong(client::Pong { nonce: ping.nonce })),
+            In::RoomJoin(join) => self.room_join(join).await,
+            In::RoomLeave(_) => self.room_leave().await,
+            In::RoomSend(send) => self.room_send(send).await,
+            other => {
+                crate::groups::dispatch(&self.gateway, &identity.user, &identity.device, other)
+                    .await
+            }
         }
     }
 
@@ -301,6 +316,7 @@ impl Session {
         let Some(identity) = self.identity.take() else {
             return;
         };
+        self.leave_current_room(identity.connection_id).await;
         let user = identity.user.as_str();
         let device_remains = self.gateway.hub.remove(user, identity.connection_id);
         if device_remains {

@@ -9,8 +9,10 @@
 mod auth;
 mod config;
 mod connection;
+mod groups;
 mod hub;
 mod push;
+mod rooms;
 mod server;
 
 pub use auth::{Authenticator, DevAuthenticator};

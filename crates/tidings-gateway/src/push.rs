@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use axum::extract::ws::Message as WsMessage;
 use prost::Message as _;
-use tidings_proto::client::v1::{Push, ServerFrame, server_frame::Frame};
+use tidings_proto::client::v1::{ConversationPush, Push, ServerFrame, server_frame::Frame};
 use tidings_proto::gateway::v1::{
-    PushRequest, PushResponse, gateway_service_server::GatewayService,
-    gateway_service_server::GatewayServiceServer,
+    PushConversationRequest, PushRequest, PushResponse, PushRoomRequest,
+    gateway_service_server::GatewayService, gateway_service_server::GatewayServiceServer,
 };
 use tokio::sync::mpsc::error::TrySendError;
 use tonic::{Request, Response, Status};
@@ -31,16 +31,69 @@ impl GatewayServer {
     }
 }
 
+impl GatewayServer {
+    /// Queues `bytes` on every connection of `user`; counts writes and misses.
+    fn write_to_user(&self, user: &str, bytes: &axum::body::Bytes, counts: &mut (u32, u32)) {
+        let connections = self.hub.connections_of(user);
+        if connections.is_empty() {
+            counts.1 += 1;
+            return;
+        }
+        for connection in connections {
+            match connection
+                .outbound
+                .try_send(WsMessage::Binary(bytes.clone()))
+            {
+                Ok(()) => counts.0 += 1,
+                Err(TrySendError::Full(_)) => {
+                    // Too slow to keep up: close it; the device reconnects and pulls.
+                    tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
+                    connection.close.notify_one();
+                    counts.1 += 1;
+                }
+                Err(TrySendError::Closed(_)) => counts.1 += 1,
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl GatewayService for GatewayServer {
+    async fn push_conversation(
+        &self,
+        request: Request<PushConversationRequest>,
+    ) -> Result<Response<PushResponse>, Status> {
+        let request = request.into_inner();
+        let frame = ServerFrame {
+            request_id: 0,
+            frame: Some(Frame::ConversationPush(ConversationPush {
+                message: request.message,
+            })),
+        };
+        let bytes: axum::body::Bytes = frame.encode_to_vec().into();
+        let mut counts = (0, 0);
+        for user in &request.user_ids {
+            self.write_to_user(user, &bytes, &mut counts);
+        }
+        Ok(Response::new(PushResponse {
+            delivered: counts.0,
+            missed: counts.1,
+        }))
+    }
+
+    async fn push_room(
+        &self,
+        request: Request<PushRoomRequest>,
+    ) -> Result<Response<PushResponse>, Status> {
+        Ok(Response::new(crate::rooms::push_room(
+            &self.hub,
+            request.into_inner(),
+        )))
+    }
+
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
-        let (mut delivered, mut missed) = (0u32, 0u32);
+        let mut counts = (0, 0);
         for delivery in request.into_inner().deliveries {
-            let connections = self.hub.connections_of(&delivery.user_id);
-            if connections.is_empty() {
-                missed += 1;
-                continue;
-            }
             let frame = ServerFrame {
                 request_id: 0,
                 frame: Some(Frame::Push(Push {
@@ -48,22 +101,11 @@ impl GatewayService for GatewayServer {
                 })),
             };
             let bytes: axum::body::Bytes = frame.encode_to_vec().into();
-            for connection in connections {
-                match connection
-                    .outbound
-                    .try_send(WsMessage::Binary(bytes.clone()))
-                {
-                    Ok(()) => delivered += 1,
-                    Err(TrySendError::Full(_)) => {
-                        // Too slow to keep up: close it; the device reconnects and pulls.
-                        tracing::warn!(user_id = %delivery.user_id, device_id = %connection.device_id, "outbound queue full; closing connection");
-                        connection.close.notify_one();
-                        missed += 1;
-                    }
-                    Err(TrySendError::Closed(_)) => missed += 1,
-                }
-            }
+            self.write_to_user(&delivery.user_id, &bytes, &mut counts);
         }
-        Ok(Response::new(PushResponse { delivered, missed }))
+        Ok(Response::new(PushResponse {
+            delivered: counts.0,
+            missed: counts.1,
+        }))
     }
 }

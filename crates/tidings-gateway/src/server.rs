@@ -13,6 +13,7 @@ use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_registry::Registry;
 use tonic::transport::Channel;
 
+use crate::rooms::RoomRegistrations;
 use crate::{Authenticator, GatewayConfig, GatewayServer, Hub};
 
 /// What a gateway talks to.
@@ -32,6 +33,8 @@ pub struct Gateway {
     /// The gRPC address logic uses to reach this gateway, as written in the
     /// registry.
     pub(crate) advertised: String,
+    /// The rooms this gateway is registered in.
+    pub(crate) rooms: RoomRegistrations,
 }
 
 impl Gateway {
@@ -41,6 +44,7 @@ impl Gateway {
             backends,
             hub: Arc::new(Hub::new()),
             advertised,
+            rooms: RoomRegistrations::default(),
         })
     }
 
@@ -68,8 +72,8 @@ impl Gateway {
         Duration::from_secs(self.config.registry_ttl_secs)
     }
 
-    /// Refreshes this gateway's registry entries every third of their ttl,
-    /// until the task is dropped.
+    /// Refreshes this gateway's registry entries (devices and rooms) every
+    /// third of their ttl, until the task is dropped.
     pub fn spawn_heartbeat(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let this = Arc::clone(self);
         tokio::spawn(async move {
@@ -87,6 +91,7 @@ impl Gateway {
                         tracing::warn!(user_id = %user, device_id = %device, error = %e, "registry heartbeat failed");
                     }
                 }
+                this.refresh_room_registrations().await;
             }
         })
     }

@@ -12,6 +12,11 @@ pub struct LogicConfig {
     pub dedupe_ttl_secs: u64,
     /// Deadline of one push call to a gateway (milliseconds).
     pub push_timeout_ms: u64,
+    /// Groups with more members than this use read diffusion: no inbox
+    /// writes; members pull the group's store timeline.
+    pub large_group_threshold: u64,
+    /// Most members a group may have.
+    pub max_group_members: u64,
 }
 
 impl Default for LogicConfig {
@@ -20,6 +25,8 @@ impl Default for LogicConfig {
             max_body_bytes: 32 * 1024,
             dedupe_ttl_secs: 24 * 3600,
             push_timeout_ms: 2_000,
+            large_group_threshold: 500,
+            max_group_members: 100_000,
         }
     }
 }
@@ -32,6 +39,9 @@ impl LogicConfig {
         }
         if self.dedupe_ttl_secs == 0 {
             return Err("logic.dedupe_ttl_secs must be at least 1".into());
+        }
+        if self.max_group_members == 0 {
+            return Err("logic.max_group_members must be at least 1".into());
         }
         if self.push_timeout_ms == 0 {
             return Err("logic.push_timeout_ms must be at least 1".into());

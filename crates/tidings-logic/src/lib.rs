@@ -8,10 +8,16 @@
 //! Logic holds no connections and no timelines of its own.
 
 mod config;
+mod groups;
+mod membership;
 mod push;
+mod reads;
+mod rooms;
 mod send;
 mod service;
 
 pub use config::LogicConfig;
+pub use groups::MEMBERS_KIND;
 pub use push::PushRouter;
+pub use reads::READ_KIND;
 pub use service::{Backends, LogicServer};

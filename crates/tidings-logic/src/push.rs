@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidings_core::InboxEntry;
+use tidings_core::{InboxEntry, Message};
 use tidings_proto::gateway::v1::{
-    Delivery, PushRequest, gateway_service_client::GatewayServiceClient,
+    Delivery, PushConversationRequest, PushRequest, PushRoomRequest,
+    gateway_service_client::GatewayServiceClient,
 };
-use tidings_registry::Registry;
+use tidings_registry::{Registry, RegistryError};
 use tonic::transport::{Channel, Endpoint};
 
 /// Routes inbox entries to the gateways holding their users' connections.
@@ -73,6 +74,77 @@ impl PushRouter {
         });
         let results = futures_util::future::join_all(calls).await;
         results.into_iter().filter(|ok| *ok).count()
+    }
+
+    /// Pushes one message of a large group to every gateway where one of
+    /// `members` has a device: one call per gateway, carrying the members
+    /// found there. Returns the number of gateway calls that succeeded.
+    pub async fn push_conversation(&self, message: Message, members: Vec<String>) -> usize {
+        let routes = match self.registry.lookup(&members).await {
+            Ok(routes) => routes,
+            Err(e) => {
+                tracing::warn!(error = %e, "registry look-up failed; devices will pull");
+                return 0;
+            }
+        };
+        let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (user, devices) in members.into_iter().zip(routes) {
+            let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
+            gateways.sort();
+            gateways.dedup();
+            for gateway in gateways {
+                by_gateway.entry(gateway).or_default().push(user.clone());
+            }
+        }
+        let message: tidings_proto::common::v1::Message = message.into();
+        let calls = by_gateway.into_iter().map(|(gateway, user_ids)| {
+            let client = self.client(&gateway);
+            let timeout = self.timeout;
+            let message = message.clone();
+            async move {
+                let Some(mut client) = client else {
+                    return false;
+                };
+                let mut request = tonic::Request::new(PushConversationRequest {
+                    message: Some(message),
+                    user_ids,
+                });
+                request.set_timeout(timeout);
+                client.push_conversation(request).await.is_ok()
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        results.into_iter().filter(|ok| *ok).count()
+    }
+
+    /// Sends one room message to every gateway the registry lists for the
+    /// room, all at once: one call per gateway, which writes it to its
+    /// connections in the room. Returns the number of gateway calls that
+    /// succeeded; a failed registry look-up is an error, since nothing else
+    /// would ever deliver the message.
+    pub async fn push_room(&self, request: PushRoomRequest) -> Result<usize, RegistryError> {
+        let gateways = self.registry.room_gateways(&request.room_id).await?;
+        let calls = gateways.into_iter().map(|gateway| {
+            let client = self.client(&gateway);
+            let timeout = self.timeout;
+            let request = request.clone();
+            async move {
+                let Some(mut client) = client else {
+                    return false;
+                };
+                let mut request = tonic::Request::new(request);
+                request.set_timeout(timeout);
+                match client.push_room(request).await {
+                    Ok(_) => true,
+                    Err(status) => {
+                        tracing::debug!(gateway = %gateway, error = %status, "room push failed");
+                        false
+                    }
+                }
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        Ok(results.into_iter().filter(|ok| *ok).count())
     }
 
     fn client(&self, gateway: &str) -> Option<GatewayServiceClient<Channel>> {

@@ -11,6 +11,7 @@ use tidings_proto::store::v1::AppendRequest;
 use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
 use tidings_storage::DedupeRecord;
 
+use crate::membership::{Audience, Diffusion};
 use crate::service::LogicServer;
 
 const MAX_CLIENT_MSG_ID: usize = 64;
@@ -31,12 +32,6 @@ impl LogicServer {
         let sender = UserId::parse(&req.sender_id)?;
         let device = DeviceId::parse(&req.sender_device)?;
         let conversation = ConversationId::parse(&req.conversation_id)?;
-        if !conversation.is_member(&sender) {
-            return Err(Error::new(
-                ErrorCode::NotMember,
-                format!("user {sender} is not a member of {conversation}"),
-            ));
-        }
         if req.client_msg_id.is_empty() || req.client_msg_id.len() > MAX_CLIENT_MSG_ID {
             return Err(Error::invalid(format!(
                 "client_msg_id must be 1 to {MAX_CLIENT_MSG_ID} bytes, got {}",
@@ -111,19 +106,12 @@ impl LogicServer {
             });
         }
 
-        let members = send.conversation.members();
-        let mut keys = vec![TimelineKey::conversation(&send.conversation).to_string()];
-        keys.extend(members.iter().map(|m| TimelineKey::inbox(m).to_string()));
-        let seqs = self.backends.sequence.allocate(&keys).await?;
-        if seqs.len() != keys.len() {
-            return Err(Error::internal("sequence service returned a short batch"));
-        }
-        let refs: Vec<(String, Seq)> = keys.iter().cloned().zip(seqs.iter().copied()).collect();
-
+        self.check_member(&send.conversation, &send.sender).await?;
+        let audience = self.audience(&send.conversation).await?;
         let message = Message {
             message_id: message_id_for(&send.sender, &send.client_msg_id),
             conversation_id: send.conversation.to_string(),
-            conv_seq: seqs[0],
+            conv_seq: 0,
             sender_id: send.sender.to_string(),
             sender_device: send.device.to_string(),
             client_msg_id: send.client_msg_id.clone(),
@@ -131,7 +119,58 @@ impl LogicServer {
             body: send.body.clone(),
             created_at_ms: now_ms(),
         };
-        let deliveries: Vec<(String, InboxEntry)> = members
+        let message = self.deliver(&send.conversation, message, &audience).await?;
+
+        dedupe
+            .put_dedupe(
+                send.sender.as_str(),
+                &send.client_msg_id,
+                &DedupeRecord {
+                    conversation_id: message.conversation_id.clone(),
+                    conv_seq: message.conv_seq,
+                    message_id: message.message_id.clone(),
+                    created_at_ms: message.created_at_ms,
+                },
+                self.dedupe_ttl(),
+            )
+            .await?;
+
+        Ok(pb::SendResponse {
+            message_id: message.message_id,
+            conversation_id: message.conversation_id,
+            conv_seq: message.conv_seq,
+            created_at_ms: message.created_at_ms,
+            duplicate: false,
+        })
+    }
+
+    /// Stores `message` in its conversation's store timeline and, for write
+    /// diffusion, in every member's inbox; commits the seqs; records it in the
+    /// members' conversation lists; then pushes it. Returns the message with
+    /// its conv seq. Shared by sends and membership events.
+    pub(crate) async fn deliver(
+        &self,
+        conversation: &ConversationId,
+        mut message: Message,
+        audience: &Audience,
+    ) -> Result<Message, Error> {
+        let mut keys = vec![TimelineKey::conversation(conversation).to_string()];
+        if audience.diffusion == Diffusion::Write {
+            keys.extend(
+                audience
+                    .members
+                    .iter()
+                    .map(|m| TimelineKey::inbox(m).to_string()),
+            );
+        }
+        let seqs = self.backends.sequence.allocate(&keys).await?;
+        if seqs.len() != keys.len() {
+            return Err(Error::internal("sequence service returned a short batch"));
+        }
+        let refs: Vec<(String, Seq)> = keys.iter().cloned().zip(seqs.iter().copied()).collect();
+        message.conv_seq = seqs[0];
+        let deliveries: Vec<(String, InboxEntry)> = audience
+            .members
             .iter()
             .zip(&seqs[1..])
             .map(|(member, seq)| (member.to_string(), inbox_entry(&message, *seq)))
@@ -149,7 +188,7 @@ impl LogicServer {
                 .filter(|(_, ok)| !ok)
                 .map(|(r, _)| r)
                 .collect();
-            tracing::warn!(sender = %send.sender, conversation_id = %send.conversation, refused = refused.len(), "commit refused after the deadline; send fails");
+            tracing::warn!(conversation_id = %conversation, refused = refused.len(), "commit refused after the deadline; send fails");
             self.abandon(refused).await;
             return Err(Error::new(
                 ErrorCode::Retry,
@@ -157,32 +196,30 @@ impl LogicServer {
             ));
         }
 
-        dedupe
-            .put_dedupe(
-                send.sender.as_str(),
-                &send.client_msg_id,
-                &DedupeRecord {
-                    conversation_id: message.conversation_id.clone(),
-                    conv_seq: message.conv_seq,
-                    message_id: message.message_id.clone(),
-                    created_at_ms: message.created_at_ms,
-                },
-                self.dedupe_ttl(),
-            )
-            .await?;
+        if audience.diffusion == Diffusion::Write {
+            let users: Vec<String> = audience.members.iter().map(|m| m.to_string()).collect();
+            self.backends
+                .conversations
+                .touch_conversations(&users, &message)
+                .await?;
+        }
 
         let push = self.backends.push.clone();
-        tokio::spawn(async move {
-            push.push(deliveries).await;
-        });
-
-        Ok(pb::SendResponse {
-            message_id: message.message_id,
-            conversation_id: message.conversation_id,
-            conv_seq: message.conv_seq,
-            created_at_ms: message.created_at_ms,
-            duplicate: false,
-        })
+        match audience.diffusion {
+            Diffusion::Write => {
+                tokio::spawn(async move {
+                    push.push(deliveries).await;
+                });
+            }
+            Diffusion::Read => {
+                let members: Vec<String> = audience.members.iter().map(|m| m.to_string()).collect();
+                let pushed = message.clone();
+                tokio::spawn(async move {
+                    push.push_conversation(pushed, members).await;
+                });
+            }
+        }
+        Ok(message)
     }
 
     /// Store then sync: the store timeline first, then every inbox.
@@ -198,6 +235,9 @@ impl LogicServer {
                 messages: vec![message.clone().into()],
             })
             .await?;
+        if deliveries.is_empty() {
+            return Ok(());
+        }
         let entries = deliveries
             .iter()
             .map(|(user, entry)| UserEntry {

@@ -4,14 +4,14 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidings_core::{ConversationId, Error, UserId};
+use tidings_core::{ConversationId, UserId};
 use tidings_proto::logic::v1::{
     self as pb, logic_service_server::LogicService, logic_service_server::LogicServiceServer,
 };
 use tidings_proto::store::v1::{HistoryRequest, store_service_client::StoreServiceClient};
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_sequence::SequenceRouter;
-use tidings_storage::DedupeStore;
+use tidings_storage::{ConversationStore, DedupeStore, GroupStore};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -25,6 +25,8 @@ pub struct Backends {
     pub store: StoreServiceClient<Channel>,
     pub sync: SyncServiceClient<Channel>,
     pub dedupe: Arc<dyn DedupeStore>,
+    pub groups: Arc<dyn GroupStore>,
+    pub conversations: Arc<dyn ConversationStore>,
     pub push: PushRouter,
 }
 
@@ -73,13 +75,7 @@ impl LogicService for LogicServer {
         let req = request.into_inner();
         let user = UserId::parse(&req.user_id)?;
         let conversation = ConversationId::parse(&req.conversation_id)?;
-        if !conversation.is_member(&user) {
-            return Err(Error::new(
-                tidings_core::ErrorCode::NotMember,
-                format!("user {user} is not a member of {conversation}"),
-            )
-            .into());
-        }
+        self.check_member(&conversation, &user).await?;
         let page = self
             .backends
             .store
@@ -95,5 +91,86 @@ impl LogicService for LogicServer {
             messages: page.messages,
             has_more: page.has_more,
         }))
+    }
+
+    async fn create_group(
+        &self,
+        request: Request<pb::CreateGroupRequest>,
+    ) -> Result<Response<pb::GroupResponse>, Status> {
+        Ok(Response::new(
+            self.handle_create_group(request.into_inner()).await?,
+        ))
+    }
+
+    async fn add_members(
+        &self,
+        request: Request<pb::ChangeMembersRequest>,
+    ) -> Result<Response<pb::GroupResponse>, Status> {
+        Ok(Response::new(
+            self.handle_add_members(request.into_inner()).await?,
+        ))
+    }
+
+    async fn remove_members(
+        &self,
+        request: Request<pb::ChangeMembersRequest>,
+    ) -> Result<Response<pb::GroupResponse>, Status> {
+        Ok(Response::new(
+            self.handle_remove_members(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_members(
+        &self,
+        request: Request<pb::ListMembersRequest>,
+    ) -> Result<Response<pb::ListMembersResponse>, Status> {
+        Ok(Response::new(
+            self.handle_list_members(request.into_inner()).await?,
+        ))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<pb::ListGroupsRequest>,
+    ) -> Result<Response<pb::ListGroupsResponse>, Status> {
+        Ok(Response::new(
+            self.handle_list_groups(request.into_inner()).await?,
+        ))
+    }
+
+    async fn pull_conversation(
+        &self,
+        request: Request<pb::PullConversationRequest>,
+    ) -> Result<Response<pb::PullConversationResponse>, Status> {
+        Ok(Response::new(
+            self.handle_pull_conversation(request.into_inner()).await?,
+        ))
+    }
+
+    async fn read_ack(
+        &self,
+        request: Request<pb::ReadAckRequest>,
+    ) -> Result<Response<pb::ReadAckResponse>, Status> {
+        Ok(Response::new(
+            self.handle_read_ack(request.into_inner()).await?,
+        ))
+    }
+
+    async fn conversation_list(
+        &self,
+        request: Request<pb::ConversationListRequest>,
+    ) -> Result<Response<pb::ConversationListResponse>, Status> {
+        Ok(Response::new(
+            self.handle_conversation_list(request.into_inner()).await?,
+        ))
+    }
+
+    async fn room_send(
+        &self,
+        request: Request<pb::RoomSendRequest>,
+    ) -> Result<Response<pb::RoomSendResponse>, Status> {
+        Ok(Response::new(
+            self.handle_room_send(request.into_inner()).await?,
+        ))
     }
 }

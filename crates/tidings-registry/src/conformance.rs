@@ -2,8 +2,8 @@
 //! against each backend with
 //! [`registry_conformance_tests!`](crate::registry_conformance_tests).
 //!
-//! Test bodies take a fresh registry and a unique prefix for user ids, so a
-//! shared server (Redis) can run them side by side.
+//! Test bodies take a fresh registry and a unique prefix for user and room
+//! ids, so a shared server (Redis) can run them side by side.
 
 use std::time::Duration;
 
@@ -93,6 +93,69 @@ pub async fn batched_lookup_keeps_order(reg: &dyn Registry, p: &str) {
     }
 }
 
+/// A room lists every gateway that joined it, once each, sorted; rooms are
+/// independent of each other and of users with the same id.
+pub async fn rooms_list_their_gateways(reg: &dyn Registry, p: &str) {
+    let (lobby, stage, quiet) = (
+        format!("{p}lobby"),
+        format!("{p}stage"),
+        format!("{p}quiet"),
+    );
+    reg.join_room(&lobby, "gw2:7401", TTL).await.unwrap();
+    reg.join_room(&lobby, "gw1:7401", TTL).await.unwrap();
+    reg.join_room(&lobby, "gw1:7401", TTL).await.unwrap();
+    reg.join_room(&stage, "gw3:7401", TTL).await.unwrap();
+    reg.register(&lobby, "phone", "gw9:7401", TTL)
+        .await
+        .unwrap();
+    assert_eq!(
+        reg.room_gateways(&lobby).await.unwrap(),
+        ["gw1:7401", "gw2:7401"]
+    );
+    assert_eq!(reg.room_gateways(&stage).await.unwrap(), ["gw3:7401"]);
+    assert!(reg.room_gateways(&quiet).await.unwrap().is_empty());
+    let found = reg.lookup(std::slice::from_ref(&lobby)).await.unwrap();
+    assert_eq!(found, vec![vec![route("phone", "gw9:7401")]]);
+}
+
+/// Leaving removes only the leaving gateway; leaving twice removes nothing.
+pub async fn leaving_a_room_removes_only_that_gateway(reg: &dyn Registry, p: &str) {
+    let room = format!("{p}hall");
+    reg.join_room(&room, "gw1:7401", TTL).await.unwrap();
+    reg.join_room(&room, "gw2:7401", TTL).await.unwrap();
+    assert!(reg.leave_room(&room, "gw1:7401").await.unwrap());
+    assert_eq!(reg.room_gateways(&room).await.unwrap(), ["gw2:7401"]);
+    assert!(!reg.leave_room(&room, "gw1:7401").await.unwrap());
+    assert!(reg.leave_room(&room, "gw2:7401").await.unwrap());
+    assert!(reg.room_gateways(&room).await.unwrap().is_empty());
+    assert!(
+        !reg.leave_room(&format!("{p}never"), "gw1:7401")
+            .await
+            .unwrap()
+    );
+    // A room left empty can be joined again.
+    reg.join_room(&room, "gw3:7401", TTL).await.unwrap();
+    assert_eq!(reg.room_gateways(&room).await.unwrap(), ["gw3:7401"]);
+}
+
+/// A gateway's room entry disappears after its ttl unless refreshed.
+pub async fn room_entries_expire_unless_refreshed(reg: &dyn Registry, p: &str) {
+    let room = format!("{p}party");
+    let short = Duration::from_millis(1500);
+    reg.join_room(&room, "gw1:7401", short).await.unwrap();
+    reg.join_room(&room, "gw2:7401", short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    reg.join_room(&room, "gw2:7401", short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(reg.room_gateways(&room).await.unwrap(), ["gw2:7401"]);
+    // A join after the expiry brings the gateway back.
+    reg.join_room(&room, "gw1:7401", TTL).await.unwrap();
+    assert_eq!(
+        reg.room_gateways(&room).await.unwrap(),
+        ["gw1:7401", "gw2:7401"]
+    );
+}
+
 /// Generates one `#[tokio::test]` per conformance body. `$make` is an async
 /// expression evaluating to something that derefs to a `dyn Registry`.
 #[macro_export]
@@ -102,6 +165,9 @@ macro_rules! registry_conformance_tests {
         $crate::registry_conformance_tests!(@one $make, stale_unregister_keeps_newer_entry);
         $crate::registry_conformance_tests!(@one $make, entries_expire_unless_refreshed);
         $crate::registry_conformance_tests!(@one $make, batched_lookup_keeps_order);
+        $crate::registry_conformance_tests!(@one $make, rooms_list_their_gateways);
+        $crate::registry_conformance_tests!(@one $make, leaving_a_room_removes_only_that_gateway);
+        $crate::registry_conformance_tests!(@one $make, room_entries_expire_unless_refreshed);
     };
     (@one $make:expr, $name:ident) => {
         #[tokio::test]

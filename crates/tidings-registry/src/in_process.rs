@@ -19,6 +19,8 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct InProcessRegistry {
     users: Mutex<HashMap<String, HashMap<String, Entry>>>,
+    /// room -> gateway -> expiry.
+    rooms: Mutex<HashMap<String, HashMap<String, Instant>>>,
 }
 
 impl InProcessRegistry {
@@ -90,5 +92,45 @@ impl Registry for InProcessRegistry {
                 routes
             })
             .collect())
+    }
+
+    async fn join_room(
+        &self,
+        room: &str,
+        gateway: &str,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
+        let mut rooms = self.rooms.lock().expect("registry lock poisoned");
+        let gateways = rooms.entry(room.to_string()).or_default();
+        let now = Instant::now();
+        gateways.retain(|_, expires_at| *expires_at > now);
+        gateways.insert(gateway.to_string(), now + ttl);
+        Ok(())
+    }
+
+    async fn leave_room(&self, room: &str, gateway: &str) -> Result<bool, RegistryError> {
+        let mut rooms = self.rooms.lock().expect("registry lock poisoned");
+        let Some(gateways) = rooms.get_mut(room) else {
+            return Ok(false);
+        };
+        let removed = gateways.remove(gateway).is_some();
+        if gateways.is_empty() {
+            rooms.remove(room);
+        }
+        Ok(removed)
+    }
+
+    async fn room_gateways(&self, room: &str) -> Result<Vec<String>, RegistryError> {
+        let rooms = self.rooms.lock().expect("registry lock poisoned");
+        let now = Instant::now();
+        let mut gateways: Vec<String> = rooms
+            .get(room)
+            .into_iter()
+            .flat_map(|gateways| gateways.iter())
+            .filter(|(_, expires_at)| **expires_at > now)
+            .map(|(gateway, _)| gateway.clone())
+            .collect();
+        gateways.sort();
+        Ok(gateways)
     }
 }

@@ -3,6 +3,11 @@
 //! heartbeat, remove on disconnect only if the entry still names them); logic
 //! reads it, batched, to route pushes.
 //!
+//! It also maps each live room to the gateways holding connections in it: a
+//! gateway joins a room when its first connection enters it, refreshes the
+//! entry by heartbeat and leaves when its last connection goes; logic reads
+//! the room's gateways to send a room message once per gateway.
+//!
 //! Implementations, both passing the same [`conformance`] suite:
 //! - [`InProcessRegistry`]: in memory, for the all-in-one shape where every
 //!   gateway shares the process with logic;
@@ -43,7 +48,7 @@ pub struct DeviceRoute {
     pub gateway: String,
 }
 
-/// User/device to gateway address, with expiry.
+/// User/device to gateway address, and room to gateways, with expiry.
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// Records (or refreshes) that `user/device` is connected to `gateway`,
@@ -70,4 +75,21 @@ pub trait Registry: Send + Sync {
     /// The live devices of each user, in the order of `users`: one batched
     /// look-up for a whole fan-out. Expired entries are never returned.
     async fn lookup(&self, users: &[String]) -> Result<Vec<Vec<DeviceRoute>>, RegistryError>;
+
+    /// Records (or refreshes) that `gateway` holds connections in `room`, for
+    /// `ttl` unless refreshed again. Other gateways of the room are untouched.
+    async fn join_room(
+        &self,
+        room: &str,
+        gateway: &str,
+        ttl: Duration,
+    ) -> Result<(), RegistryError>;
+
+    /// Removes `gateway` from `room` (its last connection there left).
+    /// Returns whether it removed an entry.
+    async fn leave_room(&self, room: &str, gateway: &str) -> Result<bool, RegistryError>;
+
+    /// The gateways holding connections in `room`, sorted. Expired entries
+    /// are never returned; an unknown room has none.
+    async fn room_gateways(&self, room: &str) -> Result<Vec<String>, RegistryError>;
 }

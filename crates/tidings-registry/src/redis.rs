@@ -24,6 +24,22 @@
 //!   remaining time, so a user whose devices all went away without
 //!   unregistering vanishes from Redis by itself.
 //!
+//! One hash per live room, `<key_prefix>{r:<room>}:gateways`, whose fields are
+//! the addresses of the gateways holding connections in the room and whose
+//! values are `<expires_at_ms>`:
+//!
+//! ```text
+//! tidings:{r:lobby}:gateways
+//!     10.0.3.17:7401 -> "1764059123456"
+//!     10.0.5.2:7401  -> "1764059131000"
+//! ```
+//!
+//! - The `{r:<room>}` hash tag keeps a room in one slot (and apart from any
+//!   user with the same id); a room's gateways are read with one `HGETALL`.
+//! - Expiry works as for devices: per entry in the value, pruned on every
+//!   join, filtered on read, and a key-level `PEXPIRE` so a room whose
+//!   gateways all vanished without leaving disappears by itself.
+//!
 //! # Clock
 //!
 //! All expiry times are on the **Redis server's clock**: the register script
@@ -43,6 +59,12 @@
 //! - `lookup`: one pipeline, one round trip, `TIME` then an `HGETALL` per user.
 //!   On a cluster a pipeline may not cross slots, so the batch is split into
 //!   one pipeline per hash slot, all sent at once.
+//! - `join_room`: one Lua script, like `register`: prune the room's expired
+//!   gateways, `HSET` this one, extend the key's `PEXPIRE`.
+//! - `leave_room`: `HDEL` of the gateway's field (Redis drops the key with its
+//!   last field).
+//! - `room_gateways`: one pipeline, `TIME` then `HGETALL` of the room's hash
+//!   (one slot, so one round trip on a cluster too).
 
 mod connection;
 mod entry;
@@ -177,6 +199,11 @@ impl RedisRegistry {
         format!("{}{{u:{user}}}:devices", self.key_prefix)
     }
 
+    /// The hash holding the gateways of `room`.
+    fn room_key(&self, room: &str) -> String {
+        format!("{}{{r:{room}}}:gateways", self.key_prefix)
+    }
+
     /// Reads the given keys with one pipeline: `TIME`, then `HGETALL` each.
     async fn lookup_group(
         mut connection: Connection,
@@ -281,6 +308,56 @@ impl Registry for RedisRegistry {
             }
         }
         Ok(found)
+    }
+
+    async fn join_room(
+        &self,
+        room: &str,
+        gateway: &str,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
+        let mut connection = self.connection.clone();
+        self.scripts
+            .join_room
+            .key(self.room_key(room))
+            .arg(gateway)
+            .arg(entry::ttl_millis(ttl))
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn leave_room(&self, room: &str, gateway: &str) -> Result<bool, RegistryError> {
+        let mut connection = self.connection.clone();
+        let removed: i64 = redis::cmd("HDEL")
+            .arg(self.room_key(room))
+            .arg(gateway)
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(removed == 1)
+    }
+
+    async fn room_gateways(&self, room: &str) -> Result<Vec<String>, RegistryError> {
+        let mut connection = self.connection.clone();
+        let (time, entries): (Vec<u64>, HashMap<String, String>) = redis::pipe()
+            .cmd("TIME")
+            .cmd("HGETALL")
+            .arg(self.room_key(room))
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        let now_ms = entry::time_reply_millis(&time).ok_or_else(|| {
+            RegistryError::Backend(format!("redis: unexpected TIME reply {time:?}"))
+        })?;
+        let mut gateways: Vec<String> = entries
+            .into_iter()
+            .filter(|(_, expires_at)| entry::room_entry_live(expires_at, now_ms))
+            .map(|(gateway, _)| gateway)
+            .collect();
+        gateways.sort();
+        Ok(gateways)
     }
 }
 

@@ -291,3 +291,47 @@ async fn abandoned_users_vanish_from_redis() {
         .unwrap();
     assert_eq!(exists, 0, "key {key} outlived its last device");
 }
+
+/// Room keys follow the documented layout, carry a key-level expiry, and
+/// vanish once their last gateway expired without leaving.
+#[tokio::test]
+async fn abandoned_rooms_vanish_from_redis() {
+    let _counters = SERVER_COUNTERS.read().await;
+    let registry = connect().await;
+    let mut admin = admin_connection().await;
+    let room = format!("{}gone-room", unique_prefix());
+    let key = format!("{KEY_PREFIX}{{r:{room}}}:gateways");
+
+    registry
+        .join_room(&room, "gw1:7401", Duration::from_millis(400))
+        .await
+        .unwrap();
+    registry
+        .join_room(&room, "gw2:7401", Duration::from_millis(300))
+        .await
+        .unwrap();
+    let pttl: i64 = redis::cmd("PTTL")
+        .arg(&key)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(0 < pttl && pttl <= 400, "key {key} has pttl {pttl}");
+    let value: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("gw1:7401")
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        value.parse::<u64>().is_ok(),
+        "stored value {value:?} is not an expiry in ms"
+    );
+
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let exists: i64 = redis::cmd("EXISTS")
+        .arg(&key)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "key {key} outlived its last gateway");
+}

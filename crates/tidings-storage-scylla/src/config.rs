@@ -27,8 +27,8 @@ pub struct ScyllaConfig {
     pub password: Option<String>,
     /// Consistency of every read and write, e.g. `LOCAL_QUORUM`, `QUORUM`.
     pub consistency: String,
-    /// Serial consistency of the lightweight transactions on `seq_sections`:
-    /// `LOCAL_SERIAL` or `SERIAL`.
+    /// Serial consistency of the lightweight transactions (`seq_sections`
+    /// and `groups`): `LOCAL_SERIAL` or `SERIAL`.
     pub serial_consistency: String,
     /// Rows fetched per page by range reads.
     pub page_size: u32,

@@ -8,7 +8,8 @@
 //! What it must never do: filter server-side (ALLOW FILTERING), read or write
 //! without binding a table's whole partition key (one documented exception:
 //! the small `seq_sections` scan behind the routing table), use a lightweight
-//! transaction anywhere but `seq_sections`, send an unprepared statement on a
+//! transaction anywhere but `seq_sections` and `groups` (creation and size
+//! mode, never on the message path), send an unprepared statement on a
 //! data path, read a range without paging, or let a partition grow without
 //! bound (timelines are split into buckets of seqs). Like the embedded store,
 //! it knows tables, not protocols: it never validates requests or decides who
@@ -17,8 +18,11 @@
 mod checkpoints;
 mod codec;
 mod config;
+mod conversations;
 mod dedupe;
+mod groups;
 mod inbox;
+mod lwt;
 mod messages;
 mod schema;
 mod sections;

@@ -33,12 +33,20 @@ pub struct Migration {
 const KEYSPACE: &str = include_str!("../schema/keyspace.cql");
 
 /// Every version, in order. Append; never edit one that has shipped.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "messages, inbox, seq_sections, dedupe, device_checkpoints",
-    portable: include_str!("../schema/001_tables.cql"),
-    scylla_only: include_str!("../schema/001_tables.scylla.cql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "messages, inbox, seq_sections, dedupe, device_checkpoints",
+        portable: include_str!("../schema/001_tables.cql"),
+        scylla_only: include_str!("../schema/001_tables.scylla.cql"),
+    },
+    Migration {
+        version: 2,
+        description: "groups, group_members, user_groups, conversations",
+        portable: include_str!("../schema/002_groups.cql"),
+        scylla_only: include_str!("../schema/002_groups.scylla.cql"),
+    },
+];
 
 /// The version this build reads and writes.
 pub const LATEST_VERSION: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -16,20 +16,17 @@
 //! row's columns either way. Both are read the same way: `[applied]`, then
 //! the columns by name; anything missing is read again at serial consistency.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
-use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::{CqlValue, Row};
 use tidings_core::Seq;
 use tidings_storage::{SectionState, SectionStore, StorageError, same_instance};
 
 use crate::codec::{seq_from_cql, signed_seq};
-use crate::session::backend;
+use crate::lwt::LwtOutcome;
 use crate::store::ScyllaStore;
 
 /// Attempts of one operation before it gives up: each lost race or timed-out
@@ -94,7 +91,7 @@ impl SectionStore for ScyllaStore {
                 }
                 // Someone changed the row since it was read: decide again on
                 // what it is now.
-                Ok(outcome) => match outcome.section_state() {
+                Ok(outcome) => match section_state(&outcome) {
                     Some(state) => current = Some(state),
                     None => current = self.read_section(section, true).await?,
                 },
@@ -228,72 +225,16 @@ impl ScyllaStore {
         }
         Err(gave_up(action, section))
     }
-
-    /// Runs one LWT and reads its answer.
-    async fn transaction(
-        &self,
-        action: &'static str,
-        statement: &PreparedStatement,
-        values: impl SerializeRow,
-    ) -> Result<LwtOutcome, StorageError> {
-        let result = self
-            .session
-            .execute_unpaged(statement, values)
-            .await
-            .map_err(backend(action))?;
-        LwtOutcome::read(result).map_err(|e| StorageError::Backend(format!("cql {action}: {e}")))
-    }
 }
 
-/// The answer of a lightweight transaction: whether it applied, and the
-/// columns the server sent back, by name (`None` for a null).
-#[derive(Debug)]
-struct LwtOutcome {
-    applied: bool,
-    columns: HashMap<String, Option<CqlValue>>,
-}
-
-impl LwtOutcome {
-    fn read(result: QueryResult) -> Result<Self, String> {
-        let rows = result.into_rows_result().map_err(|e| e.to_string())?;
-        let names: Vec<String> = rows
-            .column_specs()
-            .iter()
-            .map(|spec| spec.name().to_string())
-            .collect();
-        let row: Row = rows
-            .first_row()
-            .map_err(|e| format!("unreadable transaction answer: {e}"))?;
-        let columns: HashMap<String, Option<CqlValue>> =
-            names.into_iter().zip(row.columns).collect();
-        let applied = match columns.get("[applied]") {
-            Some(Some(CqlValue::Boolean(applied))) => *applied,
-            other => return Err(format!("transaction answer without [applied]: {other:?}")),
-        };
-        Ok(LwtOutcome { applied, columns })
-    }
-
-    /// A `bigint` column: `None` when not sent, `Some(None)` when null.
-    fn bigint(&self, name: &str) -> Option<Option<i64>> {
-        match self.columns.get(name)? {
-            Some(CqlValue::BigInt(value)) => Some(Some(*value)),
-            _ => Some(None),
-        }
-    }
-
-    /// The row as the server sent it back, when it sent all of it.
-    fn section_state(&self) -> Option<SectionState> {
-        let owner = match self.columns.get("owner")? {
-            Some(CqlValue::Text(owner)) => Some(owner.clone()),
-            _ => None,
-        };
-        state_from_row((
-            self.bigint("max_seq")?,
-            self.bigint("epoch")?,
-            owner,
-            self.bigint("lease_until_ms")?,
-        ))
-    }
+/// The row a refused transaction sent back, when it sent all of it.
+fn section_state(outcome: &LwtOutcome) -> Option<SectionState> {
+    state_from_row((
+        outcome.bigint("max_seq")?,
+        outcome.bigint("epoch")?,
+        outcome.text("owner")?,
+        outcome.bigint("lease_until_ms")?,
+    ))
 }
 
 fn state_from_row(row: SectionRow) -> Option<SectionState> {

@@ -1,10 +1,12 @@
 //! Every statement the store runs, prepared once at connect.
 //!
-//! Rules these statements keep (the tests check the first two): every one of
-//! them binds the whole partition key of its table, except `list_sections`
-//! (the routing table is a full scan of a table of at most a few thousand
-//! rows); none uses ALLOW FILTERING; conditional (LWT) statements touch only
-//! `seq_sections`; range reads are paged with the configured page size.
+//! Rules these statements keep (the tests check the first three): every one
+//! of them binds the whole partition key of its table, except
+//! `list_sections` (the routing table is a full scan of a table of at most a
+//! few thousand rows); none uses ALLOW FILTERING; conditional (LWT)
+//! statements touch only `seq_sections` and `groups` (creation and size
+//! mode), never a table on the message path; range reads are paged with the
+//! configured page size.
 
 use scylla::client::session::Session;
 use scylla::statement::Consistency;
@@ -126,6 +128,45 @@ statements! {
         checkpoint, updated_at) VALUES (?, ?, ?, ?)";
     list_checkpoints: Read = "SELECT device_id, checkpoint, updated_at \
         FROM {ks}.device_checkpoints WHERE user_id = ?";
+
+    // Groups: written only by transactions, off the message path.
+    insert_group: Lwt = "INSERT INTO {ks}.groups (group_id, name, owner, created_at_ms, \
+        large) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS";
+    set_group_large: Lwt = "UPDATE {ks}.groups SET large = ? WHERE group_id = ? IF EXISTS";
+    select_group: Read = "SELECT name, owner, created_at_ms, large FROM {ks}.groups \
+        WHERE group_id = ?";
+    select_group_serial: SerialRead = "SELECT name, owner, created_at_ms, large \
+        FROM {ks}.groups WHERE group_id = ?";
+
+    // Membership, both ways (written together in logged batches).
+    insert_group_member: Write = "INSERT INTO {ks}.group_members (group_id, user_id, role, \
+        joined_at_ms) VALUES (?, ?, ?, ?)";
+    insert_user_group: Write =
+        "INSERT INTO {ks}.user_groups (user_id, group_id) VALUES (?, ?)";
+    delete_group_member: Write =
+        "DELETE FROM {ks}.group_members WHERE group_id = ? AND user_id = ?";
+    delete_user_group: Write = "DELETE FROM {ks}.user_groups WHERE user_id = ? AND group_id = ?";
+    select_group_member: Read = "SELECT role, joined_at_ms FROM {ks}.group_members \
+        WHERE group_id = ? AND user_id = ?";
+    select_group_members_in: Read = "SELECT user_id, joined_at_ms FROM {ks}.group_members \
+        WHERE group_id = ? AND user_id IN ?";
+    list_group_members: Read = "SELECT user_id, role, joined_at_ms FROM {ks}.group_members \
+        WHERE group_id = ? LIMIT ?";
+    list_group_members_after: Read = "SELECT user_id, role, joined_at_ms \
+        FROM {ks}.group_members WHERE group_id = ? AND user_id > ? LIMIT ?";
+    count_group_members: Read = "SELECT COUNT(*) FROM {ks}.group_members WHERE group_id = ?";
+    list_user_groups: Read = "SELECT group_id FROM {ks}.user_groups WHERE user_id = ?";
+
+    // Conversation lists: forward-only through write timestamps (seqs).
+    touch_conversation: Write = "UPDATE {ks}.conversations USING TIMESTAMP ? \
+        SET last_conv_seq = ?, last_message = ?, updated_at_ms = ? \
+        WHERE user_id = ? AND conversation_id = ?";
+    set_read: Write = "UPDATE {ks}.conversations USING TIMESTAMP ? SET read_seq = ? \
+        WHERE user_id = ? AND conversation_id = ?";
+    select_conversation: Read = "SELECT last_conv_seq, last_message, read_seq, updated_at_ms \
+        FROM {ks}.conversations WHERE user_id = ? AND conversation_id = ?";
+    list_conversations: Read = "SELECT conversation_id, last_conv_seq, last_message, read_seq, \
+        updated_at_ms FROM {ks}.conversations WHERE user_id = ?";
 }
 
 /// The CQL of a template for `keyspace`.
@@ -178,16 +219,34 @@ mod tests {
         }
     }
 
+    /// Allocator sections and groups (creation, size mode), never the
+    /// message path.
     #[test]
-    fn only_seq_sections_uses_lightweight_transactions() {
+    fn lightweight_transactions_only_on_sections_and_groups() {
+        let mut transactions = Vec::new();
         for (name, kind, cql) in TEMPLATES {
             let upper = cql.to_ascii_uppercase();
             let conditional = upper.contains(" IF ");
             assert_eq!(conditional, *kind == Kind::Lwt, "{name}");
             if conditional {
-                assert!(cql.contains("{ks}.seq_sections"), "{name}");
+                let table = ["{ks}.seq_sections ", "{ks}.groups "]
+                    .iter()
+                    .find(|table| cql.contains(*table));
+                assert!(table.is_some(), "{name}");
+                transactions.push(*name);
             }
         }
+        assert_eq!(
+            transactions,
+            [
+                "insert_section",
+                "claim_section",
+                "renew_lease",
+                "advance_max_seq",
+                "insert_group",
+                "set_group_large"
+            ]
+        );
     }
 
     #[test]

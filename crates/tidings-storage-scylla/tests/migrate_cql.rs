@@ -1,5 +1,6 @@
 //! `migrate` against a real CQL node: it creates everything, a second run
-//! applies nothing, and `connect` refuses a keyspace it has not prepared.
+//! applies nothing, a keyspace behind by a version gets just that version,
+//! and `connect` refuses a keyspace it has not prepared.
 
 mod common;
 
@@ -46,6 +47,35 @@ async fn migrate_is_idempotent_and_connect_needs_it() {
         error.to_string().contains("scylla.inbox_bucket_bits"),
         "{error}"
     );
+
+    // A keyspace an earlier build left at the version before the latest:
+    // `connect` names both versions, `migrate` applies only the new one.
+    let store = ScyllaStore::connect(&config).await.unwrap();
+    let previous = LATEST_VERSION - 1;
+    store
+        .session()
+        .query_unpaged(
+            format!("DELETE FROM {keyspace}.schema_migrations WHERE version = {LATEST_VERSION}"),
+            &[],
+        )
+        .await
+        .expect("forget the latest version");
+    let error = ScyllaStore::connect(&config)
+        .await
+        .err()
+        .expect("behind the latest version");
+    assert!(
+        error.to_string().contains(&format!(
+            "at schema version {previous}, this build needs {LATEST_VERSION}"
+        )),
+        "{error}"
+    );
+    let upgrade = migrate(&config).await.expect("upgrade");
+    assert_eq!(upgrade.applied, [LATEST_VERSION]);
+    assert_eq!(upgrade.already_applied, (1..=previous).collect::<Vec<_>>());
+    ScyllaStore::connect(&config)
+        .await
+        .expect("connect after the upgrade");
 
     let session = ScyllaStore::connect(&config).await.unwrap();
     session

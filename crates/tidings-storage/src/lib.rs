@@ -1,16 +1,19 @@
-//! Storage for Tidings: one trait per table of DESIGN §3 (`traits`), an embedded
-//! on-disk backend on fjall (`embedded`) for the all-in-one shape, and a
-//! conformance suite (`conformance`) that every backend runs unchanged.
+//! Storage for Tidings: one trait per table of DESIGN §3 (`traits`, and
+//! `groups_traits` for groups and conversation lists), an embedded on-disk
+//! backend on fjall (`embedded`) for the all-in-one shape, and a conformance
+//! suite (`conformance`) that every backend runs unchanged.
 //!
 //! This crate knows tables, not protocols: it never validates requests or
 //! decides who may read what.
 
 pub mod conformance;
 pub mod embedded;
+mod groups_traits;
 mod traits;
 
 use std::sync::Arc;
 
+pub use groups_traits::*;
 pub use traits::*;
 
 /// Errors of a storage backend.
@@ -57,20 +60,31 @@ pub struct Tables {
     pub sections: Arc<dyn SectionStore>,
     pub dedupe: Arc<dyn DedupeStore>,
     pub checkpoints: Arc<dyn CheckpointStore>,
+    pub groups: Arc<dyn GroupStore>,
+    pub conversations: Arc<dyn ConversationStore>,
 }
 
 impl Tables {
     /// All tables served by one backend value.
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: MessageStore + InboxStore + SectionStore + DedupeStore + CheckpointStore + 'static,
+        B: MessageStore
+            + InboxStore
+            + SectionStore
+            + DedupeStore
+            + CheckpointStore
+            + GroupStore
+            + ConversationStore
+            + 'static,
     {
         Tables {
             messages: backend.clone(),
             inbox: backend.clone(),
             sections: backend.clone(),
             dedupe: backend.clone(),
-            checkpoints: backend,
+            checkpoints: backend.clone(),
+            groups: backend.clone(),
+            conversations: backend,
         }
     }
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tidings_storage::conformance::{inbox_entry, message, unique_id, unique_section};
 use tidings_storage::embedded::EmbeddedStore;
-use tidings_storage::{DedupeRecord, DeviceCheckpoint, SectionState, Tables};
+use tidings_storage::{
+    ConversationState, DedupeRecord, DeviceCheckpoint, GroupInfo, GroupMember, SectionState, Tables,
+};
 
 async fn fresh_tables() -> (Tables, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -34,6 +36,18 @@ async fn everything_survives_reopening_the_data_directory() {
         created_at_ms: 42,
     };
     let long_ttl = Duration::from_secs(3600);
+    let group = GroupInfo {
+        group_id: unique_id("g"),
+        name: "team".to_string(),
+        owner: user.clone(),
+        created_at_ms: 5,
+        large: true,
+    };
+    let founder = GroupMember {
+        user_id: user.clone(),
+        role: "owner".to_string(),
+        joined_at_ms: 6,
+    };
 
     {
         let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
@@ -57,6 +71,22 @@ async fn everything_survives_reopening_the_data_directory() {
         tables
             .checkpoints
             .put_checkpoint(&user, "phone", 2, 77)
+            .await
+            .unwrap();
+        assert!(tables.groups.create_group(&group).await.unwrap());
+        tables
+            .groups
+            .add_members(&group.group_id, std::slice::from_ref(&founder))
+            .await
+            .unwrap();
+        tables
+            .conversations
+            .touch_conversations(std::slice::from_ref(&user), &messages[2])
+            .await
+            .unwrap();
+        tables
+            .conversations
+            .set_read(&user, &conv, 2)
             .await
             .unwrap();
     }
@@ -107,6 +137,30 @@ async fn everything_survives_reopening_the_data_directory() {
         updated_at_ms: 77,
     };
     assert_eq!(listed, [phone]);
+    let groups = &tables.groups;
+    assert_eq!(
+        groups.get_group(&group.group_id).await.unwrap(),
+        Some(group.clone())
+    );
+    let members = groups
+        .list_members(&group.group_id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(members.items, [founder]);
+    assert_eq!(groups.user_groups(&user).await.unwrap(), [group.group_id]);
+    let listed = tables
+        .conversations
+        .list_conversations(&user)
+        .await
+        .unwrap();
+    let expected = ConversationState {
+        conversation_id: conv.clone(),
+        last_conv_seq: 3,
+        last_message: Some(messages[2].clone()),
+        read_seq: 2,
+        updated_at_ms: messages[2].created_at_ms,
+    };
+    assert_eq!(listed, [expected]);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
 use tidings_sequence::SequenceRouter;
-use tidings_storage::{CheckpointStore, InboxStore, MAX_PAGE};
+use tidings_storage::{CheckpointStore, GroupStore, InboxStore, MAX_PAGE};
 use tonic::{Request, Response, Status};
 
 pub use config::SyncConfig;
@@ -26,6 +26,7 @@ pub struct SyncServer {
     config: SyncConfig,
     inbox: Arc<dyn InboxStore>,
     checkpoints: Arc<dyn CheckpointStore>,
+    groups: Arc<dyn GroupStore>,
     sequence: Arc<SequenceRouter>,
 }
 
@@ -34,12 +35,14 @@ impl SyncServer {
         config: SyncConfig,
         inbox: Arc<dyn InboxStore>,
         checkpoints: Arc<dyn CheckpointStore>,
+        groups: Arc<dyn GroupStore>,
         sequence: Arc<SequenceRouter>,
     ) -> Self {
         SyncServer {
             config,
             inbox,
             checkpoints,
+            groups,
             sequence,
         }
     }
@@ -57,6 +60,32 @@ impl SyncServer {
             0 => self.config.default_pull_limit,
             n => n.min(self.config.max_pull_limit).min(MAX_PAGE),
         }
+    }
+
+    /// Heads of the user's large groups, whose messages are not in inboxes
+    /// (read diffusion).
+    async fn large_group_heads(&self, user: &UserId) -> Result<Vec<pb::ConversationHead>, Error> {
+        let mut conversations = Vec::new();
+        for group_id in self.groups.user_groups(user.as_str()).await? {
+            if let Some(info) = self.groups.get_group(&group_id).await?
+                && info.large
+            {
+                conversations.push(format!("g:{group_id}"));
+            }
+        }
+        if conversations.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = conversations.iter().map(|c| format!("conv:{c}")).collect();
+        let heads = self.sequence.heads(&keys).await?;
+        Ok(conversations
+            .into_iter()
+            .zip(heads)
+            .map(|(conversation_id, head)| pb::ConversationHead {
+                conversation_id,
+                head,
+            })
+            .collect())
     }
 
     async fn inbox_head(&self, user: &UserId) -> Result<u64, Error> {
@@ -97,12 +126,14 @@ impl SyncService for SyncServer {
         let req = request.into_inner();
         let user = UserId::parse(&req.user_id)?;
         let head = self.inbox_head(&user).await?;
+        let conversation_heads = self.large_group_heads(&user).await?;
         if req.after >= head {
             return Ok(Response::new(pb::PullResponse {
                 entries: Vec::new(),
                 head,
                 has_more: false,
                 truncated: false,
+                conversation_heads,
             }));
         }
         let page = self
@@ -115,6 +146,7 @@ impl SyncService for SyncServer {
             head,
             has_more: page.has_more,
             truncated: page.truncated,
+            conversation_heads,
         }))
     }
 

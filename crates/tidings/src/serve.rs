@@ -8,6 +8,35 @@ use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
+/// A generated tonic service that can be served.
+pub trait GrpcService:
+    tonic::server::NamedService
+    + tower::Service<
+        http::Request<tonic::body::Body>,
+        Response = http::Response<tonic::body::Body>,
+        Error = std::convert::Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> GrpcService for S where
+    S: tonic::server::NamedService
+        + tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Resolves when `shutdown` turns true.
 pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     while !*shutdown.borrow_and_update() {
@@ -19,23 +48,11 @@ pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 
 /// Serves one gRPC service, plus gRPC health and reflection for it, on
 /// `listener` until `shutdown` turns true.
-pub fn grpc<S>(
+pub fn grpc<S: GrpcService>(
     listener: TcpListener,
     service: S,
     shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>>>
-where
-    S: tonic::server::NamedService
-        + tower::Service<
-            http::Request<tonic::body::Body>,
-            Response = http::Response<tonic::body::Body>,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-{
+) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
     let name = S::NAME;
     let reflection = tonic_reflection::server::Builder::configure()

@@ -42,24 +42,12 @@ impl ServerSet {
     }
 
     /// Serves one gRPC service (with health and reflection) on `listener`.
-    pub fn grpc<S>(
+    pub fn grpc<S: serve::GrpcService>(
         &mut self,
         name: &'static str,
         listener: TcpListener,
         service: S,
-    ) -> anyhow::Result<()>
-    where
-        S: tonic::server::NamedService
-            + tower::Service<
-                http::Request<tonic::body::Body>,
-                Response = http::Response<tonic::body::Body>,
-                Error = std::convert::Infallible,
-            > + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Future: Send + 'static,
-    {
+    ) -> anyhow::Result<()> {
         let server = serve::grpc(listener, service, self.shutdown.subscribe())?;
         self.servers.push((
             name,

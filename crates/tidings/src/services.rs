@@ -64,6 +64,7 @@ pub fn sync(
         config.sync.clone(),
         tables.inbox.clone(),
         tables.checkpoints.clone(),
+        tables.groups.clone(),
         router,
     )
     .into_service()
@@ -89,6 +90,8 @@ pub fn logic(
             store: StoreServiceClient::new(lazy_channel(store_addr)?),
             sync: SyncServiceClient::new(lazy_channel(sync_addr)?),
             dedupe: tables.dedupe.clone(),
+            groups: tables.groups.clone(),
+            conversations: tables.conversations.clone(),
             push,
         },
     )

@@ -214,6 +214,7 @@ fn answer(inbox: &Mutex<Inbox>, bytes: &[u8]) -> (ServerFrame, Duration) {
                 head,
                 has_more,
                 truncated: false,
+                conversation_heads: Vec::new(),
             };
             (
                 reply(server_frame::Frame::PullResult(result)),

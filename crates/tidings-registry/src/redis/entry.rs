@@ -1,10 +1,12 @@
-//! How one device entry is stored in a user's hash, and the Lua scripts that
-//! write entries atomically.
+//! How one device entry is stored in a user's hash and one gateway entry in a
+//! room's hash, and the Lua scripts that write entries atomically.
 //!
-//! Field: the device id. Value: `<gateway>|<expires_at_ms>`, where
-//! `expires_at_ms` is a Unix time in milliseconds on the Redis server's clock.
-//! The expiry is the text after the *last* `|`, so a gateway address may
-//! itself contain `|`.
+//! Device entries: field the device id, value `<gateway>|<expires_at_ms>`,
+//! where `expires_at_ms` is a Unix time in milliseconds on the Redis server's
+//! clock. The expiry is the text after the *last* `|`, so a gateway address
+//! may itself contain `|`.
+//!
+//! Room entries: field the gateway address, value `<expires_at_ms>`.
 
 use std::time::Duration;
 
@@ -28,6 +30,14 @@ pub(super) fn live_gateway(value: &str, now_ms: u64) -> Option<&str> {
     let (gateway, expires_at) = value.rsplit_once('|')?;
     let expires_at: u64 = expires_at.parse().ok()?;
     (expires_at > now_ms).then_some(gateway)
+}
+
+/// Whether a room entry's stored expiry is still ahead of `now_ms`; an
+/// unreadable value counts as expired.
+pub(super) fn room_entry_live(value: &str, now_ms: u64) -> bool {
+    value
+        .parse::<u64>()
+        .is_ok_and(|expires_at| expires_at > now_ms)
 }
 
 /// Milliseconds since the Unix epoch from a `TIME` reply (`[seconds, micros]`).
@@ -77,10 +87,34 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 return 1
 "#;
 
-/// The two scripts, hashed once; invoked with `EVALSHA` (loaded on demand).
+/// `KEYS[1]` the room's hash; `ARGV` gateway, ttl in ms (>= 1).
+///
+/// Drops the room's expired (or unreadable) gateway entries, writes this
+/// gateway with an expiry of server time + ttl, and extends the key's own
+/// expiry to at least ttl, as `REGISTER_LUA` does for a user's devices.
+const JOIN_ROOM_LUA: &str = r#"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local ttl = tonumber(ARGV[2])
+local entries = redis.call('HGETALL', KEYS[1])
+for i = 1, #entries, 2 do
+  local expires_at = tonumber(entries[i + 1])
+  if expires_at == nil or expires_at <= now then
+    redis.call('HDEL', KEYS[1], entries[i])
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], string.format('%.0f', now + ttl))
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"#;
+
+/// The scripts, hashed once; invoked with `EVALSHA` (loaded on demand).
 pub(super) struct Scripts {
     pub(super) register: Script,
     pub(super) unregister: Script,
+    pub(super) join_room: Script,
 }
 
 impl Scripts {
@@ -88,6 +122,7 @@ impl Scripts {
         Self {
             register: Script::new(REGISTER_LUA),
             unregister: Script::new(UNREGISTER_LUA),
+            join_room: Script::new(JOIN_ROOM_LUA),
         }
     }
 }
@@ -109,6 +144,14 @@ mod tests {
         assert_eq!(live_gateway("10.0.0.7:7401|2000", 2000), None);
         assert_eq!(live_gateway("no-expiry", 0), None);
         assert_eq!(live_gateway("gw|soon", 0), None);
+    }
+
+    #[test]
+    fn room_entries_are_live_until_their_expiry() {
+        assert!(room_entry_live("2000", 1999));
+        assert!(!room_entry_live("2000", 2000));
+        assert!(!room_entry_live("soon", 0));
+        assert!(!room_entry_live("", 0));
     }
 
     #[test]

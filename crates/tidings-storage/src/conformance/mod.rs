@@ -10,7 +10,9 @@
 //! Test bodies panic on failure, like any test.
 
 mod checkpoints;
+mod conversations;
 mod dedupe;
+mod groups;
 mod inbox;
 mod messages;
 mod sections;
@@ -22,7 +24,9 @@ use std::time::Duration;
 use tidings_core::{InboxEntry, Message, Seq};
 
 pub use checkpoints::*;
+pub use conversations::*;
 pub use dedupe::*;
+pub use groups::*;
 pub use inbox::*;
 pub use messages::*;
 pub use sections::*;
@@ -77,6 +81,19 @@ macro_rules! storage_conformance_tests {
             dedupe_expires_after_ttl,
             checkpoints_move_forward_only,
             checkpoints_listed_by_device,
+            groups_create_keeps_the_first,
+            groups_concurrent_creates_one_wins,
+            groups_large_flag_changes_only_itself,
+            groups_membership_both_directions,
+            groups_role_update_keeps_join_time,
+            groups_list_members_pages,
+            groups_member_page_is_clamped_to_max_page,
+            groups_isolated_between_prefix_ids,
+            conversations_touch_moves_forward_only,
+            conversations_touch_many_users_at_once,
+            conversations_set_read_forward_only_and_independent,
+            conversations_listed_by_update_time,
+            conversations_isolated_between_prefix_ids,
         );
     };
     (@each $factory:expr; $($test:ident),+ $(,)?) => {

@@ -8,6 +8,7 @@
 //! domain types; rows with a TTL carry an 8-byte big-endian expiry in front.
 
 use tidings_core::Seq;
+use tidings_proto::common::v1 as pb;
 
 use crate::StorageError;
 
@@ -27,6 +28,14 @@ pub(super) fn id_prefix(id: &str) -> Result<Vec<u8>, StorageError> {
     Ok(key)
 }
 
+/// `id ++ 0x01`: the first key after every row of `id` (an exclusive end).
+pub(super) fn prefix_end(id: &str) -> Result<Vec<u8>, StorageError> {
+    let mut key = id_prefix(id)?;
+    key.pop();
+    key.push(SEPARATOR + 1);
+    Ok(key)
+}
+
 /// `id ++ 0x00 ++ n (u64 BE)`: one position of a timeline.
 pub(super) fn numbered_key(id: &str, n: u64) -> Result<Vec<u8>, StorageError> {
     let mut key = id_prefix(id)?;
@@ -38,6 +47,14 @@ pub(super) fn numbered_key(id: &str, n: u64) -> Result<Vec<u8>, StorageError> {
 pub(super) fn named_key(id: &str, name: &str) -> Result<Vec<u8>, StorageError> {
     let mut key = id_prefix(id)?;
     key.extend_from_slice(name.as_bytes());
+    Ok(key)
+}
+
+/// The first key after `named_key(id, name)`: where the rows of `id` whose
+/// name sorts after `name` begin (`name ++ 0x00` is the next byte string).
+pub(super) fn after_named_key(id: &str, name: &str) -> Result<Vec<u8>, StorageError> {
+    let mut key = named_key(id, name)?;
+    key.push(SEPARATOR);
     Ok(key)
 }
 
@@ -129,6 +146,41 @@ pub(super) struct CheckpointRow {
     pub updated_at_ms: i64,
 }
 
+/// A group (`groups`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct GroupRow {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub owner: String,
+    #[prost(int64, tag = "3")]
+    pub created_at_ms: i64,
+    #[prost(bool, tag = "4")]
+    pub large: bool,
+}
+
+/// A membership, as seen from the group (`group_members`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct MemberRow {
+    #[prost(string, tag = "1")]
+    pub role: String,
+    #[prost(int64, tag = "2")]
+    pub joined_at_ms: i64,
+}
+
+/// One conversation of a user's list (`conversations`).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct ConversationRow {
+    #[prost(uint64, tag = "1")]
+    pub last_conv_seq: Seq,
+    #[prost(message, optional, tag = "2")]
+    pub last_message: Option<pb::Message>,
+    #[prost(uint64, tag = "3")]
+    pub read_seq: Seq,
+    #[prost(int64, tag = "4")]
+    pub updated_at_ms: i64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +210,19 @@ mod tests {
         let value = encode_expiring(42, b"body");
         assert_eq!(split_expiring(&value), Some((42, &b"body"[..])));
         assert_eq!(split_expiring(b"short"), None);
+    }
+
+    #[test]
+    fn prefix_bounds_enclose_exactly_one_id() {
+        let (start, end) = (id_prefix("g1").unwrap(), prefix_end("g1").unwrap());
+        let inside = named_key("g1", "zzz").unwrap();
+        let other = named_key("g10", "a").unwrap();
+        assert!(start <= inside && inside < end);
+        assert!(other >= end, "g10 rows lie past the end of g1");
+        let after = after_named_key("g1", "u1").unwrap();
+        assert!(named_key("g1", "u1").unwrap() < after);
+        assert!(after <= named_key("g1", "u10").unwrap());
+        assert!(after <= named_key("g1", "u1.").unwrap());
     }
 
     #[test]

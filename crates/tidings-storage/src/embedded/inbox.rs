@@ -16,8 +16,7 @@
 //! an entry above `after` may be gone (at most one window width early), never
 //! false once one is.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,7 +30,7 @@ use super::codec::{
     split_expiring,
 };
 use super::ttl::{expires_at, is_expired, now_ms, window_start};
-use super::{EmbeddedStore, FjallTables, backend, lock, read_page};
+use super::{EmbeddedStore, FjallTables, backend, lock_users, read_page};
 use crate::{InboxPage, InboxStore, MAX_PAGE, StorageError};
 
 const TABLE: &str = "inbox";
@@ -128,23 +127,12 @@ fn decode_live(value: &[u8], now: u64) -> Result<Option<InboxEntry>, StorageErro
 }
 
 impl FjallTables {
-    /// Locks the stripes of `users` in ascending order, so that concurrent
-    /// appends for overlapping users cannot deadlock.
+    /// Locks the inbox stripes of `users` (see [`lock_users`]).
     fn lock_users<'a>(
         &self,
         users: impl Iterator<Item = &'a str>,
     ) -> Vec<std::sync::MutexGuard<'_, ()>> {
-        let stripes: BTreeSet<usize> = users
-            .map(|user| {
-                let mut hasher = DefaultHasher::new();
-                user.hash(&mut hasher);
-                (hasher.finish() % self.inbox_locks.len() as u64) as usize
-            })
-            .collect();
-        stripes
-            .into_iter()
-            .map(|stripe| lock(&self.inbox_locks[stripe]))
-            .collect()
+        lock_users(&self.inbox_locks, users)
     }
 
     /// The highest seq of `user` that may have expired by `now`, folding

@@ -10,13 +10,17 @@
 
 mod checkpoints;
 mod codec;
+mod conversations;
 mod dedupe;
 mod group_commit;
+mod groups;
 mod inbox;
 mod messages;
 mod sections;
 mod ttl;
 
+use std::collections::BTreeSet;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -34,13 +38,18 @@ mod keyspace {
     pub const SECTIONS: &str = "seq_sections";
     pub const DEDUPE: &str = "dedupe";
     pub const CHECKPOINTS: &str = "device_checkpoints";
+    pub const GROUPS: &str = "groups";
+    pub const GROUP_MEMBERS: &str = "group_members";
+    pub const USER_GROUPS: &str = "user_groups";
+    pub const CONVERSATIONS: &str = "conversations";
     /// Keyspaces whose values start with an expiry header.
     pub const EXPIRING: &[&str] = &[INBOX, DEDUPE];
 }
 
 /// Inbox appends take one lock per user (by stripe) for the read-modify-write
-/// of that user's expiry windows; 64 stripes keep unrelated users apart.
-const INBOX_LOCK_STRIPES: usize = 64;
+/// of that user's expiry windows, and conversation-list writes one per user
+/// for theirs; 64 stripes keep unrelated users apart.
+const USER_LOCK_STRIPES: usize = 64;
 
 /// All Tidings tables in one fjall database. Implements every storage trait;
 /// wrap it with [`crate::Tables::from_backend`].
@@ -60,9 +69,17 @@ struct FjallTables {
     sections: Keyspace,
     dedupe: Keyspace,
     checkpoints: Keyspace,
+    groups: Keyspace,
+    group_members: Keyspace,
+    user_groups: Keyspace,
+    conversations: Keyspace,
     inbox_locks: Vec<Mutex<()>>,
+    conversation_locks: Vec<Mutex<()>>,
     section_lock: Mutex<()>,
     checkpoint_lock: Mutex<()>,
+    /// Serialises group creation, size-mode switches and membership changes
+    /// (read-modify-write of `groups` rows and of members' `joined_at_ms`).
+    group_lock: Mutex<()>,
 }
 
 impl EmbeddedStore {
@@ -89,9 +106,15 @@ impl EmbeddedStore {
             sections: open(keyspace::SECTIONS)?,
             dedupe: open(keyspace::DEDUPE)?,
             checkpoints: open(keyspace::CHECKPOINTS)?,
-            inbox_locks: (0..INBOX_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            groups: open(keyspace::GROUPS)?,
+            group_members: open(keyspace::GROUP_MEMBERS)?,
+            user_groups: open(keyspace::USER_GROUPS)?,
+            conversations: open(keyspace::CONVERSATIONS)?,
+            inbox_locks: lock_stripes(),
+            conversation_locks: lock_stripes(),
             section_lock: Mutex::new(()),
             checkpoint_lock: Mutex::new(()),
+            group_lock: Mutex::new(()),
             db: db.clone(),
         };
         let commits = GroupCommit::new(Arc::new(move || {
@@ -142,6 +165,29 @@ fn backend(action: &str, error: fjall::Error) -> StorageError {
 /// panic while holding it leaves nothing to repair.
 fn lock(mutex: &Mutex<()>) -> MutexGuard<'_, ()> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock_stripes() -> Vec<Mutex<()>> {
+    (0..USER_LOCK_STRIPES).map(|_| Mutex::new(())).collect()
+}
+
+/// Locks the stripes of `users` in ascending order, so that concurrent
+/// writers for overlapping users cannot deadlock.
+fn lock_users<'s, 'u>(
+    stripes: &'s [Mutex<()>],
+    users: impl Iterator<Item = &'u str>,
+) -> Vec<MutexGuard<'s, ()>> {
+    let taken: BTreeSet<usize> = users
+        .map(|user| {
+            let mut hasher = DefaultHasher::new();
+            user.hash(&mut hasher);
+            (hasher.finish() % stripes.len() as u64) as usize
+        })
+        .collect();
+    taken
+        .into_iter()
+        .map(|stripe| lock(&stripes[stripe]))
+        .collect()
 }
 
 /// Reads at most `limit` items from `rows`, skipping rows `decode` maps to

@@ -1,0 +1,117 @@
+//! Who a conversation's messages go to, and whether a user belongs to it.
+//!
+//! 1:1 conversations name their two members. Groups keep members in the
+//! groups table; a group above `logic.large_group_threshold` members uses read
+//! diffusion: its messages go only to the store timeline, and members learn of
+//! them from pushes and from the heads that sync reports.
+
+use tidings_core::{ConversationId, Error, ErrorCode, GroupId, UserId};
+use tidings_storage::{GroupInfo, MAX_PAGE};
+
+use crate::service::LogicServer;
+
+/// How a message reaches the members of its conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Diffusion {
+    /// Written to every member's inbox.
+    Write,
+    /// Only in the store timeline (large groups).
+    Read,
+}
+
+/// The members a message goes to and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Audience {
+    pub members: Vec<UserId>,
+    pub diffusion: Diffusion,
+}
+
+impl LogicServer {
+    /// The group, or `unknown_group`.
+    pub(crate) async fn group(&self, group: &GroupId) -> Result<GroupInfo, Error> {
+        self.backends
+            .groups
+            .get_group(group.as_str())
+            .await?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::UnknownGroup,
+                    format!("group {group} does not exist"),
+                )
+            })
+    }
+
+    /// Fails with `not_member` unless `user` belongs to `conversation`.
+    pub(crate) async fn check_member(
+        &self,
+        conversation: &ConversationId,
+        user: &UserId,
+    ) -> Result<(), Error> {
+        let member = match conversation {
+            ConversationId::Direct(a, b) => a == user || b == user,
+            ConversationId::Group(group) => {
+                self.group(group).await?;
+                self.backends
+                    .groups
+                    .get_member(group.as_str(), user.as_str())
+                    .await?
+                    .is_some()
+            }
+        };
+        if member {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::NotMember,
+                format!("user {user} is not a member of {conversation}"),
+            ))
+        }
+    }
+
+    /// Every member of a group, in user id order.
+    pub(crate) async fn group_members(&self, group: &GroupId) -> Result<Vec<UserId>, Error> {
+        let mut members = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self
+                .backends
+                .groups
+                .list_members(group.as_str(), after.as_deref(), MAX_PAGE)
+                .await?;
+            after = page.items.last().map(|m| m.user_id.clone());
+            for member in page.items {
+                members.push(UserId::parse(&member.user_id)?);
+            }
+            if !page.has_more {
+                return Ok(members);
+            }
+        }
+    }
+
+    /// Who a message to `conversation` reaches, and how.
+    pub(crate) async fn audience(&self, conversation: &ConversationId) -> Result<Audience, Error> {
+        match conversation {
+            ConversationId::Direct(..) => Ok(Audience {
+                members: conversation.direct_members().unwrap_or_default(),
+                diffusion: Diffusion::Write,
+            }),
+            ConversationId::Group(group) => {
+                let info = self.group(group).await?;
+                let members = self.group_members(group).await?;
+                Ok(Audience {
+                    members,
+                    diffusion: if info.large {
+                        Diffusion::Read
+                    } else {
+                        Diffusion::Write
+                    },
+                })
+            }
+        }
+    }
+
+    /// Whether a group of `count` members uses read diffusion.
+    pub(crate) fn is_large(&self, count: u64) -> bool {
+        count > self.config.large_group_threshold
+    }
+}

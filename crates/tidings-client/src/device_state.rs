@@ -162,6 +162,7 @@ mod tests {
             has_more,
             truncated: false,
             conversation_heads: Vec::new(),
+            compressed_entries: Vec::new(),
         }
     }
 

@@ -41,6 +41,7 @@ pub use conversation_sync::{ConversationSync, READ_KIND};
 pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
 pub use device_state::{DeviceState, PushOutcome};
 pub use error::{ClientError, Result};
+pub use requests::DEFAULT_COMPRESS_ABOVE;
 pub use tidings_proto::client::v1 as proto;
 pub use tidings_proto::common::v1::{InboxEntry, Message};
 

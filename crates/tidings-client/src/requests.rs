@@ -4,21 +4,44 @@
 use tidings_proto::client::v1 as pb;
 use tidings_proto::client::v1::{client_frame, server_frame};
 
+use prost::Message as _;
+
 use crate::connection::Connection;
 use crate::error::{ClientError, Result};
 
+/// Pull pages whose entries encode to more than this are sent compressed.
+pub const DEFAULT_COMPRESS_ABOVE: u32 = 8 * 1024;
+
+/// Largest decompressed pull page accepted.
+const MAX_PAGE_BYTES: usize = 64 << 20;
+
 impl Connection {
-    /// Authenticates the connection; must be the first request.
+    /// Authenticates the connection; must be the first request. Pull pages
+    /// above [`DEFAULT_COMPRESS_ABOVE`] bytes come compressed (and are
+    /// decompressed by [`Connection::pull`]).
     pub async fn hello(
         &self,
         token: &str,
         device_id: &str,
         checkpoint: u64,
     ) -> Result<pb::Welcome> {
+        self.hello_with(token, device_id, checkpoint, DEFAULT_COMPRESS_ABOVE)
+            .await
+    }
+
+    /// [`Connection::hello`] choosing the compression threshold (0: never).
+    pub async fn hello_with(
+        &self,
+        token: &str,
+        device_id: &str,
+        checkpoint: u64,
+        compress_above: u32,
+    ) -> Result<pb::Welcome> {
         let hello = pb::Hello {
             token: token.to_string(),
             device_id: device_id.to_string(),
             checkpoint,
+            compress_above,
         };
         match self.request(client_frame::Frame::Hello(hello)).await?.frame {
             Some(server_frame::Frame::Welcome(welcome)) => Ok(welcome),
@@ -49,10 +72,19 @@ impl Connection {
     /// One page of the caller's inbox after `after`; `limit` 0 means the server default.
     pub async fn pull(&self, after: u64, limit: u32) -> Result<pb::PullResult> {
         let pull = pb::Pull { after, limit };
-        match self.request(client_frame::Frame::Pull(pull)).await?.frame {
-            Some(server_frame::Frame::PullResult(result)) => Ok(result),
-            other => Err(unexpected("pull_result", other)),
+        let mut result = match self.request(client_frame::Frame::Pull(pull)).await?.frame {
+            Some(server_frame::Frame::PullResult(result)) => result,
+            other => return Err(unexpected("pull_result", other)),
+        };
+        if !result.compressed_entries.is_empty() {
+            let bytes = zstd::bulk::decompress(&result.compressed_entries, MAX_PAGE_BYTES)
+                .map_err(|e| ClientError::Protocol(format!("compressed pull page: {e}")))?;
+            result.entries = pb::InboxEntries::decode(bytes.as_slice())
+                .map_err(|e| ClientError::Protocol(format!("compressed pull page: {e}")))?
+                .entries;
+            result.compressed_entries.clear();
         }
+        Ok(result)
     }
 
     /// Records `checkpoint` server-side; returns the checkpoint the server recorded.

@@ -22,6 +22,8 @@ pub(crate) struct Identity {
     pub(crate) user: UserId,
     pub(crate) device: DeviceId,
     pub(crate) connection_id: u64,
+    /// Pull pages larger than this are zstd-compressed (0: never).
+    pub(crate) compress_above: u32,
 }
 
 pub(crate) struct Session {
@@ -168,20 +170,24 @@ impl Session {
                     })
                     .await?
                     .into_inner();
-                Ok(Out::PullResult(client::PullResult {
-                    entries: page.entries,
-                    head: page.head,
-                    has_more: page.has_more,
-                    truncated: page.truncated,
-                    conversation_heads: page
-                        .conversation_heads
-                        .into_iter()
-                        .map(|h| client::ConversationHead {
-                            conversation_id: h.conversation_id,
-                            head: h.head,
-                        })
-                        .collect(),
-                }))
+                Ok(Out::PullResult(crate::compression::compress_page(
+                    identity.compress_above,
+                    client::PullResult {
+                        entries: page.entries,
+                        head: page.head,
+                        has_more: page.has_more,
+                        truncated: page.truncated,
+                        conversation_heads: page
+                            .conversation_heads
+                            .into_iter()
+                            .map(|h| client::ConversationHead {
+                                conversation_id: h.conversation_id,
+                                head: h.head,
+                            })
+                            .collect(),
+                        compressed_entries: Vec::new(),
+                    },
+                )))
             }
             In::Ack(ack) => {
                 backends
@@ -291,6 +297,7 @@ impl Session {
             user,
             device,
             connection_id,
+            compress_above: hello.compress_above,
         });
         Ok(Out::Welcome(welcome))
     }

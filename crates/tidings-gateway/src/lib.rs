@@ -7,6 +7,7 @@
 //! connections, which it derives from the token, never from the client.
 
 mod auth;
+mod compression;
 mod config;
 mod connection;
 mod groups;

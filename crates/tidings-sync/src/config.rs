@@ -13,6 +13,11 @@ pub struct SyncConfig {
     pub default_pull_limit: usize,
     /// Most entries one pull returns.
     pub max_pull_limit: usize,
+    /// Most entries a user's inbox keeps, counted by seq below the head
+    /// (inbox seqs have no gaps in normal operation; an allocator restart's
+    /// gap counts against it). A device further behind is told `truncated`
+    /// and recovers through roaming. Expired entries go by the TTL.
+    pub max_inbox_entries: u64,
 }
 
 impl Default for SyncConfig {
@@ -21,6 +26,7 @@ impl Default for SyncConfig {
             inbox_ttl_secs: 7 * 24 * 3600,
             default_pull_limit: 100,
             max_pull_limit: 500,
+            max_inbox_entries: 100_000,
         }
     }
 }
@@ -33,6 +39,9 @@ impl SyncConfig {
         }
         if self.default_pull_limit == 0 || self.default_pull_limit > self.max_pull_limit {
             return Err("sync.default_pull_limit must be between 1 and sync.max_pull_limit".into());
+        }
+        if self.max_inbox_entries == 0 {
+            return Err("sync.max_inbox_entries must be at least 1".into());
         }
         if self.max_pull_limit == 0 || self.max_pull_limit > 1000 {
             return Err("sync.max_pull_limit must be between 1 and 1000".into());

@@ -136,16 +136,24 @@ impl SyncService for SyncServer {
                 conversation_heads,
             }));
         }
+        // The inbox keeps the last `max_inbox_entries` seqs: a device behind
+        // that is told so and reads from the oldest one kept.
+        let floor = head.saturating_sub(self.config.max_inbox_entries);
+        let (after, trimmed) = if req.after < floor {
+            (floor, true)
+        } else {
+            (req.after, false)
+        };
         let page = self
             .inbox
-            .read_inbox(user.as_str(), req.after, head, self.page_size(req.limit))
+            .read_inbox(user.as_str(), after, head, self.page_size(req.limit))
             .await
             .map_err(Error::from)?;
         Ok(Response::new(pb::PullResponse {
             entries: page.entries.into_iter().map(Into::into).collect(),
             head,
             has_more: page.has_more,
-            truncated: page.truncated,
+            truncated: page.truncated || trimmed,
             conversation_heads,
         }))
     }

@@ -215,6 +215,7 @@ fn answer(inbox: &Mutex<Inbox>, bytes: &[u8]) -> (ServerFrame, Duration) {
                 has_more,
                 truncated: false,
                 conversation_heads: Vec::new(),
+                compressed_entries: Vec::new(),
             };
             (
                 reply(server_frame::Frame::PullResult(result)),

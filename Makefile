@@ -26,8 +26,32 @@ run: build ## Start the all-in-one server with its data under ./data (Ctrl-C sto
 	TIDINGS__DATA_DIR=$(DATA) $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: test
-test: lint ## Check formatting and lints, then run every test (starts and stops Redis and a CQL node).
+test: lint ## Check formatting and lints, run every test (starts and stops Redis and a CQL node), validate the chart and deploy files.
 	scripts/test.sh
+	scripts/validate-chart.sh
+	scripts/validate-deploy.sh
+
+.PHONY: helm-lint
+helm-lint: ## Lint the Helm chart and validate its manifests offline (builds Helm on first use).
+	scripts/validate-chart.sh
+
+.PHONY: deploy-check
+deploy-check: ## Validate deploy/compose.yaml, deploy/config and deploy/Dockerfile offline.
+	scripts/validate-deploy.sh
+
+IMAGE ?= tidings:dev
+
+.PHONY: image
+image: ## Build the container image (needs Docker with BuildKit); IMAGE=name:tag.
+	DOCKER_BUILDKIT=1 docker build -f deploy/Dockerfile -t $(IMAGE) .
+
+.PHONY: compose-up
+compose-up: ## Start the local distributed cluster from deploy/compose.yaml (needs Docker).
+	docker compose -f deploy/compose.yaml up --build -d
+
+.PHONY: compose-down
+compose-down: ## Stop the local cluster and drop its data.
+	docker compose -f deploy/compose.yaml down -v
 
 .PHONY: services-up
 services-up: ## Start the test Redis (port 16379) and CQL node (port 19042), installing them if needed.

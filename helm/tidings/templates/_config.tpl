@@ -1,0 +1,74 @@
+{{/*
+tidings.toml, shared by every service of the release and by the migration.
+Strings are written with toJson: a JSON string is a valid TOML basic string.
+*/}}
+{{- define "tidings.configToml" -}}
+# tidings.toml rendered by the tidings Helm chart; every key is described in
+# docs/configuration.md. Per-pod and secret settings are not here: they come as
+# TIDINGS__... environment variables (advertise.gateway_grpc,
+# advertise.sequence, sequence.instance_id, scylla.username, scylla.password,
+# registry.url, registry.cluster_urls).
+
+# Unused with storage.backend = "scylla"; on the pod's scratch volume.
+data_dir = "/tmp/tidings"
+
+[listen]
+gateway_ws = "0.0.0.0:7400"
+gateway_grpc = "0.0.0.0:7401"
+logic = "0.0.0.0:7402"
+sequence = "0.0.0.0:7403"
+store = "0.0.0.0:7404"
+sync = "0.0.0.0:7405"
+
+[peers]
+# One entry per sequence replica (sequence.replicas).
+sequence = {{ include "tidings.sequencePeers" . }}
+store = {{ include "tidings.peer" (dict "root" . "component" "store") | toJson }}
+sync = {{ include "tidings.peer" (dict "root" . "component" "sync") | toJson }}
+logic = {{ include "tidings.peer" (dict "root" . "component" "logic") | toJson }}
+
+[storage]
+backend = "scylla"
+
+[scylla]
+contact_points = {{ toJson .Values.scylla.contactPoints }}
+keyspace = {{ toJson .Values.scylla.keyspace }}
+replication = {{ include "tidings.scyllaReplication" . | toJson }}
+{{- with .Values.scylla.localDc }}
+local_dc = {{ toJson . }}
+{{- end }}
+consistency = {{ toJson .Values.scylla.consistency }}
+serial_consistency = {{ toJson .Values.scylla.serialConsistency }}
+page_size = {{ int64 .Values.scylla.pageSize }}
+message_bucket_bits = {{ int64 .Values.scylla.messageBucketBits }}
+inbox_bucket_bits = {{ int64 .Values.scylla.inboxBucketBits }}
+request_timeout_ms = {{ int64 .Values.scylla.requestTimeoutMs }}
+clock_skew_ms = {{ int64 .Values.scylla.clockSkewMs }}
+
+[registry]
+backend = "redis"
+key_prefix = {{ toJson .Values.redis.keyPrefix }}
+{{- range $section := list "log" "sequence" "sync" "logic" "gateway" }}
+{{- $settings := get $.Values.config $section }}
+{{- if $settings }}
+
+[{{ $section }}]
+{{- range $key, $value := $settings }}
+{{ $key }} = {{ include "tidings.tomlValue" $value }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* One TOML scalar: a string, a boolean or an integer. */}}
+{{- define "tidings.tomlValue" -}}
+{{- if kindIs "string" . }}
+{{- toJson . }}
+{{- else if kindIs "bool" . }}
+{{- . }}
+{{- else if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) }}
+{{- int64 . }}
+{{- else }}
+{{- fail (printf "config values must be strings, booleans or integers, got %v" .) }}
+{{- end }}
+{{- end }}

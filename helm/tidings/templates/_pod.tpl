@@ -1,0 +1,214 @@
+{{/*
+Pod template of a Tidings service. Arguments (dict):
+  root       the chart's top-level context
+  component  gateway | logic | sequence | store | sync
+*/}}
+{{- define "tidings.podTemplate" -}}
+{{- $root := .root }}
+{{- $component := .component }}
+{{- $c := get $root.Values $component }}
+{{- $grpcPort := int (include "tidings.grpcPort" $component) -}}
+metadata:
+  labels:
+    {{- include "tidings.selectorLabels" . | nindent 4 }}
+    app.kubernetes.io/part-of: tidings
+    {{- with merge (deepCopy $c.podLabels) $root.Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # Roll the pods when the configuration or the chart's Secret changes.
+    checksum/config: {{ include "tidings.configToml" $root | sha256sum }}
+    {{- if not $root.Values.credentials.existingSecret }}
+    checksum/secret: {{ include "tidings.secretData" $root | sha256sum }}
+    {{- end }}
+    {{- with merge (deepCopy $c.podAnnotations) $root.Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "tidings.serviceAccountName" $root }}
+  automountServiceAccountToken: false
+  # Service links would add TIDINGS_* variables for every Service of the release.
+  enableServiceLinks: false
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  securityContext:
+    {{- toYaml $root.Values.podSecurityContext | nindent 4 }}
+  terminationGracePeriodSeconds: {{ int64 $c.terminationGracePeriodSeconds }}
+  {{- with $c.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $c.topologySpreadConstraints }}
+  {{- $constraints := list }}
+  {{- range . }}
+  {{- $constraint := deepCopy . }}
+  {{- if not (hasKey $constraint "labelSelector") }}
+  {{- $_ := set $constraint "labelSelector" (dict "matchLabels" (include "tidings.selectorLabels" (dict "root" $root "component" $component) | fromYaml)) }}
+  {{- end }}
+  {{- $constraints = append $constraints $constraint }}
+  {{- end }}
+  topologySpreadConstraints:
+    {{- toYaml $constraints | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: {{ $component }}
+      image: {{ include "tidings.image" $root | quote }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      command: ["tidings-{{ $component }}"]
+      args: ["--config", "/etc/tidings/tidings.toml"]
+      ports:
+        {{- if eq $component "gateway" }}
+        - name: ws
+          containerPort: 7400
+          protocol: TCP
+        {{- end }}
+        - name: grpc
+          containerPort: {{ $grpcPort }}
+          protocol: TCP
+        {{- if $root.Values.metrics.serviceMonitor.enabled }}
+        - name: metrics
+          containerPort: {{ int $root.Values.metrics.port }}
+          protocol: TCP
+        {{- end }}
+      env:
+        - name: POD_NAME
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.name
+        - name: POD_NAMESPACE
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.namespace
+        - name: POD_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.podIP
+        {{- if eq $component "gateway" }}
+        # Written into the registry: logic pushes to this pod at this address.
+        - name: TIDINGS__ADVERTISE__GATEWAY_GRPC
+          value: "$(POD_IP):7401"
+        {{- end }}
+        {{- if eq $component "sequence" }}
+        # The StatefulSet pod name: stable across restarts, unique per replica.
+        - name: TIDINGS__SEQUENCE__INSTANCE_ID
+          value: "$(POD_NAME)"
+        # Written into the section leases: callers follow it to the owner.
+        - name: TIDINGS__ADVERTISE__SEQUENCE
+          value: "$(POD_IP):7403"
+        {{- end }}
+        {{- if has $component (list "logic" "sequence" "store" "sync") }}
+        {{- include "tidings.scyllaCredentialsEnv" (dict "root" $root "secret" (include "tidings.secretName" $root)) | trim | nindent 8 }}
+        {{- end }}
+        {{- if has $component (list "gateway" "logic") }}
+        {{- include "tidings.redisEnv" $root | trim | nindent 8 }}
+        {{- end }}
+        {{- with $root.Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+        {{- with $c.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- if eq $component "gateway" }}
+      startupProbe:
+        httpGet:
+          path: /healthz
+          port: ws
+        {{- include "tidings.probeTimings" $c.probes.startup | nindent 8 }}
+      readinessProbe:
+        httpGet:
+          path: /healthz
+          port: ws
+        {{- include "tidings.probeTimings" $c.probes.readiness | nindent 8 }}
+      {{- else }}
+      startupProbe:
+        grpc:
+          port: {{ $grpcPort }}
+        {{- include "tidings.probeTimings" $c.probes.startup | nindent 8 }}
+      readinessProbe:
+        grpc:
+          port: {{ $grpcPort }}
+        {{- include "tidings.probeTimings" $c.probes.readiness | nindent 8 }}
+      {{- end }}
+      livenessProbe:
+        grpc:
+          port: {{ $grpcPort }}
+        {{- include "tidings.probeTimings" $c.probes.liveness | nindent 8 }}
+      lifecycle:
+        preStop:
+          # Keep serving while endpoints and load balancers drop this pod;
+          # SIGTERM (and the service's drain) follows.
+          exec:
+            command: ["sleep", "{{ int64 $c.preStopSleepSeconds }}"]
+      resources:
+        {{- toYaml $c.resources | nindent 8 }}
+      securityContext:
+        {{- toYaml $root.Values.containerSecurityContext | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/tidings
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "tidings.fullname" $root }}
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+{{- end }}
+
+{{- define "tidings.probeTimings" -}}
+periodSeconds: {{ int64 .periodSeconds }}
+timeoutSeconds: {{ int64 .timeoutSeconds }}
+failureThreshold: {{ int64 .failureThreshold }}
+{{- end }}
+
+{{/*
+ScyllaDB credentials from a Secret, when password authentication is on.
+Arguments (dict): root, secret (the Secret's name).
+*/}}
+{{- define "tidings.scyllaCredentialsEnv" -}}
+{{- if .root.Values.scylla.auth.enabled }}
+- name: TIDINGS__SCYLLA__USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.credentials.keys.scyllaUsername }}
+- name: TIDINGS__SCYLLA__PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.credentials.keys.scyllaPassword }}
+{{- end }}
+{{- end }}
+
+{{/* The Redis registry's address(es) from the Secret. */}}
+{{- define "tidings.redisEnv" -}}
+{{- if eq .Values.redis.mode "cluster" }}
+- name: TIDINGS__REGISTRY__CLUSTER_URLS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tidings.secretName" . }}
+      key: {{ .Values.credentials.keys.redisClusterUrls }}
+{{- else }}
+- name: TIDINGS__REGISTRY__URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "tidings.secretName" . }}
+      key: {{ .Values.credentials.keys.redisUrl }}
+{{- end }}
+{{- end }}

@@ -27,5 +27,7 @@ if [ -z "${TIDINGS_TEST_SCYLLA:-}" ]; then
   export "$(scripts/cassandra.sh env)"
 fi
 
+export TIDINGS_GRPCURL="$(scripts/grpcurl.sh)"
+
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast

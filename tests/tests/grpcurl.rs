@@ -1,0 +1,119 @@
+//! A real gRPC client (grpcurl, built by scripts/grpcurl.sh) lists every
+//! service through reflection, calls a health check and a read API.
+
+use std::path::PathBuf;
+
+use tidings_testkit::{TestServer, dm};
+
+fn grpcurl() -> PathBuf {
+    let path = std::env::var("TIDINGS_GRPCURL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.tools/bin/grpcurl")
+        });
+    assert!(
+        path.exists(),
+        "grpcurl not found at {}: run scripts/grpcurl.sh (make test does)",
+        path.display()
+    );
+    path
+}
+
+async fn run(args: &[&str]) -> String {
+    let output = tokio::process::Command::new(grpcurl())
+        .args(args)
+        .output()
+        .await
+        .expect("grpcurl runs");
+    assert!(
+        output.status.success(),
+        "grpcurl {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+#[tokio::test]
+async fn grpcurl_lists_services_checks_health_and_reads_history() {
+    let server = TestServer::start().await;
+    let alice = server.synced_device("alice", "a1").await;
+    let conversation = dm("alice", "bob");
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let ack = alice
+            .send(
+                &conversation,
+                &format!("g{i}"),
+                "text",
+                format!("hello {i}"),
+            )
+            .await
+            .unwrap();
+        ids.push(ack.message_id);
+    }
+
+    let a = server.addresses;
+    let services = [
+        (
+            a.sequence.to_string(),
+            "tidings.sequence.v1.SequenceService",
+        ),
+        (a.store.to_string(), "tidings.store.v1.StoreService"),
+        (a.sync.to_string(), "tidings.sync.v1.SyncService"),
+        (a.logic.to_string(), "tidings.logic.v1.LogicService"),
+        (
+            a.gateway_grpc.to_string(),
+            "tidings.gateway.v1.GatewayService",
+        ),
+    ];
+    for (addr, name) in &services {
+        let listed = run(&["-plaintext", addr, "list"]).await;
+        for expected in [
+            *name,
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+        ] {
+            assert!(
+                listed.lines().any(|l| l.trim() == expected),
+                "{addr} lists {listed:?}, not {expected}"
+            );
+        }
+        let health = run(&[
+            "-plaintext",
+            "-d",
+            &format!("{{\"service\":\"{name}\"}}"),
+            addr,
+            "grpc.health.v1.Health/Check",
+        ])
+        .await;
+        assert!(health.contains("\"SERVING\""), "{addr}: {health}");
+    }
+
+    let described = run(&[
+        "-plaintext",
+        &a.store.to_string(),
+        "describe",
+        "tidings.store.v1.StoreService",
+    ])
+    .await;
+    assert!(described.contains("rpc History"), "{described}");
+    let history = run(&[
+        "-plaintext",
+        "-d",
+        &format!("{{\"conversationId\":\"{conversation}\",\"limit\":10}}"),
+        &a.store.to_string(),
+        "tidings.store.v1.StoreService/History",
+    ])
+    .await;
+    for id in &ids {
+        assert!(
+            history.contains(id.as_str()),
+            "history lacks {id}: {history}"
+        );
+    }
+    assert!(
+        history.contains("\"sender_id\"") || history.contains("\"senderId\""),
+        "{history}"
+    );
+    server.shutdown().await;
+}

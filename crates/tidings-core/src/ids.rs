@@ -63,6 +63,11 @@ id_type!(
     GroupId,
     "group_id"
 );
+id_type!(
+    /// A live room id (rooms are ephemeral; nothing is stored under it).
+    RoomId,
+    "room_id"
+);
 
 /// A conversation: the owner of one store timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -10,5 +10,5 @@ pub mod ids;
 pub mod message;
 
 pub use error::{Error, ErrorCode, Result};
-pub use ids::{ConversationId, DeviceId, GroupId, TimelineKey, UserId};
+pub use ids::{ConversationId, DeviceId, GroupId, RoomId, TimelineKey, UserId};
 pub use message::{InboxEntry, Message, Seq, message_id_for, now_ms};

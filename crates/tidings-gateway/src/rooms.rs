@@ -27,25 +27,9 @@ use crate::connection::Session;
 use crate::hub::ConnectionHandle;
 use crate::server::Gateway;
 
-const MAX_ROOM_ID: usize = 64;
-
 /// Checks a room id: 1..=64 characters of `[A-Za-z0-9_.-]`, like every id.
 fn validate_room_id(room: &str) -> Result<(), Error> {
-    if room.is_empty() || room.len() > MAX_ROOM_ID {
-        return Err(Error::invalid(format!(
-            "room_id must be 1 to {MAX_ROOM_ID} characters, got {}",
-            room.len()
-        )));
-    }
-    if let Some(bad) = room
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-    {
-        return Err(Error::invalid(format!(
-            "room_id may contain only letters, digits, '_', '-' and '.', found {bad:?}"
-        )));
-    }
-    Ok(())
+    tidings_core::RoomId::parse(room).map(|_| ())
 }
 
 /// Whether this gateway is in each room's registry entry, with one lock per

@@ -73,7 +73,7 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Run the benchmarks (allocation, end-to-end 1:1) in release mode.
+bench: ## Run the benchmarks (allocation, end-to-end 1:1, storage, group fan-out) in release mode.
 	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- all
 
 .PHONY: clean

@@ -4,8 +4,9 @@ use clap::{Parser, Subcommand};
 
 use crate::params::Params;
 
-/// Benchmarks of Tidings: seq allocation and end-to-end 1:1 messaging, each
-/// figure beside its ratio to a baseline measured in the same run.
+/// Benchmarks of Tidings: seq allocation, end-to-end 1:1 messaging and the
+/// storage backends, each figure beside its ratio to a baseline measured in
+/// the same run.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
@@ -34,7 +35,12 @@ pub enum Command {
     Alloc,
     /// 1:1 messages/s and send-to-push latency over WebSocket.
     E2e,
-    /// Both.
+    /// Ops/s and latency of the storage traits, CQL against embedded.
+    Storage,
+    /// Cost of one group message against group size: write diffusion
+    /// below the large-group threshold, read diffusion above it.
+    Groups,
+    /// All of the above.
     All,
 }
 
@@ -43,6 +49,8 @@ impl Command {
         match self {
             Command::Alloc => "alloc",
             Command::E2e => "e2e",
+            Command::Storage => "storage",
+            Command::Groups => "groups",
             Command::All => "all",
         }
     }
@@ -84,6 +92,9 @@ mod tests {
         let params = cli.params().unwrap();
         assert!(params.quick);
         assert_eq!(params.e2e.pairs, vec![2, 3]);
+        let storage = Cli::parse_from(["tidings-bench", "storage", "--quick"]);
+        assert_eq!(storage.command, Command::Storage);
+        assert!(storage.params().unwrap().quick);
         let bad = Cli::parse_from(["tidings-bench", "alloc", "--keys", "10"]);
         assert!(bad.params().is_err(), "batches of 64 need at least 64 keys");
     }

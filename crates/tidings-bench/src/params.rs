@@ -43,17 +43,44 @@ pub struct E2eParams {
     pub drain_time: Duration,
 }
 
+/// Parameters of the storage benchmark.
+#[derive(Debug, Clone)]
+pub struct StorageParams {
+    /// Concurrent tokio tasks of the concurrent rows (single-task rows always
+    /// run too).
+    pub tasks: usize,
+    /// Time limit of one row (the embedded baseline runs it in two halves).
+    pub row_time: Duration,
+    /// Count limit of one row, in calls.
+    pub max_calls: u64,
+    /// Untimed calls of each operation before a backend's rows, at most, and
+    /// their time limit.
+    pub warm_up_calls: u64,
+    pub warm_up_time: Duration,
+    /// Conversations and inboxes filled before the read rows.
+    pub read_timelines: usize,
+    /// Messages per filled conversation and entries per filled inbox.
+    pub read_depth: u64,
+    /// Body size of every written message, in bytes.
+    pub body_bytes: usize,
+    /// Time limit of reaching the CQL node, migrating its keyspace and
+    /// connecting; past it the CQL rows are skipped.
+    pub cql_setup_time: Duration,
+}
+
 /// Everything a run needs.
 #[derive(Debug, Clone)]
 pub struct Params {
     pub alloc: AllocParams,
     pub e2e: E2eParams,
+    pub storage: StorageParams,
     /// Set by `--quick`: figures are a smoke check, not for reporting.
     pub quick: bool,
 }
 
 impl Params {
-    /// The full run: about 2 to 3 minutes for `all` on 2 cores.
+    /// The full run: about 2 to 3 minutes for `all` on 2 cores, plus about a
+    /// minute and a half for the storage rows.
     pub fn full() -> Self {
         Params {
             alloc: AllocParams {
@@ -73,6 +100,17 @@ impl Params {
                 pings: 50_000,
                 ping_time: Duration::from_secs(3),
                 drain_time: Duration::from_secs(5),
+            },
+            storage: StorageParams {
+                tasks: 16,
+                row_time: Duration::from_millis(2_500),
+                max_calls: 1_000_000,
+                warm_up_calls: 2_000,
+                warm_up_time: Duration::from_millis(300),
+                read_timelines: 8,
+                read_depth: 500,
+                body_bytes: 120,
+                cql_setup_time: Duration::from_secs(60),
             },
             quick: false,
         }
@@ -96,6 +134,16 @@ impl Params {
                 pings: 500,
                 ping_time: Duration::from_millis(300),
                 drain_time: Duration::from_secs(2),
+            },
+            storage: StorageParams {
+                tasks: 4,
+                row_time: Duration::from_millis(200),
+                max_calls: 50_000,
+                warm_up_calls: 100,
+                warm_up_time: Duration::from_millis(50),
+                read_timelines: 4,
+                read_depth: 200,
+                ..Params::full().storage
             },
             quick: true,
         }
@@ -122,6 +170,17 @@ impl Params {
                 ping_time: Duration::from_secs(1),
                 drain_time: Duration::from_secs(5),
             },
+            storage: StorageParams {
+                tasks: 2,
+                row_time: Duration::from_millis(50),
+                max_calls: 40,
+                warm_up_calls: 4,
+                warm_up_time: Duration::from_millis(20),
+                read_timelines: 2,
+                read_depth: 60,
+                body_bytes: 16,
+                cql_setup_time: Duration::from_secs(60),
+            },
             quick: true,
         }
     }
@@ -145,6 +204,21 @@ impl Params {
         if e.messages == 0 || e.pings == 0 {
             return Err("messages and pings must be at least 1".into());
         }
+        let s = &self.storage;
+        if s.tasks == 0 || s.max_calls == 0 || s.read_timelines == 0 {
+            return Err("storage tasks, max_calls and read_timelines must be at least 1".into());
+        }
+        let longest_read = crate::storage::StorageOp::ALL
+            .iter()
+            .map(|op| op.items())
+            .max()
+            .unwrap_or(1);
+        if s.read_depth < longest_read {
+            return Err(format!(
+                "storage read_depth {} must hold the longest read ({longest_read} items)",
+                s.read_depth
+            ));
+        }
         Ok(())
     }
 }
@@ -161,5 +235,8 @@ mod tests {
         let mut bad = Params::tiny();
         bad.alloc.batch_sizes = vec![1_000];
         assert!(bad.validate().unwrap_err().contains("batch size 1000"));
+        let mut shallow = Params::tiny();
+        shallow.storage.read_depth = 10;
+        assert!(shallow.validate().unwrap_err().contains("read_depth 10"));
     }
 }

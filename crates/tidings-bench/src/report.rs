@@ -1,11 +1,12 @@
-//! The printed report: run header, the allocation tables and the end-to-end
+//! The printed report: run header, the allocation, end-to-end and storage
 //! tables, each figure beside its ratio to the baseline of the same run.
 
 use std::fmt::Write as _;
 
 use crate::alloc::{AllocOp, AllocPath, AllocReport, KeyChoice, SEND_SHAPE_KEYS};
 use crate::e2e::E2eReport;
-use crate::params::{AllocParams, E2eParams, Params};
+use crate::params::{AllocParams, E2eParams, Params, StorageParams};
+use crate::storage::{CqlOutcome, StorageOp, StorageReport};
 use crate::table::{Table, count, latency, latency_ratio, rate, ratio, seconds, span};
 
 /// Machine and run parameters.
@@ -245,4 +246,129 @@ pub fn e2e(params: &E2eParams, report: &E2eReport) -> String {
     );
     out.push_str(&pushes.render());
     out
+}
+
+/// The storage tables.
+pub fn storage(params: &StorageParams, report: &StorageReport) -> String {
+    let mut out = String::new();
+    let operations: Vec<String> = StorageOp::ALL
+        .iter()
+        .map(|op| format!("{} ({})", op.method(), items(*op)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\n== storage traits: CQL backend against the embedded store ==\n\
+         {}; 1 and {} concurrent tasks; each row at most {} and {} ops, every op timed; \
+         messages of {} bytes; reads from {} conversations and {} inboxes of {} each, \
+         filled beforehand\n\
+         baseline: the embedded store (fjall) in a temporary directory, each row measured in \
+         two halves before and after the CQL rows (drift = after ÷ before)",
+        operations.join(", "),
+        params.tasks,
+        span(params.row_time),
+        count(params.max_calls),
+        params.body_bytes,
+        params.read_timelines,
+        params.read_timelines,
+        params.read_depth,
+    );
+    match &report.cql {
+        CqlOutcome::Measured { node, .. } => {
+            let dropped = match &node.keyspace_dropped {
+                Ok(()) => "dropped afterwards".to_string(),
+                Err(error) => format!("NOT dropped: {error}"),
+            };
+            let _ = writeln!(
+                out,
+                "CQL node: {} at {} (from {}), keyspace {} ({dropped}); commit log: {}",
+                node.server,
+                node.contact_point,
+                node.source,
+                node.keyspace,
+                node.commit_log.as_deref().unwrap_or("not reported"),
+            );
+        }
+        CqlOutcome::Skipped {
+            contact_point,
+            source,
+            reason,
+        } => {
+            let _ = writeln!(
+                out,
+                "CQL rows SKIPPED (node {contact_point} from {source}): {reason}"
+            );
+        }
+    }
+    out.push('\n');
+
+    let mut baselines = Table::new(
+        &["embedded", "tasks", "ops", "ops/s", "p50", "p99", "drift"],
+        1,
+    );
+    for b in &report.baselines {
+        let row = &b.combined;
+        baselines.row(vec![
+            row.scenario.op.method().into(),
+            row.scenario.tasks.to_string(),
+            count(row.ops),
+            rate(row.ops_per_second()),
+            latency(row.latency.p50),
+            latency(row.latency.p99),
+            format!("{:.2}", b.drift),
+        ]);
+    }
+    out.push_str(&baselines.render());
+
+    let rows = match &report.cql {
+        CqlOutcome::Measured { rows, .. } => rows,
+        CqlOutcome::Skipped { reason, .. } => {
+            let _ = writeln!(out, "\nCQL rows skipped: {reason}");
+            return out;
+        }
+    };
+    out.push('\n');
+    let mut cql = Table::new(
+        &[
+            "CQL", "tasks", "ops", "ops/s", "×emb", "p50", "×emb", "p99", "×emb",
+        ],
+        1,
+    );
+    for row in rows {
+        let base = report.baseline_for(row.scenario);
+        let base_rate = base.map_or(0.0, |b| b.ops_per_second());
+        let (base_p50, base_p99) =
+            base.map_or(Default::default(), |b| (b.latency.p50, b.latency.p99));
+        cql.row(vec![
+            row.scenario.op.method().into(),
+            row.scenario.tasks.to_string(),
+            count(row.ops),
+            rate(row.ops_per_second()),
+            ratio(row.ops_per_second(), base_rate),
+            latency(row.latency.p50),
+            latency_ratio(row.latency.p50, base_p50),
+            latency(row.latency.p99),
+            latency_ratio(row.latency.p99, base_p99),
+        ]);
+    }
+    out.push_str(&cql.render());
+    let _ = writeln!(
+        out,
+        "\n×emb: the CQL figure ÷ the embedded one of the same operation and tasks.\n\
+         writes return once durable as each backend defines it: the embedded store after an \
+         fsync its concurrent writers share; the CQL backend once the node acknowledges, \
+         which under commitlog_sync=periodic is before its commit log is synced.\n\
+         appends write timelines of their own per row and task, from seq 1; reads check \
+         that every page is full."
+    );
+    out
+}
+
+/// What one call of `op` moves, e.g. `1 message`, `2 entries`.
+fn items(op: StorageOp) -> String {
+    let (one, many) = match op {
+        StorageOp::AppendInbox | StorageOp::ReadInbox => ("entry", "entries"),
+        _ => ("message", "messages"),
+    };
+    let n = op.items();
+    format!("{n} {}", if n == 1 { one } else { many })
 }

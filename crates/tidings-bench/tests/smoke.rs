@@ -1,9 +1,10 @@
-//! Runs both benchmarks with tiny counts, so that `cargo test --workspace`
+//! Runs every benchmark with tiny counts, so that `cargo test --workspace`
 //! keeps the bench compiling and working. Asserts that things were counted,
 //! never how fast.
 
 use tidings_bench::alloc::{self, AllocPath};
 use tidings_bench::params::Params;
+use tidings_bench::storage::{self, CqlOutcome, StorageOp};
 use tidings_bench::{e2e, report};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,4 +45,41 @@ async fn end_to_end_bench_counts_messages_pushes_and_pings() {
     }
     let printed = report::e2e(&params.e2e, &result);
     assert!(printed.contains("send-to-push"), "{printed}");
+}
+
+/// The embedded rows always run; the CQL rows run when a node answers on
+/// loopback (as in CI) and are otherwise skipped with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_bench_counts_ops_on_each_reachable_backend() {
+    let params = Params::tiny();
+    let result = storage::run(&params.storage)
+        .await
+        .expect("storage bench runs");
+
+    let scenarios = storage::scenarios(&params.storage);
+    assert_eq!(result.baselines.len(), scenarios.len());
+    for op in StorageOp::ALL {
+        assert!(scenarios.iter().any(|s| s.op == op), "{op:?} has a row");
+    }
+    for baseline in &result.baselines {
+        assert!(baseline.combined.ops > 0, "{baseline:?}");
+        assert!(baseline.combined.latency.samples > 0, "{baseline:?}");
+    }
+    match &result.cql {
+        CqlOutcome::Measured { rows, .. } => {
+            assert_eq!(rows.len(), scenarios.len());
+            for row in rows {
+                assert!(row.ops > 0, "{row:?}");
+                assert!(result.baseline_for(row.scenario).is_some());
+            }
+        }
+        CqlOutcome::Skipped { reason, .. } => assert!(!reason.is_empty()),
+    }
+    let printed = report::storage(&params.storage, &result);
+    assert!(printed.contains("read_history"), "{printed}");
+    let cql_line = match &result.cql {
+        CqlOutcome::Measured { .. } => "×emb",
+        CqlOutcome::Skipped { .. } => "CQL rows skipped",
+    };
+    assert!(printed.contains(cql_line), "{printed}");
 }

@@ -307,6 +307,7 @@ impl LogicServer {
             } else {
                 Diffusion::Write
             },
+            push_group: None,
         };
         self.deliver(&conversation, message, &audience).await
     }

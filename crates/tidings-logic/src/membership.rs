@@ -22,8 +22,12 @@ pub(crate) enum Diffusion {
 /// The members a message goes to and how.
 #[derive(Debug, Clone)]
 pub(crate) struct Audience {
+    /// The recipients; for a large group's messages left empty and listed
+    /// after the ack, by the push (see `push_group`).
     pub members: Vec<UserId>,
     pub diffusion: Diffusion,
+    /// Push to every member of this group, listed after the ack.
+    pub push_group: Option<GroupId>,
 }
 
 impl LogicServer {
@@ -94,17 +98,23 @@ impl LogicServer {
             ConversationId::Direct(..) => Ok(Audience {
                 members: conversation.direct_members().unwrap_or_default(),
                 diffusion: Diffusion::Write,
+                push_group: None,
             }),
             ConversationId::Group(group) => {
                 let info = self.group(group).await?;
-                let members = self.group_members(group).await?;
+                if info.large {
+                    // Read diffusion writes no inbox: the member list is only
+                    // needed to push, which happens after the ack.
+                    return Ok(Audience {
+                        members: Vec::new(),
+                        diffusion: Diffusion::Read,
+                        push_group: Some(group.clone()),
+                    });
+                }
                 Ok(Audience {
-                    members,
-                    diffusion: if info.large {
-                        Diffusion::Read
-                    } else {
-                        Diffusion::Write
-                    },
+                    members: self.group_members(group).await?,
+                    diffusion: Diffusion::Write,
+                    push_group: None,
                 })
             }
         }

@@ -212,9 +212,21 @@ impl LogicServer {
                 });
             }
             Diffusion::Read => {
-                let members: Vec<String> = audience.members.iter().map(|m| m.to_string()).collect();
+                let mut members: Vec<String> =
+                    audience.members.iter().map(|m| m.to_string()).collect();
                 let pushed = message.clone();
+                let this = self.clone();
+                let group = audience.push_group.clone();
                 tokio::spawn(async move {
+                    if let Some(group) = group {
+                        match this.group_members(&group).await {
+                            Ok(listed) => members.extend(listed.iter().map(|m| m.to_string())),
+                            Err(e) => {
+                                tracing::warn!(group_id = %group, error = %e, "cannot list members to push; devices will pull");
+                                return;
+                            }
+                        }
+                    }
                     push.push_conversation(pushed, members).await;
                 });
             }

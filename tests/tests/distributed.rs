@@ -32,6 +32,8 @@ fn cluster_env(keyspace: &str, prefix: &str) -> Vec<(String, String)> {
         ("TIDINGS__REGISTRY__KEY_PREFIX", prefix.to_string()),
         ("TIDINGS__SEQUENCE__COMMIT_DEADLINE_MS", "2000".to_string()),
         ("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30".to_string()),
+        // Groups of more than 2 members use read diffusion here.
+        ("TIDINGS__LOGIC__LARGE_GROUP_THRESHOLD", "2".to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -196,6 +198,48 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
         .unwrap();
     let pushed = carol.next_push(WAIT).await.unwrap();
     assert_eq!(pushed[0].message.as_ref().unwrap().body, b"still reachable");
+
+    // Groups on the distributed shape: a small group (write diffusion) and a
+    // large one (read diffusion: conversation pushes and heads reported by
+    // sync, group tables on the CQL node).
+    let small = alice
+        .connection()
+        .create_group("d-small", "small", &["bob"])
+        .await
+        .unwrap();
+    assert!(!small.large);
+    let large = alice
+        .connection()
+        .create_group("d-large", "large", &["bob", "carol"])
+        .await
+        .unwrap();
+    assert!(large.large);
+    alice
+        .send("g:d-small", "ds-1", "text", "small group")
+        .await
+        .unwrap();
+    alice
+        .send("g:d-large", "dl-1", "text", "large group")
+        .await
+        .unwrap();
+    let text_of = |device: &Device, conversation: &str| -> Vec<Vec<u8>> {
+        device
+            .messages_of(conversation)
+            .iter()
+            .filter(|m| m.kind == "text")
+            .map(|m| m.body.clone())
+            .collect()
+    };
+    // Carol is online: the large group's message reaches her as a push.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while text_of(&carol, "g:d-large").is_empty() && tokio::time::Instant::now() < deadline {
+        let _ = carol.next_push(Duration::from_millis(500)).await;
+    }
+    assert_eq!(text_of(&carol, "g:d-large"), [b"large group".to_vec()]);
+    // Bob pulls: the small group from his inbox, the large one from its head.
+    bob.pull_all().await.unwrap();
+    assert_eq!(text_of(&bob, "g:d-small"), [b"small group".to_vec()]);
+    assert_eq!(text_of(&bob, "g:d-large"), [b"large group".to_vec()]);
 
     drop((sequence, store, sync, logic, gw1));
 }

@@ -7,43 +7,9 @@ use std::time::Duration;
 
 use tidings_client::{Device, dev_token};
 use tidings_registry::{RedisRegistry, RedisRegistryOptions, Registry};
-use tidings_testkit::{ServiceProcess, dm};
+use tidings_testkit::{Cluster, dm, redis_url};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-fn cql() -> String {
-    std::env::var("TIDINGS_TEST_SCYLLA")
-        .or_else(|_| std::env::var("TIDINGS_TEST_CQL"))
-        .unwrap_or_else(|_| "127.0.0.1:19042".into())
-}
-
-fn redis() -> String {
-    std::env::var("TIDINGS_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:16379".into())
-}
-
-/// Settings shared by every process of one test cluster.
-fn cluster_env(keyspace: &str, prefix: &str) -> Vec<(String, String)> {
-    [
-        ("TIDINGS__STORAGE__BACKEND", "scylla".to_string()),
-        ("TIDINGS__SCYLLA__CONTACT_POINTS", cql()),
-        ("TIDINGS__SCYLLA__KEYSPACE", keyspace.to_string()),
-        ("TIDINGS__REGISTRY__BACKEND", "redis".to_string()),
-        ("TIDINGS__REGISTRY__URL", redis()),
-        ("TIDINGS__REGISTRY__KEY_PREFIX", prefix.to_string()),
-        ("TIDINGS__SEQUENCE__COMMIT_DEADLINE_MS", "2000".to_string()),
-        ("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30".to_string()),
-        // Groups of more than 2 members use read diffusion here.
-        ("TIDINGS__LOGIC__LARGE_GROUP_THRESHOLD", "2".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-fn with(mut env: Vec<(String, String)>, extra: &[(&str, String)]) -> Vec<(String, String)> {
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    env
-}
 
 async fn device(url: &str, user: &str, id: &str) -> Device {
     let (mut device, _) = Device::connect(url, &dev_token(user), id, 0)
@@ -62,61 +28,22 @@ async fn gateways_of(registry: &RedisRegistry, user: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn messages_cross_gateways_and_survive_a_killed_gateway() {
-    let unique = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let keyspace = format!("tidings_e2e_{unique}");
-    let prefix = format!("tidings-e2e-{unique}:");
-    let env = cluster_env(&keyspace, &prefix);
-
-    let migrate = std::process::Command::new(tidings_testkit::binary("tidings"))
-        .arg("migrate")
-        .envs(env.iter().cloned())
-        .status()
-        .expect("tidings migrate runs");
-    assert!(
-        migrate.success(),
-        "tidings migrate failed; is the CQL node up (scripts/cassandra.sh start)?"
-    );
-
-    let sequence = ServiceProcess::start("tidings-sequence", &env).unwrap();
-    let store = ServiceProcess::start("tidings-store", &env).unwrap();
-    let peers_sequence = ("TIDINGS__PEERS__SEQUENCE", sequence.addr("sequence"));
-    let sync = ServiceProcess::start(
-        "tidings-sync",
-        &with(env.clone(), std::slice::from_ref(&peers_sequence)),
-    )
-    .unwrap();
-    let logic = ServiceProcess::start(
-        "tidings-logic",
-        &with(
-            env.clone(),
-            &[
-                peers_sequence.clone(),
-                ("TIDINGS__PEERS__STORE", store.addr("store")),
-                ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
-            ],
-        ),
-    )
-    .unwrap();
-    let gateway_env = with(
-        env.clone(),
+    let cluster = Cluster::start(
+        "e2e",
         &[
-            ("TIDINGS__PEERS__LOGIC", logic.addr("logic")),
-            ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
+            ("TIDINGS__SEQUENCE__COMMIT_DEADLINE_MS", "2000"),
+            ("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30"),
+            // Groups of more than 2 members use read diffusion here.
+            ("TIDINGS__LOGIC__LARGE_GROUP_THRESHOLD", "2"),
         ],
-    );
-    let gw1 = ServiceProcess::start("tidings-gateway", &gateway_env).unwrap();
-    let gw2 = ServiceProcess::start("tidings-gateway", &gateway_env).unwrap();
+    )
+    .unwrap();
+    let gw1 = cluster.gateway().unwrap();
+    let gw2 = cluster.gateway().unwrap();
     let registry = RedisRegistry::connect_with(
-        &redis(),
+        &redis_url(),
         RedisRegistryOptions {
-            key_prefix: prefix.clone(),
+            key_prefix: cluster.key_prefix.clone(),
             ..RedisRegistryOptions::default()
         },
     )
@@ -172,7 +99,7 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
     // Stale clean-up: carol moves from gateway 3 to gateway 1 while her old
     // connection is still open; gateway 3 then shuts down and cleans up its
     // connections. The entry naming gateway 1 must survive.
-    let gw3 = ServiceProcess::start("tidings-gateway", &gateway_env).unwrap();
+    let gw3 = cluster.gateway().unwrap();
     let carol_old = device(&gw3.ws_url(), "carol", "c1").await;
     assert_eq!(
         gateways_of(&registry, "carol").await,
@@ -241,5 +168,5 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
     assert_eq!(text_of(&bob, "g:d-small"), [b"small group".to_vec()]);
     assert_eq!(text_of(&bob, "g:d-large"), [b"large group".to_vec()]);
 
-    drop((sequence, store, sync, logic, gw1));
+    drop((cluster, gw1));
 }

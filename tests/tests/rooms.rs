@@ -20,7 +20,7 @@ use tidings_proto::logic::v1::RoomSendRequest;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::sync::v1::PullRequest;
 use tidings_registry::{RedisRegistry, RedisRegistryOptions, Registry};
-use tidings_testkit::{ServiceProcess, TestServer};
+use tidings_testkit::{Cluster, TestServer, redis_url};
 
 const WAIT: Duration = Duration::from_secs(15);
 /// How long a connection that must get nothing is watched after a barrier.
@@ -447,37 +447,6 @@ async fn after_a_switch_no_message_of_the_old_room_arrives() {
     server.shutdown().await;
 }
 
-fn cql() -> String {
-    std::env::var("TIDINGS_TEST_SCYLLA")
-        .or_else(|_| std::env::var("TIDINGS_TEST_CQL"))
-        .unwrap_or_else(|_| "127.0.0.1:19042".into())
-}
-
-fn redis() -> String {
-    std::env::var("TIDINGS_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:16379".into())
-}
-
-/// Settings shared by every process of one test cluster.
-fn cluster_env(keyspace: &str, prefix: &str) -> Vec<(String, String)> {
-    [
-        ("TIDINGS__STORAGE__BACKEND", "scylla".to_string()),
-        ("TIDINGS__SCYLLA__CONTACT_POINTS", cql()),
-        ("TIDINGS__SCYLLA__KEYSPACE", keyspace.to_string()),
-        ("TIDINGS__REGISTRY__BACKEND", "redis".to_string()),
-        ("TIDINGS__REGISTRY__URL", redis()),
-        ("TIDINGS__REGISTRY__KEY_PREFIX", prefix.to_string()),
-        ("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-fn with(mut env: Vec<(String, String)>, extra: &[(&str, String)]) -> Vec<(String, String)> {
-    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
-    env
-}
-
 /// Polls the registry until `room` lists exactly `expected` gateways.
 async fn wait_for_room_gateways(registry: &RedisRegistry, room: &str, expected: &[String]) {
     let deadline = Instant::now() + WAIT;
@@ -496,69 +465,23 @@ async fn wait_for_room_gateways(registry: &RedisRegistry, room: &str, expected: 
 
 #[tokio::test]
 async fn a_room_spans_gateways_with_one_push_per_gateway() {
-    let unique = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let keyspace = format!("tidings_rooms_{unique}");
-    let prefix = format!("tidings-rooms-{unique}:");
-    let env = cluster_env(&keyspace, &prefix);
-
-    let migrate = std::process::Command::new(tidings_testkit::binary("tidings"))
-        .arg("migrate")
-        .envs(env.iter().cloned())
-        .status()
-        .expect("tidings migrate runs");
-    assert!(
-        migrate.success(),
-        "tidings migrate failed; is the CQL node up (scripts/cassandra.sh start)?"
-    );
-
-    let sequence = ServiceProcess::start("tidings-sequence", &env).unwrap();
-    let store = ServiceProcess::start("tidings-store", &env).unwrap();
-    let peers_sequence = ("TIDINGS__PEERS__SEQUENCE", sequence.addr("sequence"));
-    let sync = ServiceProcess::start(
-        "tidings-sync",
-        &with(env.clone(), std::slice::from_ref(&peers_sequence)),
-    )
-    .unwrap();
-    let logic = ServiceProcess::start(
-        "tidings-logic",
-        &with(
-            env.clone(),
-            &[
-                peers_sequence.clone(),
-                ("TIDINGS__PEERS__STORE", store.addr("store")),
-                ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
-            ],
-        ),
-    )
-    .unwrap();
-    let gateway_env = with(
-        env.clone(),
-        &[
-            ("TIDINGS__PEERS__LOGIC", logic.addr("logic")),
-            ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
-        ],
-    );
-    let gw1 = ServiceProcess::start("tidings-gateway", &gateway_env).unwrap();
-    let gw2 = ServiceProcess::start("tidings-gateway", &gateway_env).unwrap();
+    let cluster =
+        Cluster::start("rooms", &[("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30")]).unwrap();
+    let gw1 = cluster.gateway().unwrap();
+    let gw2 = cluster.gateway().unwrap();
     let registry = RedisRegistry::connect_with(
-        &redis(),
+        &redis_url(),
         RedisRegistryOptions {
-            key_prefix: prefix.clone(),
+            key_prefix: cluster.key_prefix.clone(),
             ..RedisRegistryOptions::default()
         },
     )
     .await
     .expect("redis reachable; run scripts/redis.sh start");
-    let mut logic_client = LogicServiceClient::connect(format!("http://{}", logic.addr("logic")))
-        .await
-        .expect("logic reachable");
+    let mut logic_client =
+        LogicServiceClient::connect(format!("http://{}", cluster.logic.addr("logic")))
+            .await
+            .expect("logic reachable");
     let mut both = vec![gw1.addr("gateway_grpc"), gw2.addr("gateway_grpc")];
     both.sort();
 
@@ -668,5 +591,5 @@ async fn a_room_spans_gateways_with_one_push_per_gateway() {
         .into_inner();
     assert_eq!(response.gateways, 0);
 
-    drop((sequence, store, sync, logic, gw1, gw2));
+    drop((cluster, gw1, gw2));
 }

@@ -3,6 +3,7 @@
 //! ([`ProcessServer`]), and reach it with real WebSocket devices and gRPC
 //! clients.
 
+mod cluster;
 mod process;
 
 use std::path::{Path, PathBuf};
@@ -18,6 +19,7 @@ use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceC
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
+pub use cluster::{Cluster, cql_contact_point, redis_url};
 pub use process::{ProcessServer, ServiceProcess, binary};
 
 /// The canonical 1:1 conversation id of two users.

@@ -1,0 +1,101 @@
+//! The distributed shape for tests: every service as its own process on the
+//! CQL node and Redis that `make test` starts (`TIDINGS_TEST_SCYLLA` or
+//! `TIDINGS_TEST_CQL`, and `TIDINGS_TEST_REDIS`), in a keyspace and registry
+//! prefix of its own.
+
+use crate::process::{ServiceProcess, binary};
+
+/// The CQL contact point of the tests.
+pub fn cql_contact_point() -> String {
+    std::env::var("TIDINGS_TEST_SCYLLA")
+        .or_else(|_| std::env::var("TIDINGS_TEST_CQL"))
+        .unwrap_or_else(|_| "127.0.0.1:19042".into())
+}
+
+/// The Redis URL of the tests.
+pub fn redis_url() -> String {
+    std::env::var("TIDINGS_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:16379".into())
+}
+
+/// Sequence, store, sync and logic as processes; gateways on demand.
+pub struct Cluster {
+    pub sequence: ServiceProcess,
+    pub store: ServiceProcess,
+    pub sync: ServiceProcess,
+    pub logic: ServiceProcess,
+    /// Registry key prefix of this cluster.
+    pub key_prefix: String,
+    gateway_env: Vec<(String, String)>,
+}
+
+impl Cluster {
+    /// Migrates a fresh keyspace and starts every service but gateways.
+    /// `extra` adds `TIDINGS__...` settings for every process.
+    pub fn start(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let unique = format!(
+            "{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_millis()
+        );
+        let keyspace = format!("tidings_{name}_{unique}");
+        let key_prefix = format!("tidings-{name}-{unique}:");
+        let mut env: Vec<(String, String)> = [
+            ("TIDINGS__STORAGE__BACKEND", "scylla".to_string()),
+            ("TIDINGS__SCYLLA__CONTACT_POINTS", cql_contact_point()),
+            ("TIDINGS__SCYLLA__KEYSPACE", keyspace),
+            ("TIDINGS__REGISTRY__BACKEND", "redis".to_string()),
+            ("TIDINGS__REGISTRY__URL", redis_url()),
+            ("TIDINGS__REGISTRY__KEY_PREFIX", key_prefix.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+
+        let migrate = std::process::Command::new(binary("tidings"))
+            .arg("migrate")
+            .envs(env.iter().cloned())
+            .status()?;
+        anyhow::ensure!(
+            migrate.success(),
+            "tidings migrate failed; is the CQL node up (scripts/cassandra.sh start)?"
+        );
+        let with = |extra: &[(&str, String)]| {
+            let mut all = env.clone();
+            all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+            all
+        };
+        let sequence = ServiceProcess::start("tidings-sequence", &env)?;
+        let store = ServiceProcess::start("tidings-store", &env)?;
+        let peers_sequence = ("TIDINGS__PEERS__SEQUENCE", sequence.addr("sequence"));
+        let sync =
+            ServiceProcess::start("tidings-sync", &with(std::slice::from_ref(&peers_sequence)))?;
+        let logic = ServiceProcess::start(
+            "tidings-logic",
+            &with(&[
+                peers_sequence,
+                ("TIDINGS__PEERS__STORE", store.addr("store")),
+                ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
+            ]),
+        )?;
+        let gateway_env = with(&[
+            ("TIDINGS__PEERS__LOGIC", logic.addr("logic")),
+            ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
+        ]);
+        Ok(Cluster {
+            sequence,
+            store,
+            sync,
+            logic,
+            key_prefix,
+            gateway_env,
+        })
+    }
+
+    /// Starts one more gateway process.
+    pub fn gateway(&self) -> anyhow::Result<ServiceProcess> {
+        ServiceProcess::start("tidings-gateway", &self.gateway_env)
+    }
+}

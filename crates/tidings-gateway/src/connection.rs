@@ -244,10 +244,8 @@ impl Session {
         let head = backends
             .sync
             .clone()
-            .pull(sync::PullRequest {
+            .head(sync::HeadRequest {
                 user_id: user.to_string(),
-                after: u64::MAX,
-                limit: 1,
             })
             .await?
             .into_inner()

@@ -158,6 +158,15 @@ impl SyncService for SyncServer {
         }))
     }
 
+    async fn head(
+        &self,
+        request: Request<pb::HeadRequest>,
+    ) -> Result<Response<pb::HeadResponse>, Status> {
+        let user = UserId::parse(&request.into_inner().user_id)?;
+        let head = self.inbox_head(&user).await?;
+        Ok(Response::new(pb::HeadResponse { head }))
+    }
+
     async fn ack_checkpoint(
         &self,
         request: Request<pb::AckCheckpointRequest>,

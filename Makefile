@@ -73,7 +73,8 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Run the benchmarks (allocation, end-to-end 1:1, storage, group fan-out) in release mode.
+bench: ## Run the benchmarks (allocation, end-to-end 1:1, storage, telemetry cost, group fan-out) in release mode.
+	$(CARGO) build --release -p tidings --bins
 	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- all
 
 .PHONY: clean

@@ -40,6 +40,9 @@ pub enum Command {
     /// Cost of one group message against group size: write diffusion
     /// below the large-group threshold, read diffusion above it.
     Groups,
+    /// Cost of telemetry: the 1:1 load with telemetry off, metrics on,
+    /// and metrics plus OTLP traces (the `tidings` binary must be built).
+    Telemetry,
     /// All of the above.
     All,
 }
@@ -51,6 +54,7 @@ impl Command {
             Command::E2e => "e2e",
             Command::Storage => "storage",
             Command::Groups => "groups",
+            Command::Telemetry => "telemetry",
             Command::All => "all",
         }
     }

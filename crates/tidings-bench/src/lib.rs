@@ -22,6 +22,7 @@ pub mod report;
 pub mod server;
 pub mod storage;
 pub mod table;
+pub mod telemetry;
 
 use cli::Command;
 use params::Params;
@@ -41,6 +42,10 @@ pub async fn run(command: Command, params: &Params, workers: usize) -> anyhow::R
     if matches!(command, Command::Storage | Command::All) {
         let storage = storage::run(&params.storage).await?;
         println!("{}", report::storage(&params.storage, &storage));
+    }
+    if matches!(command, Command::Telemetry | Command::All) {
+        let report = telemetry::run(&params.e2e).await?;
+        println!("{}", telemetry::render(&params.e2e, &report));
     }
     if matches!(command, Command::Groups | Command::All) {
         let groups_params = groups::GroupsParams::for_run(params.quick);

@@ -13,7 +13,9 @@ use tidings_proto::client::v1::{
 };
 use tidings_proto::logic::v1 as logic;
 use tidings_proto::sync::v1 as sync;
+use tidings_telemetry::metrics::names;
 use tokio::sync::{Notify, mpsc};
+use tracing::Instrument;
 
 use crate::hub::ConnectionHandle;
 use crate::server::Gateway;
@@ -45,6 +47,9 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
         }
         let _ = sink.close().await;
     });
+    metrics::counter!(names::GATEWAY_CONNECTIONS_OPENED).increment(1);
+    let open = metrics::gauge!(names::GATEWAY_CONNECTIONS);
+    open.increment(1.0);
     let close = Arc::new(Notify::new());
     let mut session = Session {
         gateway,
@@ -72,6 +77,7 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
     session.cleanup().await;
     drop(session);
     let _ = writer.await;
+    open.decrement(1.0);
 }
 
 impl Session {
@@ -110,10 +116,25 @@ impl Session {
             }
         };
         let request_id = frame.request_id;
-        match self.dispatch(frame).await {
-            Ok(out) => self.reply(request_id, out).await,
-            Err(e) => self.error(request_id, e).await,
+        let kind = frame_kind(&frame);
+        metrics::counter!(names::GATEWAY_REQUESTS, "type" => kind).increment(1);
+        // Each client request starts a trace; the gRPC calls it makes carry
+        // the context on to logic, sync and beyond.
+        let span = tracing::info_span!(
+            "client request",
+            otel.name = %format_args!("client/{kind}"),
+            otel.kind = "server",
+            request_type = kind,
+            request_id,
+        );
+        async {
+            match self.dispatch(frame).await {
+                Ok(out) => self.reply(request_id, out).await,
+                Err(e) => self.error(request_id, e).await,
+            }
         }
+        .instrument(span)
+        .await;
         true
     }
 
@@ -334,5 +355,29 @@ impl Session {
         {
             tracing::warn!(user_id = %user, error = %e, "registry clean-up failed; the entry will expire");
         }
+    }
+}
+
+/// The request type of a frame, as a metric label and span name.
+fn frame_kind(frame: &ClientFrame) -> &'static str {
+    match &frame.frame {
+        None => "unknown",
+        Some(In::Hello(_)) => "hello",
+        Some(In::Send(_)) => "send",
+        Some(In::Pull(_)) => "pull",
+        Some(In::Ack(_)) => "ack",
+        Some(In::History(_)) => "history",
+        Some(In::Ping(_)) => "ping",
+        Some(In::RoomJoin(_)) => "room_join",
+        Some(In::RoomLeave(_)) => "room_leave",
+        Some(In::RoomSend(_)) => "room_send",
+        Some(In::CreateGroup(_)) => "create_group",
+        Some(In::AddMembers(_)) => "add_members",
+        Some(In::RemoveMembers(_)) => "remove_members",
+        Some(In::ListMembers(_)) => "list_members",
+        Some(In::ListGroups(_)) => "list_groups",
+        Some(In::PullConversation(_)) => "pull_conversation",
+        Some(In::ReadAck(_)) => "read_ack",
+        Some(In::ConversationList(_)) => "conversation_list",
     }
 }

@@ -10,6 +10,7 @@ use tidings_proto::gateway::v1::{
     PushConversationRequest, PushRequest, PushResponse, PushRoomRequest,
     gateway_service_server::GatewayService, gateway_service_server::GatewayServiceServer,
 };
+use tidings_telemetry::metrics::names;
 use tokio::sync::mpsc::error::TrySendError;
 use tonic::{Request, Response, Status};
 
@@ -29,6 +30,14 @@ impl GatewayServer {
     pub fn into_service(self) -> GatewayServiceServer<Self> {
         GatewayServiceServer::new(self)
     }
+}
+
+/// Counts pushes written and missed.
+pub(crate) fn record_pushes(response: &PushResponse) {
+    metrics::counter!(names::GATEWAY_PUSHES, "result" => "sent")
+        .increment(response.delivered.into());
+    metrics::counter!(names::GATEWAY_PUSHES, "result" => "missed")
+        .increment(response.missed.into());
 }
 
 impl GatewayServer {
@@ -75,20 +84,21 @@ impl GatewayService for GatewayServer {
         for user in &request.user_ids {
             self.write_to_user(user, &bytes, &mut counts);
         }
-        Ok(Response::new(PushResponse {
+        let response = PushResponse {
             delivered: counts.0,
             missed: counts.1,
-        }))
+        };
+        record_pushes(&response);
+        Ok(Response::new(response))
     }
 
     async fn push_room(
         &self,
         request: Request<PushRoomRequest>,
     ) -> Result<Response<PushResponse>, Status> {
-        Ok(Response::new(crate::rooms::push_room(
-            &self.hub,
-            request.into_inner(),
-        )))
+        let response = crate::rooms::push_room(&self.hub, request.into_inner());
+        record_pushes(&response);
+        Ok(Response::new(response))
     }
 
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
@@ -103,9 +113,11 @@ impl GatewayService for GatewayServer {
             let bytes: axum::body::Bytes = frame.encode_to_vec().into();
             self.write_to_user(&delivery.user_id, &bytes, &mut counts);
         }
-        Ok(Response::new(PushResponse {
+        let response = PushResponse {
             delivered: counts.0,
             missed: counts.1,
-        }))
+        };
+        record_pushes(&response);
+        Ok(Response::new(response))
     }
 }

@@ -11,7 +11,7 @@ use axum::routing::get;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_registry::Registry;
-use tonic::transport::Channel;
+use tidings_telemetry::TracedChannel;
 
 use crate::rooms::RoomRegistrations;
 use crate::{Authenticator, GatewayConfig, GatewayServer, Hub};
@@ -19,8 +19,8 @@ use crate::{Authenticator, GatewayConfig, GatewayServer, Hub};
 /// What a gateway talks to.
 #[derive(Clone)]
 pub struct GatewayBackends {
-    pub logic: LogicServiceClient<Channel>,
-    pub sync: SyncServiceClient<Channel>,
+    pub logic: LogicServiceClient<TracedChannel>,
+    pub sync: SyncServiceClient<TracedChannel>,
     pub registry: Arc<dyn Registry>,
     pub auth: Arc<dyn Authenticator>,
 }

@@ -12,13 +12,20 @@ use tidings_proto::gateway::v1::{
     gateway_service_client::GatewayServiceClient,
 };
 use tidings_registry::{Registry, RegistryError};
-use tonic::transport::{Channel, Endpoint};
+use tidings_telemetry::TracedChannel;
+use tidings_telemetry::metrics::names;
+use tonic::transport::Endpoint;
+
+/// Counts pushes to users' devices by result.
+fn record_pushes(result: &'static str, count: usize) {
+    metrics::counter!(names::LOGIC_PUSHES, "result" => result).increment(count as u64);
+}
 
 /// Routes inbox entries to the gateways holding their users' connections.
 #[derive(Clone)]
 pub struct PushRouter {
     registry: Arc<dyn Registry>,
-    gateways: Arc<Mutex<HashMap<String, GatewayServiceClient<Channel>>>>,
+    gateways: Arc<Mutex<HashMap<String, GatewayServiceClient<TracedChannel>>>>,
     timeout: Duration,
 }
 
@@ -44,6 +51,9 @@ impl PushRouter {
         };
         let mut by_gateway: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
         for ((user, entry), devices) in deliveries.into_iter().zip(routes) {
+            if devices.is_empty() {
+                record_pushes("offline", 1);
+            }
             let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
             gateways.sort();
             gateways.dedup();
@@ -58,14 +68,20 @@ impl PushRouter {
             let client = self.client(&gateway);
             let timeout = self.timeout;
             async move {
+                let count = deliveries.len();
                 let Some(mut client) = client else {
+                    record_pushes("failed", count);
                     return false;
                 };
                 let mut request = tonic::Request::new(PushRequest { deliveries });
                 request.set_timeout(timeout);
                 match client.push(request).await {
-                    Ok(_) => true,
+                    Ok(_) => {
+                        record_pushes("sent", count);
+                        true
+                    }
                     Err(status) => {
+                        record_pushes("failed", count);
                         tracing::debug!(gateway = %gateway, error = %status, "push failed; devices will pull");
                         false
                     }
@@ -89,6 +105,9 @@ impl PushRouter {
         };
         let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (user, devices) in members.into_iter().zip(routes) {
+            if devices.is_empty() {
+                record_pushes("offline", 1);
+            }
             let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
             gateways.sort();
             gateways.dedup();
@@ -102,7 +121,9 @@ impl PushRouter {
             let timeout = self.timeout;
             let message = message.clone();
             async move {
+                let count = user_ids.len();
                 let Some(mut client) = client else {
+                    record_pushes("failed", count);
                     return false;
                 };
                 let mut request = tonic::Request::new(PushConversationRequest {
@@ -110,7 +131,9 @@ impl PushRouter {
                     user_ids,
                 });
                 request.set_timeout(timeout);
-                client.push_conversation(request).await.is_ok()
+                let ok = client.push_conversation(request).await.is_ok();
+                record_pushes(if ok { "sent" } else { "failed" }, count);
+                ok
             }
         });
         let results = futures_util::future::join_all(calls).await;
@@ -147,7 +170,7 @@ impl PushRouter {
         Ok(results.into_iter().filter(|ok| *ok).count())
     }
 
-    fn client(&self, gateway: &str) -> Option<GatewayServiceClient<Channel>> {
+    fn client(&self, gateway: &str) -> Option<GatewayServiceClient<TracedChannel>> {
         let mut gateways = self.gateways.lock().expect("gateway pool lock poisoned");
         if let Some(client) = gateways.get(gateway) {
             return Some(client.clone());
@@ -159,7 +182,7 @@ impl PushRouter {
                 return None;
             }
         };
-        let client = GatewayServiceClient::new(endpoint.connect_lazy());
+        let client = GatewayServiceClient::new(tidings_telemetry::traced(endpoint.connect_lazy()));
         gateways.insert(gateway.to_string(), client.clone());
         Some(client)
     }

@@ -13,6 +13,8 @@ use tidings_proto::logic::v1 as pb;
 use tidings_proto::store::v1::{HistoryRequest, RangeRequest};
 use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
 
+use tracing::Instrument;
+
 use crate::service::LogicServer;
 
 /// Kind of the inbox entries that carry a read position to a user's other
@@ -135,9 +137,12 @@ impl LogicServer {
         }
         let push = self.backends.push.clone();
         let deliveries = vec![(user.to_string(), entry)];
-        tokio::spawn(async move {
-            push.push(deliveries).await;
-        });
+        tokio::spawn(
+            async move {
+                push.push(deliveries).await;
+            }
+            .in_current_span(),
+        );
         Ok(pb::ReadAckResponse {
             read_seq: req.read_seq,
         })

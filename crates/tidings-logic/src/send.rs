@@ -10,6 +10,8 @@ use tidings_proto::logic::v1 as pb;
 use tidings_proto::store::v1::AppendRequest;
 use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
 use tidings_storage::DedupeRecord;
+use tidings_telemetry::metrics::names;
+use tracing::Instrument;
 
 use crate::membership::{Audience, Diffusion};
 use crate::service::LogicServer;
@@ -120,6 +122,11 @@ impl LogicServer {
             created_at_ms: now_ms(),
         };
         let message = self.deliver(&send.conversation, message, &audience).await?;
+        let kind = match send.conversation {
+            ConversationId::Direct(..) => "direct",
+            ConversationId::Group(_) => "group",
+        };
+        metrics::counter!(names::LOGIC_MESSAGES, "kind" => kind).increment(1);
 
         dedupe
             .put_dedupe(
@@ -207,9 +214,15 @@ impl LogicServer {
         let push = self.backends.push.clone();
         match audience.diffusion {
             Diffusion::Write => {
-                tokio::spawn(async move {
-                    push.push(deliveries).await;
-                });
+                metrics::histogram!(names::LOGIC_FANOUT, "diffusion" => "write")
+                    .record(deliveries.len() as f64);
+                // The push belongs to this request's trace.
+                tokio::spawn(
+                    async move {
+                        push.push(deliveries).await;
+                    }
+                    .in_current_span(),
+                );
             }
             Diffusion::Read => {
                 let mut members: Vec<String> =
@@ -217,18 +230,25 @@ impl LogicServer {
                 let pushed = message.clone();
                 let this = self.clone();
                 let group = audience.push_group.clone();
-                tokio::spawn(async move {
-                    if let Some(group) = group {
-                        match this.group_members(&group).await {
-                            Ok(listed) => members.extend(listed.iter().map(|m| m.to_string())),
-                            Err(e) => {
-                                tracing::warn!(group_id = %group, error = %e, "cannot list members to push; devices will pull");
-                                return;
+                tokio::spawn(
+                    async move {
+                        if let Some(group) = group {
+                            match this.group_members(&group).await {
+                                Ok(listed) => {
+                                    members.extend(listed.iter().map(|m| m.to_string()))
+                                }
+                                Err(e) => {
+                                    tracing::warn!(group_id = %group, error = %e, "cannot list members to push; devices will pull");
+                                    return;
+                                }
                             }
                         }
+                        metrics::histogram!(names::LOGIC_FANOUT, "diffusion" => "read")
+                            .record(members.len() as f64);
+                        push.push_conversation(pushed, members).await;
                     }
-                    push.push_conversation(pushed, members).await;
-                });
+                    .in_current_span(),
+                );
             }
         }
         Ok(message)

@@ -12,7 +12,7 @@ use tidings_proto::store::v1::{HistoryRequest, store_service_client::StoreServic
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_sequence::SequenceRouter;
 use tidings_storage::{ConversationStore, DedupeStore, GroupStore};
-use tonic::transport::Channel;
+use tidings_telemetry::TracedChannel;
 use tonic::{Request, Response, Status};
 
 use crate::LogicConfig;
@@ -22,8 +22,8 @@ use crate::push::PushRouter;
 #[derive(Clone)]
 pub struct Backends {
     pub sequence: Arc<SequenceRouter>,
-    pub store: StoreServiceClient<Channel>,
-    pub sync: SyncServiceClient<Channel>,
+    pub store: StoreServiceClient<TracedChannel>,
+    pub sync: SyncServiceClient<TracedChannel>,
     pub dedupe: Arc<dyn DedupeStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,

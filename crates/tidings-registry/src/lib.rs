@@ -16,11 +16,14 @@
 //!   compare-and-delete, one pipeline per batched look-up (key layout in the
 //!   [`redis` module](crate::redis)).
 //!
+//! Either can be wrapped by [`instrumented()`] to record metrics of every call.
+//!
 //! The registry never decides who may receive what; it only says where a
 //! device is.
 
 pub mod conformance;
 mod in_process;
+pub mod instrumented;
 pub mod redis;
 
 use std::time::Duration;
@@ -29,6 +32,7 @@ use async_trait::async_trait;
 
 pub use self::redis::{RedisRegistry, RedisRegistryOptions};
 pub use in_process::InProcessRegistry;
+pub use instrumented::instrumented;
 
 /// Errors of a registry backend.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tidings_core::{Error, Result, Seq, now_ms};
 use tidings_storage::{SectionStore, StorageError};
+use tidings_telemetry::metrics::names;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -28,6 +29,11 @@ impl Allocator {
     /// `address` is where callers reach this instance (its advertised gRPC
     /// address).
     pub fn new(config: SequenceConfig, store: Arc<dyn SectionStore>, address: &str) -> Self {
+        // Zero series from the start: an alert on abandonments then sees 0,
+        // not a missing metric.
+        for reason in ["explicit", "deadline"] {
+            metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => reason).increment(0);
+        }
         let sections = (0..config.sections)
             .map(|_| Mutex::new(Section::default()))
             .collect();
@@ -80,18 +86,25 @@ impl Allocator {
                 seqs[i] = state.cur;
             }
         }
+        metrics::counter!(names::SEQ_ALLOCATIONS).increment(keys.len() as u64);
         Ok(seqs)
     }
 
     /// Settles pending seqs as persisted. `false` for a seq that is not pending
     /// (abandoned, already settled or never allocated here).
     pub async fn commit(&self, refs: &[(String, Seq)]) -> Vec<bool> {
-        self.settle(refs).await
+        let settled = self.settle(refs).await;
+        let committed = settled.iter().filter(|ok| **ok).count();
+        metrics::counter!(names::SEQ_COMMITS).increment(committed as u64);
+        settled
     }
 
     /// Gives up pending seqs at once, so heads move on without waiting.
     pub async fn abandon(&self, refs: &[(String, Seq)]) {
-        self.settle(refs).await;
+        let settled = self.settle(refs).await;
+        let abandoned = settled.iter().filter(|ok| **ok).count();
+        metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "explicit")
+            .increment(abandoned as u64);
     }
 
     /// The visible head of each key. Waits, after a section changed hands,
@@ -128,6 +141,8 @@ impl Allocator {
             total += section.lock().await.abandon_expired(now);
         }
         if total > 0 {
+            metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "deadline")
+                .increment(total as u64);
             self.abandoned_total
                 .fetch_add(total as u64, Ordering::Relaxed);
             tracing::info!(

@@ -16,7 +16,8 @@ use tidings_proto::sequence::v1::{
     AbandonRequest, AllocateRequest, CommitRequest, HeadsRequest, SeqRef,
     sequence_service_client::SequenceServiceClient,
 };
-use tonic::transport::{Channel, Endpoint};
+use tidings_telemetry::TracedChannel;
+use tonic::transport::Endpoint;
 
 use crate::section::section_of;
 
@@ -43,7 +44,7 @@ pub struct SequenceRouter {
     sections: u32,
     instances: Vec<String>,
     owners: Mutex<HashMap<u32, String>>,
-    clients: Mutex<HashMap<String, SequenceServiceClient<Channel>>>,
+    clients: Mutex<HashMap<String, SequenceServiceClient<TracedChannel>>>,
 }
 
 impl SequenceRouter {
@@ -113,7 +114,7 @@ impl SequenceRouter {
     async fn routed<T, F, Fut>(&self, keys: &[String], call: F) -> Result<Vec<T>>
     where
         T: Clone + Default,
-        F: Fn(SequenceServiceClient<Channel>, Vec<String>) -> Fut,
+        F: Fn(SequenceServiceClient<TracedChannel>, Vec<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>>>,
     {
         self.routed_with(keys, keys, call).await
@@ -130,7 +131,7 @@ impl SequenceRouter {
     where
         P: Clone,
         T: Clone + Default,
-        F: Fn(SequenceServiceClient<Channel>, Vec<P>) -> Fut,
+        F: Fn(SequenceServiceClient<TracedChannel>, Vec<P>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>>>,
     {
         let mut answers: Vec<Option<T>> = vec![None; keys.len()];
@@ -200,7 +201,7 @@ impl SequenceRouter {
         self.instances[(section as usize + attempt) % n].clone()
     }
 
-    fn client(&self, addr: &str) -> Result<SequenceServiceClient<Channel>> {
+    fn client(&self, addr: &str) -> Result<SequenceServiceClient<TracedChannel>> {
         let mut clients = self.clients.lock().expect("clients lock");
         if let Some(client) = clients.get(addr) {
             return Ok(client.clone());
@@ -209,7 +210,7 @@ impl SequenceRouter {
             .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?
             .connect_timeout(Duration::from_secs(2))
             .tcp_nodelay(true);
-        let client = SequenceServiceClient::new(endpoint.connect_lazy());
+        let client = SequenceServiceClient::new(tidings_telemetry::traced(endpoint.connect_lazy()));
         clients.insert(addr.to_string(), client.clone());
         Ok(client)
     }

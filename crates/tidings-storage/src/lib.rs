@@ -1,7 +1,8 @@
 //! Storage for Tidings: one trait per table of DESIGN §3 (`traits`, and
 //! `groups_traits` for groups and conversation lists), an embedded on-disk
 //! backend on fjall (`embedded`) for the all-in-one shape, and a conformance
-//! suite (`conformance`) that every backend runs unchanged.
+//! suite (`conformance`) that every backend runs unchanged. Any backend's
+//! tables can be wrapped to record metrics (`instrumented`).
 //!
 //! This crate knows tables, not protocols: it never validates requests or
 //! decides who may read what.
@@ -9,6 +10,7 @@
 pub mod conformance;
 pub mod embedded;
 mod groups_traits;
+pub mod instrumented;
 mod traits;
 
 use std::sync::Arc;
@@ -86,5 +88,12 @@ impl Tables {
             groups: backend.clone(),
             conversations: backend,
         }
+    }
+
+    /// The same tables, each call recording its duration and any error under
+    /// the label `backend` (e.g. `embedded`, `scylla`); see
+    /// [`crate::instrumented`].
+    pub fn instrumented(self, backend: &'static str) -> Tables {
+        instrumented::instrument(self, backend)
     }
 }

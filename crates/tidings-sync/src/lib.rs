@@ -16,6 +16,7 @@ use tidings_proto::sync::v1::{
 };
 use tidings_sequence::SequenceRouter;
 use tidings_storage::{CheckpointStore, GroupStore, InboxStore, MAX_PAGE};
+use tidings_telemetry::metrics::names;
 use tonic::{Request, Response, Status};
 
 pub use config::SyncConfig;
@@ -125,9 +126,11 @@ impl SyncService for SyncServer {
     ) -> Result<Response<pb::PullResponse>, Status> {
         let req = request.into_inner();
         let user = UserId::parse(&req.user_id)?;
+        metrics::counter!(names::SYNC_PULLS).increment(1);
         let head = self.inbox_head(&user).await?;
         let conversation_heads = self.large_group_heads(&user).await?;
         if req.after >= head {
+            metrics::histogram!(names::SYNC_PULLED_ENTRIES).record(0.0);
             return Ok(Response::new(pb::PullResponse {
                 entries: Vec::new(),
                 head,
@@ -149,6 +152,7 @@ impl SyncService for SyncServer {
             .read_inbox(user.as_str(), after, head, self.page_size(req.limit))
             .await
             .map_err(Error::from)?;
+        metrics::histogram!(names::SYNC_PULLED_ENTRIES).record(page.entries.len() as f64);
         Ok(Response::new(pb::PullResponse {
             entries: page.entries.into_iter().map(Into::into).collect(),
             head,

@@ -5,6 +5,7 @@
 
 mod cluster;
 mod process;
+pub mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

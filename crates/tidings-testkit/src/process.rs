@@ -15,26 +15,32 @@ pub struct ServiceProcess {
     pub listening: HashMap<String, String>,
 }
 
-/// A binary next to the test executable (`target/<profile>/`); `TIDINGS_BIN_DIR`
-/// overrides the directory.
+/// A binary next to the running executable: a test's (`target/<profile>/deps/`,
+/// binaries one level up) or a tool's (`target/<profile>/`).
+/// `TIDINGS_BIN_DIR` overrides the directory.
 pub fn binary(name: &str) -> PathBuf {
-    let dir = match std::env::var("TIDINGS_BIN_DIR") {
-        Ok(dir) => PathBuf::from(dir),
+    let candidates: Vec<PathBuf> = match std::env::var("TIDINGS_BIN_DIR") {
+        Ok(dir) => vec![PathBuf::from(dir)],
         Err(_) => {
             let exe = std::env::current_exe().expect("current exe");
-            exe.parent()
-                .and_then(Path::parent)
-                .expect("test binary lives in target/<profile>/deps")
-                .to_path_buf()
+            let dir = exe.parent().expect("executable in a directory");
+            vec![
+                dir.parent()
+                    .expect("test binary lives in target/<profile>/deps")
+                    .to_path_buf(),
+                dir.to_path_buf(),
+            ]
         }
     };
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} not found: build it first (cargo build --workspace --bins)",
-        bin.display()
-    );
-    bin
+    let found = candidates
+        .iter()
+        .map(|dir| dir.join(name))
+        .find(|bin| bin.exists());
+    found.unwrap_or_else(|| {
+        panic!(
+            "{name} not found in {candidates:?}: build it first (cargo build --workspace --bins)"
+        )
+    })
 }
 
 /// Listen on ephemeral loopback ports for every service.
@@ -45,6 +51,7 @@ const EPHEMERAL: &[&str] = &[
     "SEQUENCE",
     "STORE",
     "SYNC",
+    "METRICS",
 ];
 
 impl ServiceProcess {

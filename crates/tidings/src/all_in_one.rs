@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tidings_registry::Registry;
 use tidings_storage::Tables;
+use tokio::net::TcpListener;
 
 use crate::config::TidingsConfig;
 use crate::server_set::{ServerSet, bind};
@@ -20,6 +21,8 @@ pub struct Addresses {
     pub sequence: SocketAddr,
     pub store: SocketAddr,
     pub sync: SocketAddr,
+    /// Prometheus `/metrics`, when `telemetry.metrics` is on.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Addresses {
@@ -40,6 +43,7 @@ impl AllInOne {
     /// `data_dir` and the in-process registry) and starts every service.
     pub async fn start(config: TidingsConfig) -> anyhow::Result<Self> {
         config.validate().map_err(|e| anyhow::anyhow!(e))?;
+        backends::install_metrics(&config);
         let tables = backends::open_tables(&config).await?;
         let registry = backends::open_registry(&config).await?;
         Self::start_with(config, tables, registry).await
@@ -51,6 +55,7 @@ impl AllInOne {
         tables: Tables,
         registry: Arc<dyn Registry>,
     ) -> anyhow::Result<Self> {
+        backends::install_metrics(&config);
         let listen = &config.listen;
         let sequence_listener = bind(listen.sequence, "sequence").await?;
         let store_listener = bind(listen.store, "store").await?;
@@ -58,7 +63,16 @@ impl AllInOne {
         let logic_listener = bind(listen.logic, "logic").await?;
         let gateway_grpc_listener = bind(listen.gateway_grpc, "gateway grpc").await?;
         let gateway_ws_listener = bind(listen.gateway_ws, "gateway websocket").await?;
+        let metrics_listener = if config.telemetry.metrics {
+            Some(bind(listen.metrics, "metrics").await?)
+        } else {
+            None
+        };
         let addresses = Addresses {
+            metrics: metrics_listener
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
             sequence: sequence_listener.local_addr()?,
             store: store_listener.local_addr()?,
             sync: sync_listener.local_addr()?,
@@ -74,6 +88,9 @@ impl AllInOne {
         );
 
         let mut servers = ServerSet::new();
+        if let Some(listener) = metrics_listener {
+            servers.metrics(listener);
+        }
         let (sequence, tasks) = services::sequence(&config, &tables, &sequence_addr);
         servers.background(tasks);
         servers.grpc("sequence", sequence_listener, sequence)?;

@@ -11,6 +11,16 @@ use tidings_storage_scylla::ScyllaStore;
 
 use crate::config::TidingsConfig;
 
+/// Installs the metrics recorder (when metrics are on) before anything is
+/// recorded, and describes the metrics of the storage and registry layers.
+pub fn install_metrics(config: &TidingsConfig) {
+    if config.telemetry.metrics {
+        tidings_telemetry::metrics::handle();
+        tidings_storage::instrumented::describe_metrics();
+        tidings_registry::instrumented::describe_metrics();
+    }
+}
+
 /// Opens the configured tables.
 pub async fn open_tables(config: &TidingsConfig) -> anyhow::Result<Tables> {
     match config.storage.backend.as_str() {
@@ -23,7 +33,7 @@ pub async fn open_tables(config: &TidingsConfig) -> anyhow::Result<Tables> {
                         config.scylla.contact_points
                     )
                 })?;
-            Ok(Tables::from_backend(store))
+            Ok(Tables::from_backend(store).instrumented("scylla"))
         }
         _ => {
             std::fs::create_dir_all(&config.data_dir)
@@ -31,7 +41,7 @@ pub async fn open_tables(config: &TidingsConfig) -> anyhow::Result<Tables> {
             let store = EmbeddedStore::open(&config.data_dir).with_context(|| {
                 format!("cannot open the store in {}", config.data_dir.display())
             })?;
-            Ok(Tables::from_backend(store))
+            Ok(Tables::from_backend(store).instrumented("embedded"))
         }
     }
 }
@@ -59,8 +69,11 @@ pub async fn open_registry(config: &TidingsConfig) -> anyhow::Result<Arc<dyn Reg
                         )
                     })?
             };
-            Ok(Arc::new(redis))
+            Ok(tidings_registry::instrumented(Arc::new(redis), "redis"))
         }
-        _ => Ok(Arc::new(InProcessRegistry::new())),
+        _ => Ok(tidings_registry::instrumented(
+            Arc::new(InProcessRegistry::new()),
+            "in_process",
+        )),
     }
 }

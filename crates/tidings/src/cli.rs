@@ -5,9 +5,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use tidings_telemetry::Telemetry;
+
+use crate::AllInOne;
 use crate::config::TidingsConfig;
 use crate::run::{self, ServiceKind};
-use crate::{AllInOne, telemetry};
 
 /// Arguments of a one-service binary.
 #[derive(Debug, Parser)]
@@ -22,8 +24,17 @@ struct ServiceArgs {
 pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
     let args = ServiceArgs::parse();
     let config = TidingsConfig::load(args.config.as_deref())?;
-    telemetry::init(&config.log);
-    tokio::runtime::Runtime::new()?.block_on(async move {
+    let runtime = tokio::runtime::Runtime::new()?;
+    // The span exporter needs the runtime, so telemetry starts inside it;
+    // it is flushed after the service has stopped.
+    let telemetry = runtime.block_on(async {
+        Telemetry::init(
+            &config.log.settings(),
+            &config.telemetry,
+            &format!("tidings-{}", kind.name()),
+        )
+    })?;
+    let result = runtime.block_on(async move {
         let service = run::start(kind, &config).await?;
         // One machine-readable line: scripts and tests read the addresses.
         let fields: Vec<String> = service
@@ -36,7 +47,9 @@ pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
         tracing::info!(service = kind.name(), "shutting down");
         service.shutdown().await;
         Ok(())
-    })
+    });
+    telemetry.shutdown();
+    result
 }
 
 /// Tidings instant-messaging backend.
@@ -62,9 +75,11 @@ enum Command {
 pub fn all_in_one_main() -> anyhow::Result<()> {
     let args = AllInOneArgs::parse();
     let config = TidingsConfig::load(args.config.as_deref())?;
-    telemetry::init(&config.log);
     let runtime = tokio::runtime::Runtime::new()?;
-    match args.command.unwrap_or(Command::Run) {
+    let telemetry = runtime.block_on(async {
+        Telemetry::init(&config.log.settings(), &config.telemetry, "tidings")
+    })?;
+    let result = match args.command.unwrap_or(Command::Run) {
         Command::Migrate => runtime.block_on(async move {
             let report = tidings_storage_scylla::migrate(&config.scylla).await?;
             println!("{report}");
@@ -76,8 +91,12 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
             let a = server.addresses;
             // One machine-readable line first (tests and scripts read it),
             // then the human summary.
+            let metrics = a
+                .metrics
+                .map(|m| format!(" metrics={m}"))
+                .unwrap_or_default();
             println!(
-                "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}",
+                "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}{metrics}",
                 a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync
             );
             println!("  client WebSocket: {}", a.ws_url());
@@ -90,7 +109,9 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
             server.shutdown().await;
             Ok(())
         }),
-    }
+    };
+    telemetry.shutdown();
+    result
 }
 
 async fn shutdown_signal() {

@@ -12,6 +12,7 @@ use tidings_logic::LogicConfig;
 use tidings_sequence::SequenceConfig;
 use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
+use tidings_telemetry::TelemetryConfig;
 
 /// Where each service listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -25,6 +26,9 @@ pub struct ListenConfig {
     pub sequence: SocketAddr,
     pub store: SocketAddr,
     pub sync: SocketAddr,
+    /// Prometheus metrics (`/metrics`) of this process, when
+    /// `telemetry.metrics` is on.
+    pub metrics: SocketAddr,
 }
 
 impl Default for ListenConfig {
@@ -37,6 +41,7 @@ impl Default for ListenConfig {
             sequence: at(7403),
             store: at(7404),
             sync: at(7405),
+            metrics: at(9090),
         }
     }
 }
@@ -52,6 +57,7 @@ impl ListenConfig {
             sequence: any,
             store: any,
             sync: any,
+            metrics: any,
         }
     }
 }
@@ -147,6 +153,15 @@ pub struct LogConfig {
     pub format: String,
 }
 
+impl LogConfig {
+    pub fn settings(&self) -> tidings_telemetry::LogSettings {
+        tidings_telemetry::LogSettings {
+            level: self.level.clone(),
+            format: self.format.clone(),
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -169,6 +184,7 @@ pub struct TidingsConfig {
     pub scylla: ScyllaConfig,
     pub registry: RegistryConfig,
     pub log: LogConfig,
+    pub telemetry: TelemetryConfig,
     pub sequence: SequenceConfig,
     pub store: StoreConfig,
     pub sync: SyncConfig,
@@ -187,6 +203,7 @@ impl Default for TidingsConfig {
             scylla: ScyllaConfig::default(),
             registry: RegistryConfig::default(),
             log: LogConfig::default(),
+            telemetry: TelemetryConfig::default(),
             sequence: SequenceConfig::default(),
             store: StoreConfig::default(),
             sync: SyncConfig::default(),
@@ -240,6 +257,7 @@ impl TidingsConfig {
                 self.log.format
             ));
         }
+        self.telemetry.validate()?;
         if !matches!(self.storage.backend.as_str(), "embedded" | "scylla") {
             return Err(format!(
                 "storage.backend must be \"embedded\" or \"scylla\", got {:?}",

@@ -15,7 +15,6 @@ pub mod run;
 pub mod serve;
 pub mod server_set;
 pub mod services;
-pub mod telemetry;
 
 pub use all_in_one::{Addresses, AllInOne};
 pub use config::TidingsConfig;

@@ -63,6 +63,7 @@ fn advertised(advertise: Option<&String>, bound: SocketAddr, key: &str) -> anyho
 /// Starts `kind` as configured.
 pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<RunningService> {
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
+    backends::install_metrics(config);
     let mut servers = ServerSet::new();
     let listen = &config.listen;
     let peers = &config.peers;
@@ -123,6 +124,12 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             vec![("gateway_ws", ws_bound), ("gateway_grpc", grpc_bound)]
         }
     };
+    let mut listening = listening;
+    if config.telemetry.metrics {
+        let listener = bind(listen.metrics, "metrics").await?;
+        listening.push(("metrics", listener.local_addr()?));
+        servers.metrics(listener);
+    }
     tracing::info!(service = kind.name(), listening = ?listening, "service started");
     Ok(RunningService { listening, servers })
 }

@@ -3,10 +3,11 @@
 
 use std::future::Future;
 
+use tidings_telemetry::{GrpcTelemetryLayer, TracedChannel};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::transport::{Endpoint, Server};
 
 /// A generated tonic service that can be served.
 pub trait GrpcService:
@@ -67,6 +68,8 @@ pub fn grpc<S: GrpcService>(
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
         Server::builder()
+            // A span per call continuing the caller's trace; per-RPC metrics.
+            .layer(GrpcTelemetryLayer)
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
@@ -80,10 +83,11 @@ pub fn grpc<S: GrpcService>(
     })
 }
 
-/// A channel that connects on first use and reconnects after failures.
-pub fn lazy_channel(addr: &str) -> anyhow::Result<Channel> {
+/// A channel that connects on first use, reconnects after failures, and
+/// passes on the caller's trace context.
+pub fn lazy_channel(addr: &str) -> anyhow::Result<TracedChannel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
         .tcp_nodelay(true);
-    Ok(endpoint.connect_lazy())
+    Ok(tidings_telemetry::traced(endpoint.connect_lazy()))
 }

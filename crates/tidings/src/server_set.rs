@@ -90,6 +90,20 @@ impl ServerSet {
         Ok(())
     }
 
+    /// Serves Prometheus metrics (`GET /metrics`) on `listener`.
+    pub fn metrics(&mut self, listener: TcpListener) {
+        let server =
+            tidings_telemetry::metrics::serve(listener, serve::wait_for(self.shutdown.subscribe()));
+        self.servers.push((
+            "metrics",
+            tokio::spawn(async move {
+                if let Err(e) = server.await {
+                    tracing::error!(error = %e, "metrics server failed");
+                }
+            }),
+        ));
+    }
+
     /// Background tasks to stop at shutdown.
     pub fn background(&mut self, tasks: impl IntoIterator<Item = JoinHandle<()>>) {
         self.background.extend(tasks);

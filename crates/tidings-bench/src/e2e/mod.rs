@@ -64,6 +64,13 @@ async fn run_pairs(count: usize, params: &E2eParams) -> anyhow::Result<E2eRow> {
     })
 }
 
+/// Runs the message phase with `count` pairs against a server already
+/// running at `url` (no ping baseline).
+pub async fn run_against(url: &str, count: usize, params: &E2eParams) -> anyhow::Result<SendStats> {
+    let pairs = connect_pairs(url, count).await?;
+    messages::run(&pairs, params).await
+}
+
 /// Connects `count` sender and receiver devices (users `sender-<i>` and
 /// `receiver-<i>`), each caught up on its empty inbox.
 async fn connect_pairs(url: &str, count: usize) -> anyhow::Result<Vec<Pair>> {

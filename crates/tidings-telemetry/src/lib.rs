@@ -1,0 +1,22 @@
+//! Telemetry shared by every Tidings service:
+//!
+//! - logs through `tracing` (text or JSON on stderr);
+//! - traces: every gRPC call is a span, its W3C trace context (`traceparent`)
+//!   travels in the call's metadata, and spans go to an OpenTelemetry
+//!   collector over OTLP/gRPC when an endpoint is configured;
+//! - metrics through the `metrics` facade, rendered for Prometheus at
+//!   `/metrics` on the process's metrics listener.
+//!
+//! Crates record metrics with the `metrics` macros directly; this crate owns
+//! the recorder, the span/propagation plumbing and the HTTP endpoint.
+
+mod config;
+mod grpc;
+mod init;
+pub mod metrics;
+mod propagation;
+
+pub use config::TelemetryConfig;
+pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
+pub use init::{LogSettings, Telemetry};
+pub use propagation::{TraceContextInterceptor, TracedChannel, traced};

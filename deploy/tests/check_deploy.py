@@ -11,9 +11,9 @@ Dockerfile, beyond what the compose-spec JSON schema covers.
   documents.
 - Dockerfile: parses (PyPI `dockerfile`, Docker's own parser); the builder
   uses the Rust version rust-toolchain.toml pins; the runtime stage runs as
-  uid 10001, exposes 7400-7405, has an exec-form ENTRYPOINT, and ships every
-  service binary the workspace builds; every COPY source is let through by
-  Dockerfile.dockerignore.
+  uid 10001, exposes 7400-7405 and 9090 (metrics), has an exec-form
+  ENTRYPOINT, and ships every service binary the workspace builds; every COPY
+  source is let through by Dockerfile.dockerignore.
 
 With --bin-dir DIR (locally built binaries), every Tidings container of
 compose.yaml and every deploy/config/*.toml is also started the way it would
@@ -243,8 +243,9 @@ def check_dockerfile(repo: str) -> None:
     if "USER" not in text or text["USER"].value[0].split(":")[0] != "10001":
         problem(where, "the runtime stage must run as uid 10001")
     exposed = {int(p.split("/")[0]) for c in runtime if c.cmd == "EXPOSE" for p in c.value}
-    if not set(range(7400, 7406)) <= exposed:
-        problem(where, f"EXPOSE lacks {sorted(set(range(7400, 7406)) - exposed)}")
+    wanted = set(range(7400, 7406)) | {9090}  # the services, and metrics
+    if not wanted <= exposed:
+        problem(where, f"EXPOSE lacks {sorted(wanted - exposed)}")
     entrypoint = text.get("ENTRYPOINT")
     if entrypoint is None or not entrypoint.json or entrypoint.value[0] != "tidings":
         problem(where, 'ENTRYPOINT must be the exec form ["tidings"]')
@@ -259,7 +260,7 @@ def check_dockerfile(repo: str) -> None:
 def run_binary(where: str, bin_dir: str, argv: list[str], env: dict[str, str], scratch: str) -> None:
     """Runs one binary with `env` on top of the overrides; reports a rejected configuration."""
     full_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env}
-    for key in ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC"):
+    for key in ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC", "METRICS"):
         full_env[f"TIDINGS__LISTEN__{key}"] = "127.0.0.1:0"
     full_env["TIDINGS__SCYLLA__CONTACT_POINTS"] = CLOSED
     full_env["TIDINGS__REGISTRY__URL"] = f"redis://{CLOSED}"

@@ -29,7 +29,7 @@ import yaml
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
 # Printed by the binaries when the configuration itself is wrong.
 CONFIG_ERRORS = ("invalid configuration", "must be set when listening")
-LISTEN_KEYS = ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC")
+LISTEN_KEYS = ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC", "METRICS")
 TIMEOUT_SECONDS = 20
 # Nothing listens there: connections are refused at once.
 CLOSED = "127.0.0.1:1"

@@ -7,8 +7,11 @@
 2. The objects are checked against each other: selectors match pod labels,
    Service target ports, probe ports and NetworkPolicy ports exist, every
    referenced ConfigMap and Secret is rendered (or named as external), HPAs
-   target Deployments that leave `replicas` to them, and tidings.toml parses,
-   uses only documented keys and lists one sequence peer per replica.
+   target Deployments that leave `replicas` to them, $(VAR) references in env
+   values name variables defined earlier, every service container exposes the
+   `metrics` port tidings.toml listens on when metrics are on, and
+   tidings.toml parses, uses only documented keys and lists one sequence peer
+   per replica.
 
 Usage: python check_manifests.py --kube-version 1.27 [--kube-version ...]
            [--external-secret NAME] [--example-config tidings.example.toml]
@@ -188,10 +191,17 @@ def check_references(objects: list[dict], external_secrets: set[str], report: Re
                 for handler in ("grpc", "httpGet", "tcpSocket"):
                     if handler in probe and not port_exists(probe[handler]["port"], names, numbers):
                         report.fail(where, f"{probe_kind} uses port {probe[handler]['port']!r}, not a container port")
+            defined: set[str] = set()
             for env in container.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref and ref["name"] not in secrets:
                     report.fail(where, f"env {env['name']} reads Secret {ref['name']!r}, which is neither rendered nor external")
+                # Kubernetes expands $(VAR) only for variables defined earlier
+                # in the list; others stay as literal text.
+                for used in re.findall(r"(?<!\$)\$\(([A-Za-z_][A-Za-z0-9_]*)\)", env.get("value", "")):
+                    if used not in defined:
+                        report.fail(where, f"env {env['name']} uses $({used}), which is not defined before it")
+                defined.add(env["name"])
         for volume in spec.get("volumes", []):
             if "configMap" in volume and volume["configMap"]["name"] not in config_maps:
                 report.fail(where, f"volume {volume['name']} mounts missing ConfigMap {volume['configMap']['name']!r}")
@@ -240,6 +250,35 @@ def check_references(objects: list[dict], external_secrets: set[str], report: Re
         for endpoint in monitor["spec"]["endpoints"]:
             if not any(endpoint["port"] in {p.get("name") for p in s["spec"]["ports"]} for s in matched):
                 report.fail(name_of(monitor), f"endpoint port {endpoint['port']!r} is not a port of the selected Service")
+
+
+def check_metrics_ports(objects: list[dict], report: Report) -> None:
+    """With telemetry.metrics on, every service container has a port named
+    `metrics` on listen.metrics' port; with it off, none has."""
+    configs = {}
+    for cm in (o for o in objects if o["kind"] == "ConfigMap" and "tidings.toml" in o.get("data", {})):
+        try:
+            configs[cm["metadata"]["name"]] = tomllib.loads(cm["data"]["tidings.toml"])
+        except tomllib.TOMLDecodeError:
+            continue  # reported by check_config
+    for obj in objects:
+        if obj["kind"] not in {"Deployment", "StatefulSet"}:
+            continue
+        spec = pod_spec(obj)
+        mounted = [v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v]
+        config = next((configs[name] for name in mounted if name in configs), None)
+        if config is None:
+            continue
+        enabled = config.get("telemetry", {}).get("metrics", True)
+        listen = config.get("listen", {}).get("metrics", "127.0.0.1:9090")
+        port = int(listen.rsplit(":", 1)[1])
+        for container in spec["containers"]:
+            ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+            if enabled and ports.get("metrics") != port:
+                report.fail(name_of(obj), f"telemetry.metrics is on (listen.metrics {listen}) but container "
+                                          f"{container['name']} has no port 'metrics' = {port}")
+            if not enabled and "metrics" in ports:
+                report.fail(name_of(obj), f"container {container['name']} has a 'metrics' port, but telemetry.metrics is off")
 
 
 def documented_keys(example_path: str) -> set[str]:
@@ -307,6 +346,7 @@ def main() -> int:
     for check in (
         lambda: check_references(objects, set(args.external_secret), report),
         lambda: check_config(objects, args.example_config, report),
+        lambda: check_metrics_ports(objects, report),
     ):
         try:
             check()

@@ -126,7 +126,9 @@ impl Session {
             otel.kind = "server",
             request_type = kind,
             request_id,
+            trace_id = tracing::field::Empty,
         );
+        tidings_telemetry::record_trace_id(&span);
         async {
             match self.dispatch(frame).await {
                 Ok(out) => self.reply(request_id, out).await,

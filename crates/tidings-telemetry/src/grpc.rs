@@ -60,12 +60,14 @@ where
                 rpc.service = %service,
                 rpc.method = %method,
                 rpc.grpc.status_code = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
             );
             let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
                 propagator.extract(&HeaderExtractor(request.headers()))
             });
             // Fails only when spans are not exported; nothing to continue then.
             let _ = span.set_parent(parent);
+            crate::record_trace_id(&span);
             span
         };
         let started = Instant::now();

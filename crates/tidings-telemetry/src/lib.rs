@@ -19,4 +19,4 @@ mod propagation;
 pub use config::TelemetryConfig;
 pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
 pub use init::{LogSettings, Telemetry};
-pub use propagation::{TraceContextInterceptor, TracedChannel, traced};
+pub use propagation::{TraceContextInterceptor, TracedChannel, record_trace_id, traced};

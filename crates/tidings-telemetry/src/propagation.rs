@@ -37,6 +37,18 @@ impl tonic::service::Interceptor for TraceContextInterceptor {
     }
 }
 
+/// Records the span's trace id in its `trace_id` field (declared empty at
+/// creation), so log lines inside the span name the trace they belong to.
+/// Does nothing when spans are not exported.
+pub fn record_trace_id(span: &tracing::Span) {
+    let context = span.context();
+    let otel_span = context.span();
+    let span_context = otel_span.span_context();
+    if span_context.is_valid() {
+        span.record("trace_id", tracing::field::display(span_context.trace_id()));
+    }
+}
+
 struct MetadataInjector<'a>(&'a mut MetadataMap);
 
 impl Injector for MetadataInjector<'_> {

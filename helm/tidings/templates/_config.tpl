@@ -19,6 +19,8 @@ logic = "0.0.0.0:7402"
 sequence = "0.0.0.0:7403"
 store = "0.0.0.0:7404"
 sync = "0.0.0.0:7405"
+# Prometheus metrics (GET /metrics) of the pod's process (metrics.port).
+metrics = {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | toJson }}
 
 [peers]
 # One entry per sequence replica (sequence.replicas).
@@ -48,6 +50,14 @@ clock_skew_ms = {{ int64 .Values.scylla.clockSkewMs }}
 [registry]
 backend = "redis"
 key_prefix = {{ toJson .Values.redis.keyPrefix }}
+
+[telemetry]
+# metrics.enabled: serve listen.metrics.
+metrics = {{ .Values.metrics.enabled }}
+# tracing.otlpEndpoint: OTLP/gRPC collector; empty: spans are not exported.
+otlp_endpoint = {{ toJson .Values.tracing.otlpEndpoint }}
+# tracing.sampleRatio: fraction of new traces sampled (parent-based).
+sample_ratio = {{ include "tidings.tomlFloat" .Values.tracing.sampleRatio }}
 {{- range $section := list "log" "sequence" "sync" "logic" "gateway" }}
 {{- $settings := get $.Values.config $section }}
 {{- if $settings }}
@@ -70,5 +80,19 @@ key_prefix = {{ toJson .Values.redis.keyPrefix }}
 {{- int64 . }}
 {{- else }}
 {{- fail (printf "config values must be strings, booleans or integers, got %v" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
+A number as a TOML float, exactly: Go's shortest representation (toJson),
+with ".0" added when it has neither a fraction nor an exponent (1 -> 1.0).
+tidings.tomlValue is not usable here: it writes integers.
+*/}}
+{{- define "tidings.tomlFloat" -}}
+{{- $text := toJson (float64 .) }}
+{{- if regexMatch "[.eE]" $text }}
+{{- $text }}
+{{- else }}
+{{- printf "%s.0" $text }}
 {{- end }}
 {{- end }}

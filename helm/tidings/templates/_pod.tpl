@@ -78,7 +78,7 @@ spec:
         - name: grpc
           containerPort: {{ $grpcPort }}
           protocol: TCP
-        {{- if $root.Values.metrics.serviceMonitor.enabled }}
+        {{- if $root.Values.metrics.enabled }}
         - name: metrics
           containerPort: {{ int $root.Values.metrics.port }}
           protocol: TCP
@@ -96,6 +96,11 @@ spec:
           valueFrom:
             fieldRef:
               fieldPath: status.podIP
+        # Resource attributes of the exported spans (service.name is set by the
+        # binary: tidings-<service>). After POD_NAME and POD_NAMESPACE: $(VAR)
+        # only expands variables defined earlier in the list.
+        - name: OTEL_RESOURCE_ATTRIBUTES
+          value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
         {{- if eq $component "gateway" }}
         # Written into the registry: logic pushes to this pod at this address.
         - name: TIDINGS__ADVERTISE__GATEWAY_GRPC

@@ -270,7 +270,7 @@ def check_metrics_ports(objects: list[dict], report: Report) -> None:
         if config is None:
             continue
         enabled = config.get("telemetry", {}).get("metrics", True)
-        listen = config.get("listen", {}).get("metrics", "127.0.0.1:9090")
+        listen = config.get("listen", {}).get("metrics", "127.0.0.1:7406")
         port = int(listen.rsplit(":", 1)[1])
         for container in spec["containers"]:
             ports = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}

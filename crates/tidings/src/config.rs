@@ -41,7 +41,7 @@ impl Default for ListenConfig {
             sequence: at(7403),
             store: at(7404),
             sync: at(7405),
-            metrics: at(9090),
+            metrics: at(7406),
         }
     }
 }

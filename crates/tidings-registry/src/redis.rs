@@ -207,7 +207,7 @@ impl RedisRegistry {
     /// Reads the given keys with one pipeline: `TIME`, then `HGETALL` each.
     async fn lookup_group(
         mut connection: Connection,
-        keys: Vec<String>,
+        keys: Vec<&str>,
     ) -> Result<Vec<Vec<DeviceRoute>>, RegistryError> {
         let mut pipeline = redis::pipe();
         pipeline.cmd("TIME");
@@ -227,9 +227,7 @@ impl RedisRegistry {
         }
         let mut replies = replies.into_iter();
         let time: Vec<u64> = parse(replies.next(), "TIME")?;
-        let now_ms = entry::time_reply_millis(&time).ok_or_else(|| {
-            RegistryError::Backend(format!("redis: unexpected TIME reply {time:?}"))
-        })?;
+        let now_ms = server_now_ms(&time)?;
         replies
             .map(|reply| {
                 let devices: HashMap<String, String> = parse(Some(reply), "HGETALL")?;
@@ -297,7 +295,7 @@ impl Registry for RedisRegistry {
         let keys: Vec<String> = users.iter().map(|u| self.devices_key(u)).collect();
         let groups = self.connection.pipeline_groups(&keys);
         let replies = try_join_all(groups.iter().map(|indexes| {
-            let group_keys = indexes.iter().map(|&i| keys[i].clone()).collect();
+            let group_keys = indexes.iter().map(|&i| keys[i].as_str()).collect();
             Self::lookup_group(self.connection.clone(), group_keys)
         }))
         .await?;
@@ -348,9 +346,7 @@ impl Registry for RedisRegistry {
             .query_async(&mut connection)
             .await
             .map_err(backend)?;
-        let now_ms = entry::time_reply_millis(&time).ok_or_else(|| {
-            RegistryError::Backend(format!("redis: unexpected TIME reply {time:?}"))
-        })?;
+        let now_ms = server_now_ms(&time)?;
         let mut gateways: Vec<String> = entries
             .into_iter()
             .filter(|(_, expires_at)| entry::room_entry_live(expires_at, now_ms))
@@ -378,6 +374,12 @@ fn redact(url: &str) -> String {
         Some((_credentials, host)) => format!("{scheme}://***@{host}"),
         None => url.to_string(),
     }
+}
+
+/// The server's clock in milliseconds, from a `TIME` reply.
+fn server_now_ms(time: &[u64]) -> Result<u64, RegistryError> {
+    entry::time_reply_millis(time)
+        .ok_or_else(|| RegistryError::Backend(format!("redis: unexpected TIME reply {time:?}")))
 }
 
 fn parse<T: redis::FromRedisValue>(

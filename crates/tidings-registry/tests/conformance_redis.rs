@@ -117,6 +117,19 @@ async fn admin_connection() -> redis::aio::MultiplexedConnection {
         .unwrap_or_else(|e| panic!("no Redis at {url}: {e}; run `scripts/redis.sh start`"))
 }
 
+/// Runs `command` (name, then arguments) on the admin connection.
+async fn admin_query<T: redis::FromRedisValue>(
+    admin: &mut redis::aio::MultiplexedConnection,
+    command: &[&str],
+) -> T {
+    let (name, args) = command.split_first().expect("a command name");
+    redis::cmd(name)
+        .arg(args)
+        .query_async(admin)
+        .await
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"))
+}
+
 /// Reconnects race with the old gateway's clean-up, each gateway on its own
 /// connection as in production; the newest registration always survives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,11 +196,7 @@ async fn racing_registrations_and_unregisters_never_lose_the_newest_entry() {
 }
 
 async fn command_stats(admin: &mut redis::aio::MultiplexedConnection) -> String {
-    redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(admin)
-        .await
-        .unwrap()
+    admin_query(admin, &["INFO", "commandstats"]).await
 }
 
 fn command_calls(info: &str, command: &str) -> u64 {
@@ -269,26 +278,13 @@ async fn abandoned_users_vanish_from_redis() {
         .register(&user, "tablet", "gw1:7401", Duration::from_millis(300))
         .await
         .unwrap();
-    let pttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let pttl: i64 = admin_query(&mut admin, &["PTTL", &key]).await;
     assert!(0 < pttl && pttl <= 400, "key {key} has pttl {pttl}");
-    let value: String = redis::cmd("HGET")
-        .arg(&key)
-        .arg("phone")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let value: String = admin_query(&mut admin, &["HGET", &key, "phone"]).await;
     assert!(value.starts_with("gw1:7401|"), "stored value {value:?}");
 
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&key)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let exists: i64 = admin_query(&mut admin, &["EXISTS", &key]).await;
     assert_eq!(exists, 0, "key {key} outlived its last device");
 }
 
@@ -310,28 +306,15 @@ async fn abandoned_rooms_vanish_from_redis() {
         .join_room(&room, "gw2:7401", Duration::from_millis(300))
         .await
         .unwrap();
-    let pttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let pttl: i64 = admin_query(&mut admin, &["PTTL", &key]).await;
     assert!(0 < pttl && pttl <= 400, "key {key} has pttl {pttl}");
-    let value: String = redis::cmd("HGET")
-        .arg(&key)
-        .arg("gw1:7401")
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let value: String = admin_query(&mut admin, &["HGET", &key, "gw1:7401"]).await;
     assert!(
         value.parse::<u64>().is_ok(),
         "stored value {value:?} is not an expiry in ms"
     );
 
     tokio::time::sleep(Duration::from_millis(600)).await;
-    let exists: i64 = redis::cmd("EXISTS")
-        .arg(&key)
-        .query_async(&mut admin)
-        .await
-        .unwrap();
+    let exists: i64 = admin_query(&mut admin, &["EXISTS", &key]).await;
     assert_eq!(exists, 0, "key {key} outlived its last gateway");
 }

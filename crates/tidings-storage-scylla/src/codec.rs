@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use tidings_core::Seq;
+use prost::Message as _;
+use tidings_core::{Message, Seq};
+use tidings_proto::common::v1 as pb;
 
 use crate::StorageError;
 
@@ -37,6 +39,17 @@ pub(crate) fn signed_seq(what: &str, seq: Seq) -> Result<i64, StorageError> {
             "{what} {seq} is beyond 2^63 - 1, the largest this backend stores"
         ))
     })
+}
+
+/// A message stored as a protobuf `tidings.common.v1.Message` `blob` (inbox
+/// entries, conversation previews), naming `table` when it is unreadable.
+pub(crate) fn decode_message(table: &'static str, bytes: &[u8]) -> Result<Message, StorageError> {
+    pb::Message::decode(bytes)
+        .map(Message::from)
+        .map_err(|e| StorageError::Corrupt {
+            table,
+            detail: e.to_string(),
+        })
 }
 
 /// Splits a timeline into partitions of `2^bits` consecutive seqs.

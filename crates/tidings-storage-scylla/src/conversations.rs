@@ -29,7 +29,7 @@ use tidings_core::{Message, Seq};
 use tidings_proto::common::v1 as pb;
 use tidings_storage::{ConversationState, ConversationStore, StorageError, sort_conversation_list};
 
-use crate::codec::{seq_from_cql, signed_seq};
+use crate::codec::{decode_message, seq_from_cql, signed_seq};
 use crate::store::ScyllaStore;
 
 const TABLE: &str = "conversations";
@@ -117,14 +117,7 @@ fn state_from_row(
     (last_conv_seq, last_message, read_seq, updated_at_ms): ConversationRow,
 ) -> Result<ConversationState, StorageError> {
     let last_message = last_message
-        .map(|bytes| {
-            pb::Message::decode(bytes.as_slice())
-                .map(Message::from)
-                .map_err(|e| StorageError::Corrupt {
-                    table: TABLE,
-                    detail: e.to_string(),
-                })
-        })
+        .map(|bytes| decode_message(TABLE, &bytes))
         .transpose()?;
     Ok(ConversationState {
         conversation_id,

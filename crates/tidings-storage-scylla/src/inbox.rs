@@ -33,18 +33,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use prost::Message as _;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::CqlValue;
-use tidings_core::{InboxEntry, Message, Seq};
+use tidings_core::{InboxEntry, Seq};
 use tidings_proto::common::v1 as pb;
 use tidings_storage::{InboxPage, InboxStore, MAX_PAGE, StorageError};
 
 use crate::codec::{
-    bucket_index_ttl, expiry_day, expiry_window, now_ms, seq_from_cql, seq_to_cql, signed_seq,
-    ttl_seconds,
+    bucket_index_ttl, decode_message, expiry_day, expiry_window, now_ms, seq_from_cql, seq_to_cql,
+    signed_seq, ttl_seconds,
 };
 use crate::session::backend;
 use crate::store::ScyllaStore;
@@ -176,7 +176,18 @@ impl ScyllaStore {
     ) -> Result<(Vec<InboxEntry>, bool), StorageError> {
         let wanted = limit + 1;
         let mut entries = Vec::new();
-        let mut buckets = self.inbox_bucket_list(user, first, last).await?;
+        // In order, from `inbox_buckets` unless the range lies in one.
+        let index = &self.statements.select_inbox_buckets;
+        let mut buckets = self
+            .bucket_list(
+                "read inbox buckets",
+                self.inbox_buckets,
+                index,
+                user,
+                first,
+                last,
+            )
+            .await?;
         let mut previous = None;
         while let Some(bucket) = buckets.try_next().await? {
             // The index has a row per bucket and expiry day.
@@ -200,26 +211,6 @@ impl ScyllaStore {
         let has_more = entries.len() > limit;
         entries.truncate(limit);
         Ok((entries, has_more))
-    }
-
-    /// The buckets of `user` that may hold seqs in `first..=last`, in order,
-    /// possibly repeated: the one bucket when the range lies in one, else
-    /// those listed in `inbox_buckets`.
-    async fn inbox_bucket_list(
-        &self,
-        user: &str,
-        first: Seq,
-        last: Seq,
-    ) -> Result<BoxStream<'static, Result<i64, StorageError>>, StorageError> {
-        let (low, high) = (self.inbox_buckets.of(first), self.inbox_buckets.of(last));
-        if low == high {
-            return Ok(stream::once(async move { Ok(low) }).boxed());
-        }
-        let statement = &self.statements.select_inbox_buckets;
-        let rows = self
-            .rows::<(i64,)>("read inbox buckets", statement, (user, low, high))
-            .await?;
-        Ok(rows.map_ok(|(bucket,)| bucket).boxed())
     }
 
     /// The highest seq of `user` that may have expired by now: the max of the
@@ -286,16 +277,10 @@ impl ScyllaStore {
 
 fn entry_from_row(row: InboxRow) -> Result<InboxEntry, StorageError> {
     let (seq, conversation_id, conv_seq, message) = row;
-    let message: Message = pb::Message::decode(message.as_slice())
-        .map_err(|e| StorageError::Corrupt {
-            table: TABLE,
-            detail: e.to_string(),
-        })?
-        .into();
     Ok(InboxEntry {
         seq: seq_from_cql(seq),
         conversation_id,
         conv_seq: seq_from_cql(conv_seq),
-        message,
+        message: decode_message(TABLE, &message)?,
     })
 }

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
-use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use scylla::value::CqlTimestamp;
 use tidings_core::{Message, Seq};
 use tidings_storage::{MAX_PAGE, MessageStore, Page, StorageError};
@@ -126,13 +126,27 @@ impl ScyllaStore {
     ) -> Result<Page<Message>, StorageError> {
         let limit = limit.min(MAX_PAGE);
         let wanted = limit + 1;
-        let statement = match order {
-            Order::OldestFirst => &self.statements.select_messages,
-            Order::NewestFirst => &self.statements.select_messages_desc,
+        let (statement, index) = match order {
+            Order::OldestFirst => (
+                &self.statements.select_messages,
+                &self.statements.select_message_buckets,
+            ),
+            Order::NewestFirst => (
+                &self.statements.select_messages_desc,
+                &self.statements.select_message_buckets_desc,
+            ),
         };
         let mut items = Vec::new();
+        // In `order`, from `message_buckets` unless the range lies in one.
         let mut buckets = self
-            .message_bucket_list(conversation, first, last, order)
+            .bucket_list(
+                "read message buckets",
+                self.message_buckets,
+                index,
+                conversation,
+                first,
+                last,
+            )
             .await?;
         while let Some(bucket) = buckets.try_next().await? {
             let (low, high) = self.message_buckets.clamp(bucket, first, last);
@@ -151,33 +165,6 @@ impl ScyllaStore {
         let has_more = items.len() > limit;
         items.truncate(limit);
         Ok(Page { items, has_more })
-    }
-
-    /// The buckets of `conversation` that may hold seqs in `first..=last`, in
-    /// `order`: the one bucket when the range lies in one, else those listed
-    /// in `message_buckets`.
-    async fn message_bucket_list(
-        &self,
-        conversation: &str,
-        first: Seq,
-        last: Seq,
-        order: Order,
-    ) -> Result<BoxStream<'static, Result<i64, StorageError>>, StorageError> {
-        let (low, high) = (
-            self.message_buckets.of(first),
-            self.message_buckets.of(last),
-        );
-        if low == high {
-            return Ok(stream::once(async move { Ok(low) }).boxed());
-        }
-        let statement = match order {
-            Order::OldestFirst => &self.statements.select_message_buckets,
-            Order::NewestFirst => &self.statements.select_message_buckets_desc,
-        };
-        let rows = self
-            .rows::<(i64,)>("read message buckets", statement, (conversation, low, high))
-            .await?;
-        Ok(rows.map_ok(|(bucket,)| bucket).boxed())
     }
 }
 

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use scylla::client::session::Session;
+use scylla::deserialize::row::DeserializeRow;
 use scylla::value::CqlTimestamp;
 
 use crate::StorageError;
@@ -216,25 +217,13 @@ pub(crate) async fn applied_versions(
     session: &Session,
     keyspace: &str,
 ) -> Result<BTreeSet<i32>, StorageError> {
-    let result = session
-        .query_unpaged(
-            format!("SELECT version FROM {keyspace}.schema_migrations"),
-            &[],
-        )
-        .await
-        .map_err(backend("read schema_migrations"))?
-        .into_rows_result()
-        .map_err(backend("read schema_migrations"))?;
-    result
-        .rows::<(i32,)>()
-        .map_err(backend("read schema_migrations"))?
-        .map(|row| row.map(|(version,)| version))
-        .collect::<Result<_, _>>()
-        .map_err(backend("read schema_migrations"))
+    let cql = format!("SELECT version FROM {keyspace}.schema_migrations");
+    let rows: Vec<(i32,)> = small_table(session, cql, "read schema_migrations").await?;
+    Ok(rows.into_iter().map(|(version,)| version).collect())
 }
 
 /// Layout settings that must never change for a keyspace, by name.
-pub(crate) fn settings(config: &ScyllaConfig) -> [(&'static str, String); 2] {
+fn settings(config: &ScyllaConfig) -> [(&'static str, String); 2] {
     [
         (
             "message_bucket_bits",
@@ -244,64 +233,69 @@ pub(crate) fn settings(config: &ScyllaConfig) -> [(&'static str, String); 2] {
     ]
 }
 
+/// The layout settings of `config` that the keyspace has not recorded yet;
+/// refuses any that it recorded with another value.
+pub(crate) async fn unrecorded_settings(
+    session: &Session,
+    config: &ScyllaConfig,
+) -> Result<Vec<(&'static str, String)>, StorageError> {
+    let keyspace = &config.keyspace;
+    let cql = format!("SELECT name, value FROM {keyspace}.storage_settings");
+    let recorded: Vec<(String, Option<String>)> =
+        small_table(session, cql, "read storage settings").await?;
+    let mut unrecorded = Vec::new();
+    for (name, value) in settings(config) {
+        match recorded.iter().find(|(n, _)| n == name) {
+            Some((_, stored)) => {
+                let stored = stored.as_deref().unwrap_or_default();
+                if stored != value {
+                    return Err(StorageError::Backend(format!(
+                        "scylla.{name} is {value} but keyspace {keyspace} was laid out with \
+                         {stored}; it cannot change for an existing keyspace"
+                    )));
+                }
+            }
+            None => unrecorded.push((name, value)),
+        }
+    }
+    Ok(unrecorded)
+}
+
 /// Records the layout settings on first use; refuses different ones later.
 async fn record_settings(session: &Session, config: &ScyllaConfig) -> Result<(), StorageError> {
     let keyspace = &config.keyspace;
-    let recorded = recorded_settings(session, keyspace).await?;
-    for (name, value) in settings(config) {
-        match recorded.iter().find(|(n, _)| n == name) {
-            Some((_, stored)) if *stored != value => {
-                return Err(settings_mismatch(keyspace, name, &value, stored));
-            }
-            Some(_) => {}
-            None => {
-                session
-                    .query_unpaged(
-                        format!(
-                            "INSERT INTO {keyspace}.storage_settings (name, value) VALUES (?, ?)"
-                        ),
-                        (name, value.as_str()),
-                    )
-                    .await
-                    .map_err(backend("record storage settings"))?;
-            }
-        }
+    for (name, value) in unrecorded_settings(session, config).await? {
+        session
+            .query_unpaged(
+                format!("INSERT INTO {keyspace}.storage_settings (name, value) VALUES (?, ?)"),
+                (name, value.as_str()),
+            )
+            .await
+            .map_err(backend("record storage settings"))?;
     }
     Ok(())
 }
 
-/// `(name, value)` of every recorded setting (a table of a few rows).
-pub(crate) async fn recorded_settings(
+/// Every row of a table of a few rows, in one unpaged read.
+async fn small_table<R>(
     session: &Session,
-    keyspace: &str,
-) -> Result<Vec<(String, String)>, StorageError> {
+    cql: String,
+    action: &'static str,
+) -> Result<Vec<R>, StorageError>
+where
+    R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+{
     let result = session
-        .query_unpaged(
-            format!("SELECT name, value FROM {keyspace}.storage_settings"),
-            &[],
-        )
+        .query_unpaged(cql, &[])
         .await
-        .map_err(backend("read storage settings"))?
+        .map_err(backend(action))?
         .into_rows_result()
-        .map_err(backend("read storage settings"))?;
+        .map_err(backend(action))?;
     result
-        .rows::<(String, Option<String>)>()
-        .map_err(backend("read storage settings"))?
-        .map(|row| row.map(|(name, value)| (name, value.unwrap_or_default())))
+        .rows::<R>()
+        .map_err(backend(action))?
         .collect::<Result<_, _>>()
-        .map_err(backend("read storage settings"))
-}
-
-pub(crate) fn settings_mismatch(
-    keyspace: &str,
-    name: &str,
-    configured: &str,
-    stored: &str,
-) -> StorageError {
-    StorageError::Backend(format!(
-        "scylla.{name} is {configured} but keyspace {keyspace} was laid out with {stored}; \
-         it cannot change for an existing keyspace"
-    ))
+        .map_err(backend(action))
 }
 
 /// Fills in `{keyspace}` and `{replication}`.

@@ -11,10 +11,8 @@
 //! ?`: a refusal whose answer shows our epoch means "already at least that",
 //! any other is `Fenced`.
 //!
-//! LWT answers differ between servers: Cassandra returns `[applied]` and, on
-//! refusal, the columns of the condition; ScyllaDB returns `[applied]` and the
-//! row's columns either way. Both are read the same way: `[applied]`, then
-//! the columns by name; anything missing is read again at serial consistency.
+//! LWT answers differ between servers (see `lwt`); whatever a refusal's
+//! answer does not carry is read again at serial consistency.
 
 use std::time::Duration;
 

@@ -8,6 +8,7 @@
 //! mode), never a table on the message path; range reads are paged with the
 //! configured page size.
 
+use futures_util::future::try_join_all;
 use scylla::client::session::Session;
 use scylla::statement::Consistency;
 use scylla::statement::SerialConsistency;
@@ -38,20 +39,24 @@ macro_rules! statements {
             $( $(#[$doc])* pub(crate) $name: PreparedStatement, )+
         }
 
-        /// `(name, kind, CQL)` of every statement; `{ks}` stands for the keyspace.
-        #[cfg(test)]
+        /// `(name, kind, CQL)` of every statement, in declaration order; `{ks}`
+        /// stands for the keyspace.
         pub(crate) const TEMPLATES: &[(&str, Kind, &str)] = &[
             $( (stringify!($name), Kind::$kind, $cql), )+
         ];
 
         impl Statements {
-            /// Prepares every statement for `config.keyspace`.
+            /// Prepares every statement for `config.keyspace`, all at once.
             pub(crate) async fn prepare(
                 session: &Session,
                 config: &ScyllaConfig,
             ) -> Result<Self, StorageError> {
+                let preparing = TEMPLATES
+                    .iter()
+                    .map(|&(name, kind, cql)| prepare(session, config, name, kind, cql));
+                let mut prepared = try_join_all(preparing).await?.into_iter();
                 Ok(Statements {
-                    $( $name: prepare(session, config, stringify!($name), Kind::$kind, $cql).await?, )+
+                    $( $name: prepared.next().expect("one statement per template"), )+
                 })
             }
 

@@ -10,13 +10,12 @@ use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::prepared::PreparedStatement;
+use tidings_core::Seq;
 
 use crate::StorageError;
 use crate::codec::Buckets;
 use crate::config::ScyllaConfig;
-use crate::schema::{
-    LATEST_VERSION, applied_versions, recorded_settings, settings, settings_mismatch,
-};
+use crate::schema::{LATEST_VERSION, applied_versions, unrecorded_settings};
 use crate::session::{backend, open_session};
 use crate::statements::Statements;
 
@@ -141,6 +140,29 @@ impl ScyllaStore {
         result.maybe_first_row::<R>().map_err(backend(action))
     }
 
+    /// The buckets of the timeline of `owner` (a conversation or a user) that
+    /// may hold seqs in `first..=last`: the one bucket when the range lies in
+    /// one, else those that `statement` (`... WHERE <owner> = ? AND bucket >= ?
+    /// AND bucket <= ?`) lists from the timeline's bucket index, in its order.
+    pub(crate) async fn bucket_list(
+        &self,
+        action: &'static str,
+        buckets: Buckets,
+        statement: &PreparedStatement,
+        owner: &str,
+        first: Seq,
+        last: Seq,
+    ) -> Result<BoxStream<'static, Result<i64, StorageError>>, StorageError> {
+        let (low, high) = (buckets.of(first), buckets.of(last));
+        if low == high {
+            return Ok(stream::once(async move { Ok(low) }).boxed());
+        }
+        let rows = self
+            .rows::<(i64,)>(action, statement, (owner, low, high))
+            .await?;
+        Ok(rows.map_ok(|(bucket,)| bucket).boxed())
+    }
+
     /// Whether this store already wrote the index row of a message bucket.
     pub(crate) fn bucket_indexed(&self, conversation: &str, bucket: i64) -> bool {
         let indexed = self
@@ -179,13 +201,7 @@ async fn check_schema(session: &Session, config: &ScyllaConfig) -> Result<(), St
              {LATEST_VERSION}: run migrate first"
         )));
     }
-    let recorded = recorded_settings(session, keyspace).await?;
-    for (name, value) in settings(config) {
-        if let Some((_, stored)) = recorded.iter().find(|(n, _)| n == name)
-            && *stored != value
-        {
-            return Err(settings_mismatch(keyspace, name, &value, stored));
-        }
-    }
+    // Refuses recorded settings that differ; `migrate` records missing ones.
+    unrecorded_settings(session, config).await?;
     Ok(())
 }

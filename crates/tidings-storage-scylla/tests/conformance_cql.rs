@@ -103,61 +103,42 @@ async fn messages_span_buckets_with_gaps() {
             .unwrap();
     }
 
-    let page = tables
-        .messages
-        .read_messages(&conv, 0, None, 3)
-        .await
-        .unwrap();
+    // Seqs and `has_more` of one page, oldest first or newest first.
+    let (messages, conv) = (&tables.messages, conv.as_str());
+    let forward = move |after, up_to, limit| async move {
+        let page = messages
+            .read_messages(conv, after, up_to, limit)
+            .await
+            .unwrap();
+        (conv_seqs(&page.items), page.has_more)
+    };
+    let backward = move |before, limit| async move {
+        let page = messages.read_history(conv, before, limit).await.unwrap();
+        (conv_seqs(&page.items), page.has_more)
+    };
+
+    assert_eq!(forward(0, None, 3).await, (vec![1, 2, 65_535], true));
     assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
-        (vec![1, 2, 65_535], true)
-    );
-    let page = tables
-        .messages
-        .read_messages(&conv, 65_535, None, 2)
-        .await
-        .unwrap();
-    assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
+        forward(65_535, None, 2).await,
         (vec![65_536, 200_000], true)
     );
-    let page = tables
-        .messages
-        .read_messages(&conv, 200_000, Some(u64::MAX - 1), 10)
-        .await
-        .unwrap();
     assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
+        forward(200_000, Some(u64::MAX - 1), 10).await,
         (vec![1 << 40, u64::MAX - 1], false)
     );
-    let page = tables
-        .messages
-        .read_messages(&conv, 0, None, 100)
-        .await
-        .unwrap();
+    let page = messages.read_messages(conv, 0, None, 100).await.unwrap();
     assert_eq!(page.items, all);
 
-    let page = tables.messages.read_history(&conv, None, 3).await.unwrap();
     assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
+        backward(None, 3).await,
         (vec![u64::MAX, u64::MAX - 1, 1 << 40], true)
     );
-    let page = tables
-        .messages
-        .read_history(&conv, Some(200_000), 2)
-        .await
-        .unwrap();
     assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
+        backward(Some(200_000), 2).await,
         (vec![65_536, 65_535], true)
     );
-    let page = tables
-        .messages
-        .read_history(&conv, Some(65_536), 10)
-        .await
-        .unwrap();
     assert_eq!(
-        (conv_seqs(&page.items), page.has_more),
+        backward(Some(65_536), 10).await,
         (vec![65_535, 2, 1], false)
     );
 }

@@ -73,12 +73,10 @@ async fn migrate_is_idempotent_and_connect_needs_it() {
     let upgrade = migrate(&config).await.expect("upgrade");
     assert_eq!(upgrade.applied, [LATEST_VERSION]);
     assert_eq!(upgrade.already_applied, (1..=previous).collect::<Vec<_>>());
-    ScyllaStore::connect(&config)
+    let store = ScyllaStore::connect(&config)
         .await
         .expect("connect after the upgrade");
-
-    let session = ScyllaStore::connect(&config).await.unwrap();
-    session
+    store
         .session()
         .query_unpaged(format!("DROP KEYSPACE {keyspace}"), &[])
         .await

@@ -151,7 +151,11 @@ pub trait SectionStore: Send + Sync {
 /// Whether two section owners (`<instance>@<address>`) name the same
 /// allocator instance.
 pub fn same_instance(a: &str, b: &str) -> bool {
-    let instance = |owner: &str| owner.split('@').next().unwrap_or(owner).to_string();
+    fn instance(owner: &str) -> &str {
+        owner
+            .split_once('@')
+            .map_or(owner, |(instance, _)| instance)
+    }
     instance(a) == instance(b)
 }
 

@@ -18,7 +18,7 @@ use prost::Message as _;
 use super::codec::{
     GroupRow, MemberRow, after_named_key, decode, id_prefix, key_name, named_key, prefix_end,
 };
-use super::{EmbeddedStore, backend, lock, read_page};
+use super::{EmbeddedStore, FjallTables, backend, lock, read_page};
 use crate::{GroupInfo, GroupMember, GroupStore, MAX_PAGE, Page, StorageError};
 
 const GROUPS: &str = "groups";
@@ -56,15 +56,7 @@ impl GroupStore for EmbeddedStore {
         let key = id_prefix(group_id)?;
         let group_id = group_id.to_string();
         self.blocking(move |tables| {
-            let Some(value) = tables
-                .groups
-                .get(&key)
-                .map_err(|e| backend("read group", e))?
-            else {
-                return Ok(None);
-            };
-            let row: GroupRow = decode(GROUPS, &value)?;
-            Ok(Some(GroupInfo {
+            Ok(tables.group(&key)?.map(|row| GroupInfo {
                 group_id,
                 name: row.name,
                 owner: row.owner,
@@ -79,14 +71,9 @@ impl GroupStore for EmbeddedStore {
         let key = id_prefix(group_id)?;
         self.write(move |tables| {
             let _guard = lock(&tables.group_lock);
-            let Some(value) = tables
-                .groups
-                .get(&key)
-                .map_err(|e| backend("read group", e))?
-            else {
+            let Some(mut row) = tables.group(&key)? else {
                 return Ok(false);
             };
-            let mut row: GroupRow = decode(GROUPS, &value)?;
             if row.large != large {
                 row.large = large;
                 let mut batch = tables.db.batch();
@@ -119,12 +106,7 @@ impl GroupStore for EmbeddedStore {
             let _guard = lock(&tables.group_lock);
             let mut batch = tables.db.batch();
             for ((member_key, user_key), member) in rows.into_values() {
-                let recorded = tables
-                    .group_members
-                    .get(&member_key)
-                    .map_err(|e| backend("read member", e))?
-                    .map(|value| decode::<MemberRow>(MEMBERS, &value))
-                    .transpose()?;
+                let recorded = tables.member(&member_key)?;
                 let row = MemberRow {
                     role: member.role,
                     // A member already in the group keeps its join time.
@@ -167,22 +149,8 @@ impl GroupStore for EmbeddedStore {
     ) -> Result<Option<GroupMember>, StorageError> {
         let key = named_key(group_id, user)?;
         let user = user.to_string();
-        self.blocking(move |tables| {
-            let Some(value) = tables
-                .group_members
-                .get(&key)
-                .map_err(|e| backend("read member", e))?
-            else {
-                return Ok(None);
-            };
-            let row: MemberRow = decode(MEMBERS, &value)?;
-            Ok(Some(GroupMember {
-                user_id: user,
-                role: row.role,
-                joined_at_ms: row.joined_at_ms,
-            }))
-        })
-        .await
+        self.blocking(move |tables| Ok(tables.member(&key)?.map(|row| member_from_row(user, row))))
+            .await
     }
 
     async fn list_members(
@@ -201,12 +169,8 @@ impl GroupStore for EmbeddedStore {
         self.blocking(move |tables| {
             let rows = tables.group_members.range(start..end);
             let (items, has_more) = read_page(rows, limit, |key, value| {
-                let row: MemberRow = decode(MEMBERS, value)?;
-                Ok(Some(GroupMember {
-                    user_id: key_name(MEMBERS, prefix_len, key)?,
-                    role: row.role,
-                    joined_at_ms: row.joined_at_ms,
-                }))
+                let user = key_name(MEMBERS, prefix_len, key)?;
+                Ok(Some(member_from_row(user, decode(MEMBERS, value)?)))
             })?;
             Ok(Page { items, has_more })
         })
@@ -237,5 +201,33 @@ impl GroupStore for EmbeddedStore {
             Ok(groups)
         })
         .await
+    }
+}
+
+impl FjallTables {
+    /// The stored row of a group, if it was created.
+    fn group(&self, key: &[u8]) -> Result<Option<GroupRow>, StorageError> {
+        self.groups
+            .get(key)
+            .map_err(|e| backend("read group", e))?
+            .map(|value| decode(GROUPS, &value))
+            .transpose()
+    }
+
+    /// The stored membership row, if the user is a member.
+    fn member(&self, key: &[u8]) -> Result<Option<MemberRow>, StorageError> {
+        self.group_members
+            .get(key)
+            .map_err(|e| backend("read member", e))?
+            .map(|value| decode(MEMBERS, &value))
+            .transpose()
+    }
+}
+
+fn member_from_row(user_id: String, row: MemberRow) -> GroupMember {
+    GroupMember {
+        user_id,
+        role: row.role,
+        joined_at_ms: row.joined_at_ms,
     }
 }

@@ -57,7 +57,10 @@ impl InboxStore for EmbeddedStore {
             *max_seq = (*max_seq).max(entry.seq);
         }
         self.write(move |tables| {
-            let _guards = tables.lock_users(max_seq_by_user.keys().map(String::as_str));
+            let _guards = lock_users(
+                &tables.inbox_locks,
+                max_seq_by_user.keys().map(String::as_str),
+            );
             let now = now_ms();
             let expires_at_ms = expires_at(now, ttl);
             let window = window_start(expires_at_ms, ttl);
@@ -127,14 +130,6 @@ fn decode_live(value: &[u8], now: u64) -> Result<Option<InboxEntry>, StorageErro
 }
 
 impl FjallTables {
-    /// Locks the inbox stripes of `users` (see [`lock_users`]).
-    fn lock_users<'a>(
-        &self,
-        users: impl Iterator<Item = &'a str>,
-    ) -> Vec<std::sync::MutexGuard<'_, ()>> {
-        lock_users(&self.inbox_locks, users)
-    }
-
     /// The highest seq of `user` that may have expired by `now`, folding
     /// started windows into the floor row when there are any.
     fn expired_floor(&self, user: &str, now: u64) -> Result<Seq, StorageError> {
@@ -144,7 +139,7 @@ impl FjallTables {
         let (started_max, started_count) = self.started_windows(user, now)?;
         let floor = self.floor(user)?.max(started_max);
         if started_count > 0 {
-            let _guards = self.lock_users(std::iter::once(user));
+            let _guards = lock_users(&self.inbox_locks, std::iter::once(user));
             let mut batch = self.db.batch();
             self.fold_expired_windows(&mut batch, user, now, 0)?;
             // Not waited on: folding changes no answer, and if a crash loses

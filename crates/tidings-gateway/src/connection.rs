@@ -30,9 +30,9 @@ pub(crate) struct Identity {
 
 pub(crate) struct Session {
     pub(crate) gateway: Arc<Gateway>,
-    pub(crate) outbound: mpsc::Sender<WsMessage>,
-    pub(crate) close: Arc<Notify>,
-    pub(crate) identity: Option<Identity>,
+    outbound: mpsc::Sender<WsMessage>,
+    close: Arc<Notify>,
+    identity: Option<Identity>,
 }
 
 /// Serves one upgraded WebSocket until either side closes it.
@@ -150,12 +150,7 @@ impl Session {
         if let In::Hello(hello) = frame {
             return self.hello(hello).await;
         }
-        let Some(identity) = &self.identity else {
-            return Err(Error::new(
-                ErrorCode::Unauthenticated,
-                "send hello with a token before any other frame",
-            ));
-        };
+        let identity = self.authenticated()?;
         let user = identity.user.to_string();
         let backends = &self.gateway.backends;
         match frame {
@@ -244,9 +239,9 @@ impl Session {
                 }))
             }
             In::Ping(ping) => Ok(Out::Pong(client::Pong { nonce: ping.nonce })),
-            In::RoomJoin(join) => self.room_join(join).await,
-            In::RoomLeave(_) => self.room_leave().await,
-            In::RoomSend(send) => self.room_send(send).await,
+            In::RoomJoin(join) => self.room_join(identity, join).await,
+            In::RoomLeave(_) => self.room_leave(identity).await,
+            In::RoomSend(send) => self.room_send(identity, send).await,
             other => {
                 crate::groups::dispatch(&self.gateway, &identity.user, &identity.device, other)
                     .await
@@ -287,12 +282,7 @@ impl Session {
         let connection_id = self.gateway.hub.next_connection_id();
         self.gateway.hub.add(
             user.as_str(),
-            ConnectionHandle {
-                id: connection_id,
-                device_id: device.to_string(),
-                outbound: self.outbound.clone(),
-                close: Arc::clone(&self.close),
-            },
+            self.connection_handle(connection_id, &device),
         );
         if let Err(e) = backends
             .registry
@@ -321,6 +311,25 @@ impl Session {
             compress_above: hello.compress_above,
         });
         Ok(Out::Welcome(welcome))
+    }
+
+    fn authenticated(&self) -> Result<&Identity, Error> {
+        self.identity.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Unauthenticated,
+                "send hello with a token before any other frame",
+            )
+        })
+    }
+
+    /// A handle for the hub to write to this connection.
+    pub(crate) fn connection_handle(&self, id: u64, device: &DeviceId) -> ConnectionHandle {
+        ConnectionHandle {
+            id,
+            device_id: device.to_string(),
+            outbound: self.outbound.clone(),
+            close: Arc::clone(&self.close),
+        }
     }
 
     async fn reply(&self, request_id: u64, frame: Out) {

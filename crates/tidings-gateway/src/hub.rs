@@ -60,11 +60,18 @@ impl Rooms {
     }
 }
 
-/// Writes to a room's connections: how many took the frame, how many did not.
+/// Writes of frames to connections: how many took them, how many did not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoomWrites {
+pub struct Writes {
     pub delivered: u32,
     pub missed: u32,
+}
+
+impl std::ops::AddAssign for Writes {
+    fn add_assign(&mut self, other: Writes) {
+        self.delivered += other.delivered;
+        self.missed += other.missed;
+    }
 }
 
 impl Hub {
@@ -104,13 +111,32 @@ impl Hub {
         device_remains
     }
 
-    pub fn connections_of(&self, user: &str) -> Vec<ConnectionHandle> {
-        self.users
-            .lock()
-            .expect("hub lock")
-            .get(user)
-            .cloned()
-            .unwrap_or_default()
+    /// Queues `frame` on every connection of `user`. Never waits: a
+    /// connection whose queue is full is too slow to keep up and is asked to
+    /// close; its device reconnects and pulls. A user without connections
+    /// here counts one miss.
+    pub fn write_to_user(&self, user: &str, frame: &Bytes) -> Writes {
+        let users = self.users.lock().expect("hub lock");
+        let mut writes = Writes::default();
+        let Some(connections) = users.get(user) else {
+            writes.missed = 1;
+            return writes;
+        };
+        for connection in connections {
+            match connection
+                .outbound
+                .try_send(WsMessage::Binary(frame.clone()))
+            {
+                Ok(()) => writes.delivered += 1,
+                Err(TrySendError::Full(_)) => {
+                    tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
+                    connection.close.notify_one();
+                    writes.missed += 1;
+                }
+                Err(TrySendError::Closed(_)) => writes.missed += 1,
+            }
+        }
+        writes
     }
 
     /// Every (user, device) connected here, for registry heartbeats.
@@ -191,9 +217,9 @@ impl Hub {
     /// connection whose queue is full misses this (ephemeral) message, and
     /// is left open. A room without connections here counts one miss (a
     /// stale registry entry).
-    pub fn write_to_room(&self, room: &str, frame: &Bytes) -> RoomWrites {
+    pub fn write_to_room(&self, room: &str, frame: &Bytes) -> Writes {
         let rooms = self.rooms.lock().expect("hub rooms lock");
-        let mut writes = RoomWrites::default();
+        let mut writes = Writes::default();
         let Some(members) = rooms.members.get(room) else {
             writes.missed = 1;
             return writes;
@@ -293,6 +319,25 @@ mod tests {
         assert!(hub.rooms().is_empty());
         let writes = hub.write_to_room("red", &frame("late"));
         assert_eq!((writes.delivered, writes.missed), (0, 1));
+    }
+
+    #[test]
+    fn a_full_queue_misses_pushes_and_is_asked_to_close() {
+        let hub = Hub::new();
+        let (a, mut a_in) = connection(&hub, 1);
+        hub.add("alice", a.clone());
+        let first = hub.write_to_user("alice", &frame("1"));
+        let second = hub.write_to_user("alice", &frame("2"));
+        assert_eq!((first.delivered, first.missed), (1, 0));
+        assert_eq!((second.delivered, second.missed), (0, 1));
+        assert_eq!(received(&mut a_in), [frame("1")]);
+        let asked_to_close = a.close.notified().now_or_never().is_some();
+        assert!(
+            asked_to_close,
+            "a slow connection is closed; it pulls on reconnect"
+        );
+        let offline = hub.write_to_user("bob", &frame("3"));
+        assert_eq!((offline.delivered, offline.missed), (0, 1));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Message as WsMessage;
+use axum::body::Bytes;
 use prost::Message as _;
 use tidings_proto::client::v1::{ConversationPush, Push, ServerFrame, server_frame::Frame};
 use tidings_proto::gateway::v1::{
@@ -11,10 +11,10 @@ use tidings_proto::gateway::v1::{
     gateway_service_server::GatewayService, gateway_service_server::GatewayServiceServer,
 };
 use tidings_telemetry::metrics::names;
-use tokio::sync::mpsc::error::TrySendError;
 use tonic::{Request, Response, Status};
 
 use crate::Hub;
+use crate::hub::Writes;
 
 /// Serves pushes for the connections of one gateway.
 #[derive(Clone)]
@@ -32,38 +32,24 @@ impl GatewayServer {
     }
 }
 
-/// Counts pushes written and missed.
-pub(crate) fn record_pushes(response: &PushResponse) {
-    metrics::counter!(names::GATEWAY_PUSHES, "result" => "sent")
-        .increment(response.delivered.into());
-    metrics::counter!(names::GATEWAY_PUSHES, "result" => "missed")
-        .increment(response.missed.into());
+/// Encodes a frame the server sends unasked (request id 0).
+pub(crate) fn server_frame(frame: Frame) -> Bytes {
+    ServerFrame {
+        request_id: 0,
+        frame: Some(frame),
+    }
+    .encode_to_vec()
+    .into()
 }
 
-impl GatewayServer {
-    /// Queues `bytes` on every connection of `user`; counts writes and misses.
-    fn write_to_user(&self, user: &str, bytes: &axum::body::Bytes, counts: &mut (u32, u32)) {
-        let connections = self.hub.connections_of(user);
-        if connections.is_empty() {
-            counts.1 += 1;
-            return;
-        }
-        for connection in connections {
-            match connection
-                .outbound
-                .try_send(WsMessage::Binary(bytes.clone()))
-            {
-                Ok(()) => counts.0 += 1,
-                Err(TrySendError::Full(_)) => {
-                    // Too slow to keep up: close it; the device reconnects and pulls.
-                    tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
-                    connection.close.notify_one();
-                    counts.1 += 1;
-                }
-                Err(TrySendError::Closed(_)) => counts.1 += 1,
-            }
-        }
-    }
+/// Counts the writes of one push call and answers with them.
+fn answer(writes: Writes) -> Response<PushResponse> {
+    metrics::counter!(names::GATEWAY_PUSHES, "result" => "sent").increment(writes.delivered.into());
+    metrics::counter!(names::GATEWAY_PUSHES, "result" => "missed").increment(writes.missed.into());
+    Response::new(PushResponse {
+        delivered: writes.delivered,
+        missed: writes.missed,
+    })
 }
 
 #[tonic::async_trait]
@@ -73,51 +59,34 @@ impl GatewayService for GatewayServer {
         request: Request<PushConversationRequest>,
     ) -> Result<Response<PushResponse>, Status> {
         let request = request.into_inner();
-        let frame = ServerFrame {
-            request_id: 0,
-            frame: Some(Frame::ConversationPush(ConversationPush {
-                message: request.message,
-            })),
-        };
-        let bytes: axum::body::Bytes = frame.encode_to_vec().into();
-        let mut counts = (0, 0);
+        let frame = server_frame(Frame::ConversationPush(ConversationPush {
+            message: request.message,
+        }));
+        let mut writes = Writes::default();
         for user in &request.user_ids {
-            self.write_to_user(user, &bytes, &mut counts);
+            writes += self.hub.write_to_user(user, &frame);
         }
-        let response = PushResponse {
-            delivered: counts.0,
-            missed: counts.1,
-        };
-        record_pushes(&response);
-        Ok(Response::new(response))
+        Ok(answer(writes))
     }
 
     async fn push_room(
         &self,
         request: Request<PushRoomRequest>,
     ) -> Result<Response<PushResponse>, Status> {
-        let response = crate::rooms::push_room(&self.hub, request.into_inner());
-        record_pushes(&response);
-        Ok(Response::new(response))
+        Ok(answer(crate::rooms::push_room(
+            &self.hub,
+            request.into_inner(),
+        )))
     }
 
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {
-        let mut counts = (0, 0);
+        let mut writes = Writes::default();
         for delivery in request.into_inner().deliveries {
-            let frame = ServerFrame {
-                request_id: 0,
-                frame: Some(Frame::Push(Push {
-                    entry: delivery.entry,
-                })),
-            };
-            let bytes: axum::body::Bytes = frame.encode_to_vec().into();
-            self.write_to_user(&delivery.user_id, &bytes, &mut counts);
+            let frame = server_frame(Frame::Push(Push {
+                entry: delivery.entry,
+            }));
+            writes += self.hub.write_to_user(&delivery.user_id, &frame);
         }
-        let response = PushResponse {
-            delivered: counts.0,
-            missed: counts.1,
-        };
-        record_pushes(&response);
-        Ok(Response::new(response))
+        Ok(answer(writes))
     }
 }

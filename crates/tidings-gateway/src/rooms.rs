@@ -14,23 +14,17 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
-use prost::Message as _;
-use tidings_core::{Error, ErrorCode};
-use tidings_proto::client::v1::{self as client, ServerFrame, server_frame::Frame as Out};
-use tidings_proto::gateway::v1::{PushResponse, PushRoomRequest};
+use tidings_core::{Error, ErrorCode, RoomId};
+use tidings_proto::client::v1::{self as client, server_frame::Frame as Out};
+use tidings_proto::gateway::v1::PushRoomRequest;
 use tidings_proto::logic::v1 as logic;
 use tidings_registry::RegistryError;
 
 use crate::Hub;
-use crate::connection::Session;
-use crate::hub::ConnectionHandle;
+use crate::connection::{Identity, Session};
+use crate::hub::Writes;
+use crate::push::server_frame;
 use crate::server::Gateway;
-
-/// Checks a room id: 1..=64 characters of `[A-Za-z0-9_.-]`, like every id.
-fn validate_room_id(room: &str) -> Result<(), Error> {
-    tidings_core::RoomId::parse(room).map(|_| ())
-}
 
 /// Whether this gateway is in each room's registry entry, with one lock per
 /// room so registry writes for a room never overtake each other.
@@ -119,24 +113,18 @@ impl Gateway {
 }
 
 impl Session {
-    fn room_handle(&self, connection_id: u64, device_id: &str) -> ConnectionHandle {
-        ConnectionHandle {
-            id: connection_id,
-            device_id: device_id.to_string(),
-            outbound: self.outbound.clone(),
-            close: Arc::clone(&self.close),
-        }
-    }
-
     /// Joins a room, switching from the current one. The connection leaves
     /// the old room in the hub before the answer is queued, so no message of
     /// the old room follows the answer.
-    pub(crate) async fn room_join(&mut self, join: client::RoomJoin) -> Result<Out, Error> {
-        let identity = self.authenticated()?;
-        validate_room_id(&join.room_id)?;
+    pub(crate) async fn room_join(
+        &self,
+        identity: &Identity,
+        join: client::RoomJoin,
+    ) -> Result<Out, Error> {
+        RoomId::parse(&join.room_id)?;
         let room = join.room_id;
         let connection_id = identity.connection_id;
-        let handle = self.room_handle(connection_id, identity.device.as_str());
+        let handle = self.connection_handle(connection_id, &identity.device);
         let left = self.gateway.hub.join_room(&room, handle);
         if let Err(e) = self.gateway.sync_room_registration(&room, false).await {
             self.gateway.hub.leave_room(connection_id);
@@ -155,8 +143,7 @@ impl Session {
     }
 
     /// Leaves the current room (if any); answers with an empty room id.
-    pub(crate) async fn room_leave(&mut self) -> Result<Out, Error> {
-        let identity = self.authenticated()?;
+    pub(crate) async fn room_leave(&self, identity: &Identity) -> Result<Out, Error> {
         self.leave_current_room(identity.connection_id).await;
         Ok(Out::RoomResult(client::RoomResult {
             room_id: String::new(),
@@ -164,9 +151,12 @@ impl Session {
     }
 
     /// Sends an ephemeral message to the room this connection is in.
-    pub(crate) async fn room_send(&mut self, send: client::RoomSend) -> Result<Out, Error> {
-        let identity = self.authenticated()?;
-        validate_room_id(&send.room_id)?;
+    pub(crate) async fn room_send(
+        &self,
+        identity: &Identity,
+        send: client::RoomSend,
+    ) -> Result<Out, Error> {
+        RoomId::parse(&send.room_id)?;
         if self.gateway.hub.room_of(identity.connection_id).as_deref() != Some(&send.room_id) {
             return Err(Error::new(
                 ErrorCode::NotMember,
@@ -199,36 +189,18 @@ impl Session {
             self.gateway.room_left(&room).await;
         }
     }
-
-    fn authenticated(&self) -> Result<&crate::connection::Identity, Error> {
-        self.identity.as_ref().ok_or_else(|| {
-            Error::new(
-                ErrorCode::Unauthenticated,
-                "send hello with a token before any other frame",
-            )
-        })
-    }
 }
 
 /// Writes a room message to this gateway's connections in the room.
-pub(crate) fn push_room(hub: &Hub, request: PushRoomRequest) -> PushResponse {
-    let room = request.room_id.clone();
-    let frame = ServerFrame {
-        request_id: 0,
-        frame: Some(Out::RoomMessage(client::RoomMessage {
-            room_id: request.room_id,
-            sender_id: request.sender_id,
-            kind: request.kind,
-            body: request.body,
-            sent_at_ms: request.sent_at_ms,
-        })),
-    };
-    let bytes: Bytes = frame.encode_to_vec().into();
-    let writes = hub.write_to_room(&room, &bytes);
-    PushResponse {
-        delivered: writes.delivered,
-        missed: writes.missed,
-    }
+pub(crate) fn push_room(hub: &Hub, request: PushRoomRequest) -> Writes {
+    let frame = server_frame(Out::RoomMessage(client::RoomMessage {
+        room_id: request.room_id.clone(),
+        sender_id: request.sender_id,
+        kind: request.kind,
+        body: request.body,
+        sent_at_ms: request.sent_at_ms,
+    }));
+    hub.write_to_room(&request.room_id, &frame)
 }
 
 #[cfg(test)]
@@ -238,10 +210,10 @@ mod tests {
     #[test]
     fn room_ids_follow_the_id_rules() {
         for good in ["lobby", "a", "room-1.x_y", &"r".repeat(64)] {
-            assert!(validate_room_id(good).is_ok(), "{good}");
+            assert!(RoomId::parse(good).is_ok(), "{good}");
         }
         for bad in ["", "has space", "a/b", "é", &"r".repeat(65)] {
-            let err = validate_room_id(bad).unwrap_err();
+            let err = RoomId::parse(bad).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidArgument, "{bad}");
             assert!(err.message.contains("room_id"), "{}", err.message);
         }

@@ -27,6 +27,14 @@ fn parse_users(ids: &[String]) -> Result<Vec<UserId>, Error> {
     Ok(users)
 }
 
+fn member_row(user: &UserId, role: &str, joined_at_ms: i64) -> GroupMember {
+    GroupMember {
+        user_id: user.to_string(),
+        role: role.into(),
+        joined_at_ms,
+    }
+}
+
 fn response(info: &GroupInfo, member_count: u64) -> pb::GroupResponse {
     pb::GroupResponse {
         group_id: info.group_id.clone(),
@@ -57,12 +65,7 @@ impl LogicServer {
         let mut members = parse_users(&req.member_ids)?;
         members.retain(|m| *m != owner);
         let count = members.len() as u64 + 1;
-        if count > self.config.max_group_members {
-            return Err(Error::invalid(format!(
-                "a group may have at most {} members",
-                self.config.max_group_members
-            )));
-        }
+        self.check_group_size(count)?;
         let now = now_ms();
         let info = GroupInfo {
             group_id: group.to_string(),
@@ -77,16 +80,8 @@ impl LogicServer {
                 format!("group {group} already exists"),
             ));
         }
-        let mut rows = vec![GroupMember {
-            user_id: owner.to_string(),
-            role: "owner".into(),
-            joined_at_ms: now,
-        }];
-        rows.extend(members.iter().map(|m| GroupMember {
-            user_id: m.to_string(),
-            role: "member".into(),
-            joined_at_ms: now,
-        }));
+        let mut rows = vec![member_row(&owner, "owner", now)];
+        rows.extend(members.iter().map(|m| member_row(m, "member", now)));
         self.backends
             .groups
             .add_members(info.group_id.as_str(), &rows)
@@ -95,7 +90,7 @@ impl LogicServer {
         everyone.push(owner.clone());
         everyone.sort();
         self.membership_event(
-            &group,
+            &info,
             &owner,
             &req.sender_device,
             Action::Created,
@@ -112,48 +107,34 @@ impl LogicServer {
     ) -> Result<pb::GroupResponse, Error> {
         let actor = UserId::parse(&req.user_id)?;
         let group = GroupId::parse(&req.group_id)?;
-        let conversation = ConversationId::Group(group.clone());
-        self.check_member(&conversation, &actor).await?;
+        let info = self.member_group(&group, &actor).await?;
         let existing = self.group_members(&group).await?;
         let mut added = parse_users(&req.user_ids)?;
         added.retain(|u| existing.binary_search(u).is_err());
         let count = (existing.len() + added.len()) as u64;
-        if count > self.config.max_group_members {
-            return Err(Error::invalid(format!(
-                "a group may have at most {} members",
-                self.config.max_group_members
-            )));
-        }
-        if !added.is_empty() {
-            let now = now_ms();
-            let rows: Vec<GroupMember> = added
-                .iter()
-                .map(|u| GroupMember {
-                    user_id: u.to_string(),
-                    role: "member".into(),
-                    joined_at_ms: now,
-                })
-                .collect();
-            self.backends
-                .groups
-                .add_members(group.as_str(), &rows)
-                .await?;
-            let info = self.update_size_mode(&group, count).await?;
-            let mut everyone = existing;
-            everyone.extend(added.iter().cloned());
-            everyone.sort();
-            self.membership_event(
-                &group,
-                &actor,
-                &req.sender_device,
-                Action::Added,
-                &added,
-                everyone,
-            )
-            .await?;
+        self.check_group_size(count)?;
+        if added.is_empty() {
             return Ok(response(&info, count));
         }
-        let info = self.group(&group).await?;
+        let now = now_ms();
+        let rows: Vec<GroupMember> = added.iter().map(|u| member_row(u, "member", now)).collect();
+        self.backends
+            .groups
+            .add_members(group.as_str(), &rows)
+            .await?;
+        let info = self.update_size_mode(info, count).await?;
+        let mut everyone = existing;
+        everyone.extend(added.iter().cloned());
+        everyone.sort();
+        self.membership_event(
+            &info,
+            &actor,
+            &req.sender_device,
+            Action::Added,
+            &added,
+            everyone,
+        )
+        .await?;
         Ok(response(&info, count))
     }
 
@@ -163,9 +144,7 @@ impl LogicServer {
     ) -> Result<pb::GroupResponse, Error> {
         let actor = UserId::parse(&req.user_id)?;
         let group = GroupId::parse(&req.group_id)?;
-        let conversation = ConversationId::Group(group.clone());
-        self.check_member(&conversation, &actor).await?;
-        let info = self.group(&group).await?;
+        let info = self.member_group(&group, &actor).await?;
         let removed = parse_users(&req.user_ids)?;
         if info.owner != actor.as_str() && removed.iter().any(|u| *u != actor) {
             return Err(Error::new(
@@ -187,11 +166,11 @@ impl LogicServer {
             .remove_members(group.as_str(), &ids)
             .await?;
         let count = (existing.len() - removed.len()) as u64;
-        let info = self.update_size_mode(&group, count).await?;
+        let info = self.update_size_mode(info, count).await?;
         // The removed members hear of it too: it is the last message of the
         // group they receive.
         self.membership_event(
-            &group,
+            &info,
             &actor,
             &req.sender_device,
             Action::Removed,
@@ -208,8 +187,7 @@ impl LogicServer {
     ) -> Result<pb::ListMembersResponse, Error> {
         let user = UserId::parse(&req.user_id)?;
         let group = GroupId::parse(&req.group_id)?;
-        self.check_member(&ConversationId::Group(group.clone()), &user)
-            .await?;
+        self.member_group(&group, &user).await?;
         let limit = match req.limit as usize {
             0 => 100,
             n => n.min(MAX_PAGE),
@@ -240,11 +218,8 @@ impl LogicServer {
     ) -> Result<pb::ListGroupsResponse, Error> {
         let user = UserId::parse(&req.user_id)?;
         let mut groups = Vec::new();
-        for group_id in self.backends.groups.user_groups(user.as_str()).await? {
-            let Some(info) = self.backends.groups.get_group(&group_id).await? else {
-                continue;
-            };
-            let count = self.backends.groups.count_members(&group_id).await?;
+        for info in self.user_groups(&user).await? {
+            let count = self.backends.groups.count_members(&info.group_id).await?;
             groups.push(response(&info, count));
         }
         Ok(pb::ListGroupsResponse { groups })
@@ -253,15 +228,14 @@ impl LogicServer {
     /// Switches the group between write and read diffusion when its size
     /// crosses the threshold. Sends already under way finish in the mode they
     /// started in; devices fill any gap from the store timeline.
-    async fn update_size_mode(&self, group: &GroupId, count: u64) -> Result<GroupInfo, Error> {
-        let mut info = self.group(group).await?;
+    async fn update_size_mode(&self, mut info: GroupInfo, count: u64) -> Result<GroupInfo, Error> {
         let large = self.is_large(count);
         if info.large != large {
             self.backends
                 .groups
-                .set_large(group.as_str(), large)
+                .set_large(&info.group_id, large)
                 .await?;
-            tracing::info!(group_id = %group, members = count, large, "group crossed the size threshold");
+            tracing::info!(group_id = %info.group_id, members = count, large, "group crossed the size threshold");
             info.large = large;
         }
         Ok(info)
@@ -270,15 +244,14 @@ impl LogicServer {
     /// Writes a membership change into the group's timeline for `recipients`.
     async fn membership_event(
         &self,
-        group: &GroupId,
+        info: &GroupInfo,
         actor: &UserId,
         device: &str,
         action: Action,
         users: &[UserId],
         recipients: Vec<UserId>,
     ) -> Result<Message, Error> {
-        let conversation = ConversationId::Group(group.clone());
-        let info = self.group(group).await?;
+        let conversation = ConversationId::Group(GroupId::parse(&info.group_id)?);
         let event = MembershipEvent {
             action: action as i32,
             actor: actor.to_string(),

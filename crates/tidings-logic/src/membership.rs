@@ -45,31 +45,47 @@ impl LogicServer {
             })
     }
 
+    /// The group, if `user` is one of its members; `unknown_group` or
+    /// `not_member` otherwise.
+    pub(crate) async fn member_group(
+        &self,
+        group: &GroupId,
+        user: &UserId,
+    ) -> Result<GroupInfo, Error> {
+        let info = self.group(group).await?;
+        let member = self
+            .backends
+            .groups
+            .get_member(group.as_str(), user.as_str())
+            .await?;
+        if member.is_none() {
+            return Err(not_member(user, &ConversationId::Group(group.clone())));
+        }
+        Ok(info)
+    }
+
     /// Fails with `not_member` unless `user` belongs to `conversation`.
     pub(crate) async fn check_member(
         &self,
         conversation: &ConversationId,
         user: &UserId,
     ) -> Result<(), Error> {
-        let member = match conversation {
-            ConversationId::Direct(a, b) => a == user || b == user,
-            ConversationId::Group(group) => {
-                self.group(group).await?;
-                self.backends
-                    .groups
-                    .get_member(group.as_str(), user.as_str())
-                    .await?
-                    .is_some()
-            }
-        };
-        if member {
-            Ok(())
-        } else {
-            Err(Error::new(
-                ErrorCode::NotMember,
-                format!("user {user} is not a member of {conversation}"),
-            ))
+        match conversation {
+            ConversationId::Direct(a, b) if a == user || b == user => Ok(()),
+            ConversationId::Direct(..) => Err(not_member(user, conversation)),
+            ConversationId::Group(group) => self.member_group(group, user).await.map(|_| ()),
         }
+    }
+
+    /// The groups `user` belongs to that exist, in group id order.
+    pub(crate) async fn user_groups(&self, user: &UserId) -> Result<Vec<GroupInfo>, Error> {
+        let mut groups = Vec::new();
+        for group_id in self.backends.groups.user_groups(user.as_str()).await? {
+            if let Some(info) = self.backends.groups.get_group(&group_id).await? {
+                groups.push(info);
+            }
+        }
+        Ok(groups)
     }
 
     /// Every member of a group, in user id order.
@@ -92,36 +108,58 @@ impl LogicServer {
         }
     }
 
-    /// Who a message to `conversation` reaches, and how.
-    pub(crate) async fn audience(&self, conversation: &ConversationId) -> Result<Audience, Error> {
-        match conversation {
-            ConversationId::Direct(..) => Ok(Audience {
+    /// Who a message from `sender` to `conversation` reaches, and how; fails
+    /// with `not_member` unless `sender` belongs to the conversation.
+    pub(crate) async fn audience(
+        &self,
+        conversation: &ConversationId,
+        sender: &UserId,
+    ) -> Result<Audience, Error> {
+        let ConversationId::Group(group) = conversation else {
+            self.check_member(conversation, sender).await?;
+            return Ok(Audience {
                 members: conversation.direct_members().unwrap_or_default(),
                 diffusion: Diffusion::Write,
                 push_group: None,
-            }),
-            ConversationId::Group(group) => {
-                let info = self.group(group).await?;
-                if info.large {
-                    // Read diffusion writes no inbox: the member list is only
-                    // needed to push, which happens after the ack.
-                    return Ok(Audience {
-                        members: Vec::new(),
-                        diffusion: Diffusion::Read,
-                        push_group: Some(group.clone()),
-                    });
-                }
-                Ok(Audience {
-                    members: self.group_members(group).await?,
-                    diffusion: Diffusion::Write,
-                    push_group: None,
-                })
-            }
+            });
+        };
+        let info = self.member_group(group, sender).await?;
+        if info.large {
+            // Read diffusion writes no inbox: the member list is only
+            // needed to push, which happens after the ack.
+            return Ok(Audience {
+                members: Vec::new(),
+                diffusion: Diffusion::Read,
+                push_group: Some(group.clone()),
+            });
         }
+        Ok(Audience {
+            members: self.group_members(group).await?,
+            diffusion: Diffusion::Write,
+            push_group: None,
+        })
     }
 
     /// Whether a group of `count` members uses read diffusion.
     pub(crate) fn is_large(&self, count: u64) -> bool {
         count > self.config.large_group_threshold
     }
+
+    /// Fails unless a group may have `count` members.
+    pub(crate) fn check_group_size(&self, count: u64) -> Result<(), Error> {
+        if count > self.config.max_group_members {
+            return Err(Error::invalid(format!(
+                "a group may have at most {} members",
+                self.config.max_group_members
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn not_member(user: &UserId, conversation: &ConversationId) -> Error {
+    Error::new(
+        ErrorCode::NotMember,
+        format!("user {user} is not a member of {conversation}"),
+    )
 }

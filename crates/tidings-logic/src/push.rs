@@ -41,29 +41,16 @@ impl PushRouter {
     /// Pushes each `(user, entry)` to every gateway where the user has a
     /// device. Returns the number of gateway calls that succeeded.
     pub async fn push(&self, deliveries: Vec<(String, InboxEntry)>) -> usize {
-        let users: Vec<String> = deliveries.iter().map(|(u, _)| u.clone()).collect();
-        let routes = match self.registry.lookup(&users).await {
-            Ok(routes) => routes,
-            Err(e) => {
-                tracing::warn!(error = %e, "registry look-up failed; devices will pull");
-                return 0;
-            }
+        let deliveries = deliveries
+            .into_iter()
+            .map(|(user_id, entry)| Delivery {
+                user_id,
+                entry: Some(entry.into()),
+            })
+            .collect();
+        let Some(by_gateway) = self.by_gateway(deliveries, |d| &d.user_id).await else {
+            return 0;
         };
-        let mut by_gateway: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
-        for ((user, entry), devices) in deliveries.into_iter().zip(routes) {
-            if devices.is_empty() {
-                record_pushes("offline", 1);
-            }
-            let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
-            gateways.sort();
-            gateways.dedup();
-            for gateway in gateways {
-                by_gateway.entry(gateway).or_default().push(Delivery {
-                    user_id: user.clone(),
-                    entry: Some(entry.clone().into()),
-                });
-            }
-        }
         let calls = by_gateway.into_iter().map(|(gateway, deliveries)| {
             let client = self.client(&gateway);
             let timeout = self.timeout;
@@ -96,25 +83,9 @@ impl PushRouter {
     /// `members` has a device: one call per gateway, carrying the members
     /// found there. Returns the number of gateway calls that succeeded.
     pub async fn push_conversation(&self, message: Message, members: Vec<String>) -> usize {
-        let routes = match self.registry.lookup(&members).await {
-            Ok(routes) => routes,
-            Err(e) => {
-                tracing::warn!(error = %e, "registry look-up failed; devices will pull");
-                return 0;
-            }
+        let Some(by_gateway) = self.by_gateway(members, |user| user).await else {
+            return 0;
         };
-        let mut by_gateway: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (user, devices) in members.into_iter().zip(routes) {
-            if devices.is_empty() {
-                record_pushes("offline", 1);
-            }
-            let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
-            gateways.sort();
-            gateways.dedup();
-            for gateway in gateways {
-                by_gateway.entry(gateway).or_default().push(user.clone());
-            }
-        }
         let message: tidings_proto::common::v1::Message = message.into();
         let calls = by_gateway.into_iter().map(|(gateway, user_ids)| {
             let client = self.client(&gateway);
@@ -168,6 +139,37 @@ impl PushRouter {
         });
         let results = futures_util::future::join_all(calls).await;
         Ok(results.into_iter().filter(|ok| *ok).count())
+    }
+
+    /// Groups `items` by the gateways where their user (`user_of`) has a
+    /// device, each item going once to each of those gateways; `None` if the
+    /// registry look-up fails.
+    async fn by_gateway<T: Clone>(
+        &self,
+        items: Vec<T>,
+        user_of: impl Fn(&T) -> &str,
+    ) -> Option<BTreeMap<String, Vec<T>>> {
+        let users: Vec<String> = items.iter().map(|item| user_of(item).to_string()).collect();
+        let routes = match self.registry.lookup(&users).await {
+            Ok(routes) => routes,
+            Err(e) => {
+                tracing::warn!(error = %e, "registry look-up failed; devices will pull");
+                return None;
+            }
+        };
+        let mut by_gateway: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        for (item, devices) in items.into_iter().zip(routes) {
+            if devices.is_empty() {
+                record_pushes("offline", 1);
+            }
+            let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
+            gateways.sort();
+            gateways.dedup();
+            for gateway in gateways {
+                by_gateway.entry(gateway).or_default().push(item.clone());
+            }
+        }
+        Some(by_gateway)
     }
 
     fn client(&self, gateway: &str) -> Option<GatewayServiceClient<TracedChannel>> {

@@ -178,17 +178,21 @@ impl LogicServer {
             );
         }
         // Large groups are not written per member: their last seq is the head.
-        for group_id in self.backends.groups.user_groups(user.as_str()).await? {
-            let Some(info) = self.backends.groups.get_group(&group_id).await? else {
-                continue;
-            };
-            if !info.large {
-                continue;
+        let mut large = Vec::new();
+        for info in self.user_groups(&user).await? {
+            if info.large {
+                let conversation = ConversationId::Group(GroupId::parse(&info.group_id)?);
+                large.push((conversation, info.created_at_ms));
             }
-            let conversation = ConversationId::Group(GroupId::parse(&group_id)?);
-            let head = self.conversation_head(&conversation).await?;
+        }
+        let keys: Vec<String> = large
+            .iter()
+            .map(|(conversation, _)| TimelineKey::conversation(conversation).to_string())
+            .collect();
+        let heads = self.backends.sequence.heads(&keys).await?;
+        for ((conversation, created_at_ms), head) in large.into_iter().zip(heads) {
             let entry = summaries.entry(conversation.to_string()).or_insert((
-                info.created_at_ms,
+                created_at_ms,
                 pb::ConversationSummary {
                     conversation_id: conversation.to_string(),
                     ..Default::default()

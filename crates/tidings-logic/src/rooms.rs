@@ -5,46 +5,20 @@
 //! check that a sender's connection is in the room before forwarding); logic
 //! validates the message, stamps it and routes it through the registry.
 
-use tidings_core::{Error, ErrorCode, UserId, now_ms};
+use tidings_core::{Error, RoomId, UserId, now_ms};
 use tidings_proto::gateway::v1::PushRoomRequest;
 use tidings_proto::logic::v1 as pb;
 
 use crate::service::LogicServer;
 
-const MAX_KIND: usize = 64;
-
-/// Checks a room id: 1..=64 characters of `[A-Za-z0-9_.-]`, like every id.
-fn validate_room_id(room: &str) -> Result<(), Error> {
-    tidings_core::RoomId::parse(room).map(|_| ())
-}
-
 impl LogicServer {
-    fn validate_room_send(&self, req: &pb::RoomSendRequest) -> Result<UserId, Error> {
-        let sender = UserId::parse(&req.user_id)?;
-        validate_room_id(&req.room_id)?;
-        if req.kind.len() > MAX_KIND {
-            return Err(Error::invalid(format!(
-                "kind must be at most {MAX_KIND} bytes"
-            )));
-        }
-        if req.body.len() > self.config.max_body_bytes {
-            return Err(Error::new(
-                ErrorCode::BodyTooLarge,
-                format!(
-                    "body is {} bytes; the limit is {}",
-                    req.body.len(),
-                    self.config.max_body_bytes
-                ),
-            ));
-        }
-        Ok(sender)
-    }
-
     pub(crate) async fn handle_room_send(
         &self,
         req: pb::RoomSendRequest,
     ) -> Result<pb::RoomSendResponse, Error> {
-        let sender = self.validate_room_send(&req)?;
+        let sender = UserId::parse(&req.user_id)?;
+        RoomId::parse(&req.room_id)?;
+        self.validate_payload(&req.kind, &req.body)?;
         let push = PushRoomRequest {
             room_id: req.room_id,
             sender_id: sender.to_string(),
@@ -68,15 +42,17 @@ impl LogicServer {
 
 #[cfg(test)]
 mod tests {
+    use tidings_core::ErrorCode;
+
     use super::*;
 
     #[test]
     fn room_ids_follow_the_id_rules() {
         for good in ["lobby", "a", "room-1.x_y", &"r".repeat(64)] {
-            assert!(validate_room_id(good).is_ok(), "{good}");
+            assert!(RoomId::parse(good).is_ok(), "{good}");
         }
         for bad in ["", "has space", "a:b", &"r".repeat(65)] {
-            let err = validate_room_id(bad).unwrap_err();
+            let err = RoomId::parse(bad).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidArgument, "{bad}");
         }
     }

@@ -30,6 +30,26 @@ struct Send {
 }
 
 impl LogicServer {
+    /// Checks the kind and body of a message, stored or ephemeral.
+    pub(crate) fn validate_payload(&self, kind: &str, body: &[u8]) -> Result<(), Error> {
+        if kind.len() > MAX_KIND {
+            return Err(Error::invalid(format!(
+                "kind must be at most {MAX_KIND} bytes"
+            )));
+        }
+        if body.len() > self.config.max_body_bytes {
+            return Err(Error::new(
+                ErrorCode::BodyTooLarge,
+                format!(
+                    "body is {} bytes; the limit is {}",
+                    body.len(),
+                    self.config.max_body_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self, req: pb::SendRequest) -> Result<Send, Error> {
         let sender = UserId::parse(&req.sender_id)?;
         let device = DeviceId::parse(&req.sender_device)?;
@@ -40,21 +60,7 @@ impl LogicServer {
                 req.client_msg_id.len()
             )));
         }
-        if req.kind.len() > MAX_KIND {
-            return Err(Error::invalid(format!(
-                "kind must be at most {MAX_KIND} bytes"
-            )));
-        }
-        if req.body.len() > self.config.max_body_bytes {
-            return Err(Error::new(
-                ErrorCode::BodyTooLarge,
-                format!(
-                    "body is {} bytes; the limit is {}",
-                    req.body.len(),
-                    self.config.max_body_bytes
-                ),
-            ));
-        }
+        self.validate_payload(&req.kind, &req.body)?;
         Ok(Send {
             sender,
             device,
@@ -108,8 +114,7 @@ impl LogicServer {
             });
         }
 
-        self.check_member(&send.conversation, &send.sender).await?;
-        let audience = self.audience(&send.conversation).await?;
+        let audience = self.audience(&send.conversation, &send.sender).await?;
         let message = Message {
             message_id: message_id_for(&send.sender, &send.client_msg_id),
             conversation_id: send.conversation.to_string(),

@@ -19,7 +19,6 @@ pub mod groups;
 pub mod latency;
 pub mod params;
 pub mod report;
-pub mod server;
 pub mod storage;
 pub mod table;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use crate::alloc::{AllocOp, AllocPath, AllocReport, KeyChoice, SEND_SHAPE_KEYS};
 use crate::e2e::E2eReport;
 use crate::params::{AllocParams, E2eParams, Params, StorageParams};
 use crate::storage::{CqlOutcome, StorageOp, StorageReport};
-use crate::table::{Table, count, latency, latency_ratio, rate, ratio, seconds, span};
+use crate::table::{Table, count, latency, latency_ratio, rate, seconds, span, with_ratios};
 
 /// Machine and run parameters.
 pub fn header(command: &str, params: &Params, cores: usize, workers: usize) -> String {
@@ -115,23 +115,19 @@ pub fn alloc(params: &AllocParams, report: &AllocReport) -> String {
             KeyChoice::Distinct => params.keys.to_string(),
             KeyChoice::Hot => "1 (hot)".to_string(),
         };
-        let base_rate = base.map_or(0.0, |b| b.allocations_per_second());
-        let (base_p50, base_p99) =
-            base.map_or(Default::default(), |b| (b.latency.p50, b.latency.p99));
-        rows.row(vec![
+        let mut cells = vec![
             path.into(),
             operation.into(),
             keys,
             s.shape.keys_per_call.to_string(),
             s.shape.tasks.to_string(),
             count(row.allocations),
-            rate(row.allocations_per_second()),
-            ratio(row.allocations_per_second(), base_rate),
-            latency(row.latency.p50),
-            latency_ratio(row.latency.p50, base_p50),
-            latency(row.latency.p99),
-            latency_ratio(row.latency.p99, base_p99),
-        ]);
+        ];
+        cells.extend(with_ratios(
+            (row.allocations_per_second(), row.latency),
+            base.map(|b| (b.allocations_per_second(), b.latency)),
+        ));
+        rows.row(cells);
     }
     out.push_str(&rows.render());
     let _ = writeln!(
@@ -212,18 +208,17 @@ pub fn e2e(params: &E2eParams, report: &E2eReport) -> String {
     );
     for row in &report.rows {
         let (s, p) = (&row.send, &row.ping);
-        sends.row(vec![
+        let mut cells = vec![
             row.pairs.to_string(),
             count(s.acked),
             s.failed.to_string(),
             seconds(s.elapsed),
-            rate(s.messages_per_second()),
-            ratio(s.messages_per_second(), p.pings_per_second()),
-            latency(s.ack_latency.p50),
-            latency_ratio(s.ack_latency.p50, p.latency.p50),
-            latency(s.ack_latency.p99),
-            latency_ratio(s.ack_latency.p99, p.latency.p99),
-        ]);
+        ];
+        cells.extend(with_ratios(
+            (s.messages_per_second(), s.ack_latency),
+            Some((p.pings_per_second(), p.latency)),
+        ));
+        sends.row(cells);
         let delivered = if s.acked == 0 {
             "-".to_string()
         } else {
@@ -335,20 +330,16 @@ pub fn storage(params: &StorageParams, report: &StorageReport) -> String {
     );
     for row in rows {
         let base = report.baseline_for(row.scenario);
-        let base_rate = base.map_or(0.0, |b| b.ops_per_second());
-        let (base_p50, base_p99) =
-            base.map_or(Default::default(), |b| (b.latency.p50, b.latency.p99));
-        cql.row(vec![
+        let mut cells = vec![
             row.scenario.op.method().into(),
             row.scenario.tasks.to_string(),
             count(row.ops),
-            rate(row.ops_per_second()),
-            ratio(row.ops_per_second(), base_rate),
-            latency(row.latency.p50),
-            latency_ratio(row.latency.p50, base_p50),
-            latency(row.latency.p99),
-            latency_ratio(row.latency.p99, base_p99),
-        ]);
+        ];
+        cells.extend(with_ratios(
+            (row.ops_per_second(), row.latency),
+            base.map(|b| (b.ops_per_second(), b.latency)),
+        ));
+        cql.row(cells);
     }
     out.push_str(&cql.render());
     let _ = writeln!(

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use crate::latency::LatencySummary;
+
 /// A table whose first `left` columns are left-aligned and the rest
 /// right-aligned (numbers).
 pub struct Table {
@@ -105,6 +107,23 @@ pub fn ratio(figure: f64, baseline: f64) -> String {
 /// [`ratio`] of two latencies.
 pub fn latency_ratio(figure: Duration, baseline: Duration) -> String {
     ratio(figure.as_secs_f64(), baseline.as_secs_f64())
+}
+
+/// A rate and the p50 and p99 of its latencies, each followed by its ratio
+/// to the baseline's (`-` where there is no baseline).
+pub fn with_ratios(
+    (per_second, latencies): (f64, LatencySummary),
+    baseline: Option<(f64, LatencySummary)>,
+) -> [String; 6] {
+    let (base_per_second, base) = baseline.unwrap_or_default();
+    [
+        rate(per_second),
+        ratio(per_second, base_per_second),
+        latency(latencies.p50),
+        latency_ratio(latencies.p50, base.p50),
+        latency(latencies.p99),
+        latency_ratio(latencies.p99, base.p99),
+    ]
 }
 
 /// Seconds with one decimal.

@@ -14,12 +14,12 @@ use anyhow::Context;
 use tidings_sequence::{Allocator, SequenceConfig};
 use tidings_storage::SectionStore;
 use tidings_storage::embedded::EmbeddedStore;
+use tidings_testkit::TestServer;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::latency::{Latencies, LatencySummary, per_second};
 use crate::params::AllocParams;
-use crate::server::BenchServer;
 use target::{KeyRing, Target};
 
 /// Keys per call of the rows shaped like one 1:1 send: the conversation and
@@ -223,8 +223,8 @@ pub async fn run(params: &AllocParams) -> anyhow::Result<AllocReport> {
     }
     drop(store);
 
-    let server = BenchServer::start(params.sections).await?;
-    let target = Target::Grpc(server.sequence_client().await?);
+    let server = TestServer::start_with(|config| config.sequence.sections = params.sections).await;
+    let target = Target::Grpc(server.sequence_client());
     warm_up(&target, &distinct).await?;
     for scenario in rows_to_run.iter().filter(|s| s.path == AllocPath::Grpc) {
         let ring = ring_of(scenario.keys);

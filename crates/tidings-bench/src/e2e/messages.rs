@@ -24,7 +24,6 @@ const BODY_PREFIX: &str = "tidings-bench sent_at_ns=";
 /// What the message phase of one scenario measured.
 #[derive(Debug, Clone)]
 pub struct SendStats {
-    pub pairs: usize,
     /// Sends acknowledged by the server.
     pub acked: u64,
     /// Sends that failed (each is counted, none is retried).
@@ -63,7 +62,6 @@ struct Progress {
 /// Runs every pair at once: each sender sends up to `messages` within
 /// `send_time`; receivers then wait up to `drain_time` for missing pushes.
 pub(crate) async fn run(pairs: &[Pair], params: &E2eParams) -> anyhow::Result<SendStats> {
-    let epoch = Instant::now();
     let started = Instant::now();
     let send_deadline = started + params.send_time;
     let receive_deadline = send_deadline + params.drain_time;
@@ -75,7 +73,7 @@ pub(crate) async fn run(pairs: &[Pair], params: &E2eParams) -> anyhow::Result<Se
         receivers.spawn(receive(
             pair.receiver.clone(),
             progress.clone(),
-            epoch,
+            started,
             receive_deadline,
             params.drain_time,
         ));
@@ -83,14 +81,13 @@ pub(crate) async fn run(pairs: &[Pair], params: &E2eParams) -> anyhow::Result<Se
             pair.sender.clone(),
             pair.conversation.clone(),
             progress,
-            epoch,
+            started,
             params.messages,
             send_deadline,
         ));
     }
 
     let mut stats = SendStats {
-        pairs: pairs.len(),
         acked: 0,
         failed: 0,
         elapsed: Duration::ZERO,

@@ -11,12 +11,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tidings_client::{Device, dev_token};
-use tidings_sequence::SequenceConfig;
-use tidings_testkit::dm;
+use tidings_testkit::{TestServer, dm};
 use tokio::task::JoinSet;
 
 use crate::params::E2eParams;
-use crate::server::BenchServer;
 use messages::Pair;
 pub use messages::SendStats;
 pub use ping::PingStats;
@@ -45,8 +43,8 @@ pub async fn run(params: &E2eParams) -> anyhow::Result<E2eReport> {
 }
 
 async fn run_pairs(count: usize, params: &E2eParams) -> anyhow::Result<E2eRow> {
-    let server = BenchServer::start(SequenceConfig::default().sections).await?;
-    let pairs = connect_pairs(&server.ws_url(), count).await?;
+    let server = TestServer::start().await;
+    let pairs = connect_pairs(&server.url(), count).await?;
     let senders: Vec<Arc<Device>> = pairs.iter().map(|p| p.sender.clone()).collect();
 
     let before = ping::run(&senders, params.pings.div_ceil(2), params.ping_time / 2).await?;
@@ -74,39 +72,44 @@ pub async fn run_against(url: &str, count: usize, params: &E2eParams) -> anyhow:
 /// Connects `count` sender and receiver devices (users `sender-<i>` and
 /// `receiver-<i>`), each caught up on its empty inbox.
 async fn connect_pairs(url: &str, count: usize) -> anyhow::Result<Vec<Pair>> {
-    let mut connecting = JoinSet::new();
-    for i in 0..count {
-        let url = url.to_string();
-        connecting.spawn(async move {
-            let sender_id = format!("sender-{i}");
-            let receiver_id = format!("receiver-{i}");
-            let sender = synced_device(&url, &sender_id).await?;
-            let receiver = synced_device(&url, &receiver_id).await?;
-            anyhow::Ok((
-                i,
-                Pair {
-                    sender: Arc::new(sender),
-                    receiver: Arc::new(receiver),
-                    conversation: dm(&sender_id, &receiver_id),
-                },
-            ))
-        });
-    }
-    let mut pairs = Vec::with_capacity(count);
-    while let Some(pair) = connecting.join_next().await {
-        pairs.push(pair??);
-    }
-    pairs.sort_by_key(|(i, _)| *i);
-    Ok(pairs.into_iter().map(|(_, pair)| pair).collect())
+    let users: Vec<String> = (0..count)
+        .flat_map(|i| [format!("sender-{i}"), format!("receiver-{i}")])
+        .collect();
+    let devices = synced_devices(url, &users).await?;
+    let pairs = users.chunks_exact(2).zip(devices.chunks_exact(2));
+    Ok(pairs
+        .map(|(users, devices)| Pair {
+            sender: devices[0].clone(),
+            receiver: devices[1].clone(),
+            conversation: dm(&users[0], &users[1]),
+        })
+        .collect())
 }
 
-async fn synced_device(url: &str, user: &str) -> anyhow::Result<Device> {
-    let (mut device, _welcome) = Device::connect(url, &dev_token(user), "bench", 0)
-        .await
-        .with_context(|| format!("{user} cannot connect to {url}"))?;
-    device
-        .pull_all()
-        .await
-        .with_context(|| format!("{user} cannot pull"))?;
-    Ok(device)
+/// Connects one device per user of `users`, at once, each caught up on its
+/// inbox and its large groups; in the order of `users`.
+pub(crate) async fn synced_devices(
+    url: &str,
+    users: &[String],
+) -> anyhow::Result<Vec<Arc<Device>>> {
+    let mut connecting = JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        let (url, user) = (url.to_string(), user.clone());
+        connecting.spawn(async move {
+            let (mut device, _welcome) = Device::connect(&url, &dev_token(&user), "bench", 0)
+                .await
+                .with_context(|| format!("{user} cannot connect to {url}"))?;
+            device
+                .pull_all()
+                .await
+                .with_context(|| format!("{user} cannot pull"))?;
+            anyhow::Ok((i, Arc::new(device)))
+        });
+    }
+    let mut devices = Vec::with_capacity(users.len());
+    while let Some(device) = connecting.join_next().await {
+        devices.push(device??);
+    }
+    devices.sort_by_key(|(i, _)| *i);
+    Ok(devices.into_iter().map(|(_, device)| device).collect())
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tidings_client::proto::server_frame::Frame;
-use tidings_client::{ClientError, Device, dev_token};
+use tidings_client::{ClientError, Device};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -91,28 +91,9 @@ impl Online {
         conversation_id: &str,
         users: &[String],
     ) -> anyhow::Result<Online> {
-        let mut connecting = JoinSet::new();
-        for (i, user) in users.iter().enumerate() {
-            let (url, user) = (url.to_string(), user.clone());
-            connecting.spawn(async move {
-                let (mut device, _welcome) = Device::connect(&url, &dev_token(&user), "bench", 0)
-                    .await
-                    .with_context(|| format!("{user} cannot connect to {url}"))?;
-                device
-                    .pull_all()
-                    .await
-                    .with_context(|| format!("{user} cannot pull"))?;
-                anyhow::Ok((i, Arc::new(device)))
-            });
-        }
-        let mut devices = Vec::with_capacity(users.len());
-        while let Some(device) = connecting.join_next().await {
-            devices.push(device??);
-        }
-        devices.sort_by_key(|(i, _)| *i);
         Ok(Online {
             conversation_id: conversation_id.to_string(),
-            devices: devices.into_iter().map(|(_, d)| d).collect(),
+            devices: crate::e2e::synced_devices(url, users).await?,
         })
     }
 

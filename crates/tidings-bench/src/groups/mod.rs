@@ -60,8 +60,7 @@ pub struct GroupRow {
     pub diffusion: Diffusion,
     /// Member devices online during the messages, the sender's included.
     pub online: usize,
-    /// CreateGroup and AddMembers calls, and their total time.
-    pub setup_calls: usize,
+    /// Time of the CreateGroup and AddMembers calls.
     pub setup: Duration,
     pub messages: MessageStats,
 }
@@ -196,7 +195,6 @@ async fn group_row(
         size: group.member_count as usize,
         diffusion,
         online: online_count,
-        setup_calls: group.calls,
         setup: group.elapsed,
         messages: run?.stats,
     })

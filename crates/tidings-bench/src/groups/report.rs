@@ -321,7 +321,6 @@ mod tests {
             size,
             diffusion,
             online: 2,
-            setup_calls: 1,
             setup: Duration::from_millis(10),
             messages: MessageStats {
                 acked: 2,

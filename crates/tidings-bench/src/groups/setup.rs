@@ -19,7 +19,6 @@ pub(crate) struct SetUpGroup {
     /// The server runs it in read diffusion.
     pub large: bool,
     pub member_count: u64,
-    pub calls: usize,
     pub elapsed: Duration,
 }
 
@@ -54,7 +53,6 @@ pub(crate) async fn set_up_group(
         .await
         .with_context(|| format!("cannot create group {group_id}"))?
         .into_inner();
-    let mut calls = 1;
     for chunk in members[first..].chunks(batch) {
         let left = deadline.saturating_duration_since(Instant::now());
         anyhow::ensure!(
@@ -75,7 +73,6 @@ pub(crate) async fn set_up_group(
             .await
             .with_context(|| format!("cannot add members to group {group_id}"))?
             .into_inner();
-        calls += 1;
     }
     let GroupResponse {
         conversation_id,
@@ -92,7 +89,6 @@ pub(crate) async fn set_up_group(
         conversation_id,
         large,
         member_count,
-        calls,
         elapsed: started.elapsed(),
     })
 }

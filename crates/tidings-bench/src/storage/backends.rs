@@ -12,7 +12,6 @@ use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{InboxStore, MessageStore};
 use tidings_storage_scylla::{ScyllaConfig, ScyllaStore, migrate};
 
-use super::BackendKind;
 use crate::params::StorageParams;
 
 /// The node `scripts/cassandra.sh start` runs.
@@ -65,7 +64,6 @@ pub enum CqlOutcome {
 
 /// One backend's stores, and what must live as long as they do.
 pub(crate) struct Backend {
-    pub(crate) kind: BackendKind,
     pub(crate) messages: Arc<dyn MessageStore>,
     pub(crate) inbox: Arc<dyn InboxStore>,
     /// Declared last, so dropped after the stores.
@@ -88,7 +86,6 @@ impl Backend {
             .context("cannot create a temporary directory for the embedded store")?;
         let store = EmbeddedStore::open(dir.path())?;
         Ok(Backend {
-            kind: BackendKind::Embedded,
             messages: store.clone(),
             inbox: store,
             owned: Owned::Directory { _dir: dir },
@@ -142,7 +139,6 @@ impl Backend {
             keyspace_dropped: Ok(()),
         };
         let backend = Backend {
-            kind: BackendKind::Cql,
             messages: store.clone(),
             inbox: store.clone(),
             owned: Owned::Keyspace(store, config.keyspace),

@@ -72,17 +72,6 @@ impl StorageOp {
             StorageOp::ReadHistory => 20,
         }
     }
-
-    pub fn is_write(self) -> bool {
-        matches!(self, StorageOp::AppendMessage | StorageOp::AppendInbox)
-    }
-}
-
-/// Which backend a row ran on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    Embedded,
-    Cql,
 }
 
 /// An operation and how many tasks call it at once.
@@ -95,7 +84,6 @@ pub struct Scenario {
 /// What one row measured.
 #[derive(Debug, Clone)]
 pub struct StorageRow {
-    pub backend: BackendKind,
     pub scenario: Scenario,
     /// Calls made, one operation each.
     pub ops: u64,
@@ -272,7 +260,6 @@ async fn measure(
     }
     let elapsed = started.elapsed();
     let row = StorageRow {
-        backend: load.backend_kind(),
         scenario,
         ops: calls,
         elapsed,

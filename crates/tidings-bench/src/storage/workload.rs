@@ -14,7 +14,7 @@ use tidings_core::{InboxEntry, Message, Seq, now_ms};
 use tidings_storage::{InboxStore, MessageStore};
 
 use super::backends::Backend;
-use super::{BackendKind, Scenario, StorageOp};
+use super::{Scenario, StorageOp};
 use crate::params::StorageParams;
 
 /// Expiry of every inbox entry written: the sync service's default.
@@ -29,7 +29,6 @@ const READ_STEP: u64 = 7_919;
 
 /// The stores of one backend and the data the rows use.
 pub(crate) struct Workload {
-    kind: BackendKind,
     messages: Arc<dyn MessageStore>,
     inbox: Arc<dyn InboxStore>,
     data: Arc<DataSet>,
@@ -78,16 +77,11 @@ impl Workload {
             }
         }
         Ok(Workload {
-            kind: backend.kind,
             messages: backend.messages.clone(),
             inbox: backend.inbox.clone(),
             data: Arc::new(data),
             rows_started: 0,
         })
-    }
-
-    pub(crate) fn backend_kind(&self) -> BackendKind {
-        self.kind
     }
 
     /// One caller per task of `scenario`, each on its own timelines (appends)

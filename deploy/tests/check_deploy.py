@@ -95,7 +95,8 @@ def env_key(name: str) -> str | None:
     return ".".join(part.lower() for part in name[len("TIDINGS__"):].split("__"))
 
 
-def check_compose(repo: str, known: set[str]) -> None:
+def check_compose(repo: str, known: set[str]) -> set[str]:
+    """Checks compose.yaml and the config files it mounts; returns their paths."""
     compose_dir = os.path.join(repo, "deploy")
     where = "deploy/compose.yaml"
     with open(os.path.join(compose_dir, "compose.yaml"), encoding="utf-8") as f:
@@ -133,12 +134,14 @@ def check_compose(repo: str, known: set[str]) -> None:
             if source not in compose.get("configs", {}):
                 problem(where, f"{name}: config {source!r} is not declared")
 
+    checked = set()
     for name, config in compose.get("configs", {}).items():
-        path = os.path.join(compose_dir, config["file"])
+        path = os.path.normpath(os.path.join(compose_dir, config["file"]))
         if not os.path.isfile(path):
             problem(where, f"config {name}: {config['file']} does not exist")
             continue
         settings = check_toml(path, known)
+        checked.add(path)
         peers = settings.get("peers", {})
         for peer in [*peers.get("sequence", []), *(peers[k] for k in ("store", "sync", "logic") if k in peers)]:
             if peer.rsplit(":", 1)[0] not in services:
@@ -184,6 +187,7 @@ def check_compose(repo: str, known: set[str]) -> None:
                 gateway_ports[name] = int(host_port)
     if sorted(gateway_ports.values()) != [7400, 7410]:
         problem(where, f"gateways should publish 7400 and 7410, found {gateway_ports}")
+    return checked
 
 
 def dockerignore_allows(patterns: list[str], path: str) -> bool:
@@ -346,11 +350,12 @@ def main() -> int:
     repo = os.path.abspath(args.repo)
     os.chdir(repo)
     known = documented_keys(os.path.join(repo, "tidings.example.toml"))
-    check_compose(repo, known)
+    checked = check_compose(repo, known)
     config_dir = os.path.join(repo, "deploy", "config")
     for name in sorted(os.listdir(config_dir)):
-        if name.endswith(".toml"):
-            check_toml(os.path.join(config_dir, name), known)
+        path = os.path.join(config_dir, name)
+        if name.endswith(".toml") and path not in checked:
+            check_toml(path, known)
     check_dockerfile(repo)
     if args.bin_dir:
         print("configurations started with the binaries in", args.bin_dir)

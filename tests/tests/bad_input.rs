@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use prost::Message as _;
 use tidings_client::proto::{ClientFrame, client_frame, server_frame};
-use tidings_client::{ClientError, Connection, Device};
+use tidings_client::{Connection, Device};
 use tidings_core::ErrorCode;
-use tidings_testkit::{TestServer, dm};
+use tidings_testkit::{TestServer, dm, server_code};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -16,18 +16,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// inbox head, to prove bad input changed nothing.
 async fn snapshot(server: &TestServer) -> (usize, u64) {
     let stored = server.stored_messages(&dm("alice", "bob")).await.len();
-    let head = server
-        .sync_client()
-        .pull(tidings_proto::sync::v1::PullRequest {
-            user_id: "bob".into(),
-            after: u64::MAX,
-            limit: 1,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .head;
-    (stored, head)
+    (stored, server.inbox_head("bob").await)
 }
 
 /// The next frame must be an error with `code` and connection_kept.
@@ -41,15 +30,6 @@ async fn expect_error_frame(conn: &Connection, code: ErrorCode) -> String {
     assert!(error.connection_kept);
     assert!(!error.message.is_empty());
     error.message
-}
-
-fn server_code(result: Result<impl std::fmt::Debug, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .code()
-            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
-        Ok(v) => panic!("expected an error, got {v:?}"),
-    }
 }
 
 async fn still_works(conn: &Connection) {

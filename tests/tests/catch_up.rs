@@ -3,7 +3,7 @@
 //! get the same entries plain.
 
 use prost::Message as _;
-use tidings_client::proto::{InboxEntries, Pull, client_frame, server_frame};
+use tidings_client::proto::{InboxEntries, Pull, PullResult, client_frame, server_frame};
 use tidings_client::{Connection, dev_token};
 use tidings_testkit::{TestServer, dm};
 
@@ -23,8 +23,8 @@ async fn backlog(server: &TestServer, n: usize) {
     }
 }
 
-/// Pulls one raw page, returning (entries as sent plain, compressed bytes).
-async fn raw_page(conn: &Connection, limit: u32) -> tidings_client::proto::PullResult {
+/// Pulls one page as the server sent it, before the SDK decompresses it.
+async fn raw_page(conn: &Connection, limit: u32) -> PullResult {
     let frame = conn
         .request(client_frame::Frame::Pull(Pull { after: 0, limit }))
         .await

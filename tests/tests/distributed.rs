@@ -5,19 +5,11 @@
 
 use std::time::Duration;
 
-use tidings_client::{Device, dev_token};
-use tidings_registry::{RedisRegistry, RedisRegistryOptions, Registry};
-use tidings_testkit::{Cluster, dm, redis_url};
+use tidings_client::Device;
+use tidings_registry::{RedisRegistry, Registry};
+use tidings_testkit::{Cluster, dm, send_texts, synced_device};
 
 const WAIT: Duration = Duration::from_secs(15);
-
-async fn device(url: &str, user: &str, id: &str) -> Device {
-    let (mut device, _) = Device::connect(url, &dev_token(user), id, 0)
-        .await
-        .expect("device connects");
-    device.pull_all().await.expect("initial pull");
-    device
-}
 
 async fn gateways_of(registry: &RedisRegistry, user: &str) -> Vec<String> {
     registry.lookup(&[user.to_string()]).await.unwrap()[0]
@@ -40,21 +32,13 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
     .unwrap();
     let gw1 = cluster.gateway().unwrap();
     let gw2 = cluster.gateway().unwrap();
-    let registry = RedisRegistry::connect_with(
-        &redis_url(),
-        RedisRegistryOptions {
-            key_prefix: cluster.key_prefix.clone(),
-            ..RedisRegistryOptions::default()
-        },
-    )
-    .await
-    .expect("redis reachable; run scripts/redis.sh start");
+    let registry = cluster.registry().await.unwrap();
 
     // A user on gateway 1 messages a user on gateway 2: the push reaches
     // gateway 2 through the registry.
     let conversation = dm("alice", "bob");
-    let alice = device(&gw1.ws_url(), "alice", "a1").await;
-    let mut bob = device(&gw2.ws_url(), "bob", "b1").await;
+    let alice = synced_device(&gw1.ws_url(), "alice", "a1").await;
+    let mut bob = synced_device(&gw2.ws_url(), "bob", "b1").await;
     assert_eq!(
         gateways_of(&registry, "bob").await,
         [gw2.addr("gateway_grpc")]
@@ -69,19 +53,7 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
 
     // kill -9 gateway 2; bob is gone while alice sends two more.
     gw2.kill();
-    let mut missed = Vec::new();
-    for i in 0..2 {
-        let ack = alice
-            .send(
-                &conversation,
-                &format!("d-missed-{i}"),
-                "text",
-                format!("while away {i}"),
-            )
-            .await
-            .unwrap();
-        missed.push(ack.message_id);
-    }
+    let missed = send_texts(&alice, &conversation, "missed", 2).await;
     // Bob reconnects to gateway 1, pulls, and misses nothing.
     bob.reconnect_to(&gw1.ws_url()).await.unwrap();
     let outcome = bob.pull_all().await.unwrap();
@@ -100,12 +72,12 @@ async fn messages_cross_gateways_and_survive_a_killed_gateway() {
     // connection is still open; gateway 3 then shuts down and cleans up its
     // connections. The entry naming gateway 1 must survive.
     let gw3 = cluster.gateway().unwrap();
-    let carol_old = device(&gw3.ws_url(), "carol", "c1").await;
+    let carol_old = synced_device(&gw3.ws_url(), "carol", "c1").await;
     assert_eq!(
         gateways_of(&registry, "carol").await,
         [gw3.addr("gateway_grpc")]
     );
-    let mut carol = device(&gw1.ws_url(), "carol", "c1").await;
+    let mut carol = synced_device(&gw1.ws_url(), "carol", "c1").await;
     assert_eq!(
         gateways_of(&registry, "carol").await,
         [gw1.addr("gateway_grpc")]

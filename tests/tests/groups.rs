@@ -8,21 +8,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use prost::Message as _;
-use tidings_client::{ClientError, Device};
+use tidings_client::{Device, READ_KIND};
 use tidings_core::ErrorCode;
+use tidings_proto::common::v1::membership_event::Action;
 use tidings_proto::common::v1::{MembershipEvent, Message, ReadPosition};
-use tidings_testkit::TestServer;
+use tidings_testkit::{TestServer, server_code};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .code()
-            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
-        Ok(v) => panic!("expected an error, got {v:?}"),
-    }
-}
 
 fn texts(messages: &[&Message]) -> Vec<String> {
     messages
@@ -76,34 +68,34 @@ async fn membership_is_checked_and_changes_are_timeline_events() {
     assert_eq!(group.member_count, 2);
     assert!(!group.large);
     assert_eq!(
-        code(alice.connection().create_group("team", "again", &[]).await),
+        server_code(alice.connection().create_group("team", "again", &[]).await),
         ErrorCode::AlreadyExists
     );
 
     // Carol is not a member: no send, no pull, no history, no member list.
     assert_eq!(
-        code(carol.send("g:team", "c-1", "text", "hi").await),
+        server_code(carol.send("g:team", "c-1", "text", "hi").await),
         ErrorCode::NotMember
     );
     assert_eq!(
-        code(carol.connection().pull_conversation("g:team", 0, 10).await),
+        server_code(carol.connection().pull_conversation("g:team", 0, 10).await),
         ErrorCode::NotMember
     );
     assert_eq!(
-        code(carol.history("g:team", 0, 10).await),
+        server_code(carol.history("g:team", 0, 10).await),
         ErrorCode::NotMember
     );
     assert_eq!(
-        code(carol.connection().list_members("team", "", 10).await),
+        server_code(carol.connection().list_members("team", "", 10).await),
         ErrorCode::NotMember
     );
     assert_eq!(
-        code(carol.send("g:nope", "c-2", "text", "hi").await),
+        server_code(carol.send("g:nope", "c-2", "text", "hi").await),
         ErrorCode::UnknownGroup
     );
     // Only the owner removes others.
     assert_eq!(
-        code(bob.connection().remove_members("team", &["alice"]).await),
+        server_code(bob.connection().remove_members("team", &["alice"]).await),
         ErrorCode::Forbidden
     );
 
@@ -120,7 +112,7 @@ async fn membership_is_checked_and_changes_are_timeline_events() {
         .await
         .unwrap();
     assert_eq!(
-        code(bob.send("g:team", "b-2", "text", "gone").await),
+        server_code(bob.send("g:team", "b-2", "text", "gone").await),
         ErrorCode::NotMember
     );
     alice.send("g:team", "a-2", "text", "three").await.unwrap();
@@ -144,9 +136,9 @@ async fn membership_is_checked_and_changes_are_timeline_events() {
     );
     let seen = alice.messages_of("g:team");
     assert!(strictly_increasing(&seen));
-    let created = 1;
-    let added = 2;
-    let removed = 3;
+    let created = Action::Created as i32;
+    let added = Action::Added as i32;
+    let removed = Action::Removed as i32;
     assert_eq!(
         events(&seen),
         vec![
@@ -351,7 +343,7 @@ async fn conversation_list_shows_unread_and_read_positions_sync_across_devices()
         .applied()
         .iter()
         .filter_map(|e| e.message.as_ref())
-        .filter(|m| m.kind == "tidings.read")
+        .filter(|m| m.kind == READ_KIND)
         .map(|m| ReadPosition::decode(m.body.as_slice()).unwrap())
         .next_back()
         .expect("a read position entry");
@@ -370,11 +362,11 @@ async fn conversation_list_shows_unread_and_read_positions_sync_across_devices()
     assert_eq!(dm_summary.read_seq, last - 1);
     // Bad input changes nothing.
     assert_eq!(
-        code(phone.connection().read_ack("g:nope", 1).await),
+        server_code(phone.connection().read_ack("g:nope", 1).await),
         ErrorCode::UnknownGroup
     );
     assert_eq!(
-        code(phone.connection().read_ack("dm:carol:dave", 1).await),
+        server_code(phone.connection().read_ack("dm:carol:dave", 1).await),
         ErrorCode::NotMember
     );
     server.shutdown().await;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use tidings_testkit::{TestServer, dm};
+use tidings_testkit::{TestServer, dm, send_texts};
 
 fn grpcurl() -> PathBuf {
     let path = std::env::var("TIDINGS_GRPCURL")
@@ -38,19 +38,7 @@ async fn grpcurl_lists_services_checks_health_and_reads_history() {
     let server = TestServer::start().await;
     let alice = server.synced_device("alice", "a1").await;
     let conversation = dm("alice", "bob");
-    let mut ids = Vec::new();
-    for i in 0..2 {
-        let ack = alice
-            .send(
-                &conversation,
-                &format!("g{i}"),
-                "text",
-                format!("hello {i}"),
-            )
-            .await
-            .unwrap();
-        ids.push(ack.message_id);
-    }
+    let ids = send_texts(&alice, &conversation, "hello", 2).await;
 
     let a = server.addresses;
     let services = [

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tidings_testkit::{TestServer, dm};
+use tidings_testkit::{TestServer, dm, send_texts};
 
 #[tokio::test]
 async fn a_device_offline_past_the_ttl_is_told_truncated_and_recovers_by_history() {
@@ -14,19 +14,7 @@ async fn a_device_offline_past_the_ttl_is_told_truncated_and_recovers_by_history
     let checkpoint = bob.checkpoint();
     bob.close().await.unwrap();
 
-    let mut sent = Vec::new();
-    for i in 0..3 {
-        let ack = alice
-            .send(
-                &conversation,
-                &format!("old-{i}"),
-                "text",
-                format!("old {i}"),
-            )
-            .await
-            .unwrap();
-        sent.push(ack.message_id);
-    }
+    let sent = send_texts(&alice, &conversation, "old", 3).await;
     // Longer than the TTL (and its bookkeeping window).
     tokio::time::sleep(Duration::from_millis(2_500)).await;
 

@@ -18,9 +18,9 @@ use tidings_client::{ClientError, Connection, dev_token};
 use tidings_core::ErrorCode;
 use tidings_proto::logic::v1::RoomSendRequest;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tidings_proto::sync::v1::PullRequest;
-use tidings_registry::{RedisRegistry, RedisRegistryOptions, Registry};
-use tidings_testkit::{Cluster, TestServer, redis_url};
+use tidings_registry::{RedisRegistry, Registry};
+use tidings_testkit::{Cluster, TestServer, server_code};
+use tonic::transport::Channel;
 
 const WAIT: Duration = Duration::from_secs(15);
 /// How long a connection that must get nothing is watched after a barrier.
@@ -64,31 +64,11 @@ async fn expect_nothing(connection: &Connection) {
     }
 }
 
-fn server_code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
-    match result {
-        Err(e) => e
-            .code()
-            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
-        Ok(v) => panic!("expected an error, got {v:?}"),
-    }
-}
-
 /// Every user's inbox head: room messages must never move one.
 async fn inbox_heads(server: &TestServer, users: &[&str]) -> Vec<u64> {
-    let mut sync = server.sync_client();
     let mut heads = Vec::new();
     for user in users {
-        let head = sync
-            .pull(PullRequest {
-                user_id: user.to_string(),
-                after: u64::MAX,
-                limit: 1,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .head;
-        heads.push(head);
+        heads.push(server.inbox_head(user).await);
     }
     heads
 }
@@ -463,21 +443,34 @@ async fn wait_for_room_gateways(registry: &RedisRegistry, room: &str, expected: 
     }
 }
 
+/// Sends a room message straight to logic, as a gateway would; answers with
+/// how many gateways logic handed it to.
+async fn logic_room_send(
+    logic: &mut LogicServiceClient<Channel>,
+    user: &str,
+    room: &str,
+    body: &str,
+) -> u32 {
+    logic
+        .room_send(RoomSendRequest {
+            user_id: user.into(),
+            room_id: room.into(),
+            kind: "text".into(),
+            body: body.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .gateways
+}
+
 #[tokio::test]
 async fn a_room_spans_gateways_with_one_push_per_gateway() {
     let cluster =
         Cluster::start("rooms", &[("TIDINGS__GATEWAY__REGISTRY_TTL_SECS", "30")]).unwrap();
     let gw1 = cluster.gateway().unwrap();
     let gw2 = cluster.gateway().unwrap();
-    let registry = RedisRegistry::connect_with(
-        &redis_url(),
-        RedisRegistryOptions {
-            key_prefix: cluster.key_prefix.clone(),
-            ..RedisRegistryOptions::default()
-        },
-    )
-    .await
-    .expect("redis reachable; run scripts/redis.sh start");
+    let registry = cluster.registry().await.unwrap();
     let mut logic_client =
         LogicServiceClient::connect(format!("http://{}", cluster.logic.addr("logic")))
             .await
@@ -520,17 +513,10 @@ async fn a_room_spans_gateways_with_one_push_per_gateway() {
 
     // Straight to logic: one PushRoom per gateway, however many members each
     // gateway holds, and each member still gets exactly one copy.
-    let response = logic_client
-        .room_send(RoomSendRequest {
-            user_id: "ann".into(),
-            room_id: "arena".into(),
-            kind: "text".into(),
-            body: b"counted".to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(response.gateways, 2);
+    assert_eq!(
+        logic_room_send(&mut logic_client, "ann", "arena", "counted").await,
+        2
+    );
     for member in [&ann, &ben, &cat] {
         expect_message(member, "arena", "ann", "counted").await;
     }
@@ -554,17 +540,10 @@ async fn a_room_spans_gateways_with_one_push_per_gateway() {
     // arena's registry entry and gets no more of its messages.
     join(&cat, "side").await;
     wait_for_room_gateways(&registry, "arena", &[gw1.addr("gateway_grpc")]).await;
-    let response = logic_client
-        .room_send(RoomSendRequest {
-            user_id: "ann".into(),
-            room_id: "arena".into(),
-            kind: "text".into(),
-            body: b"gateway 1 only".to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(response.gateways, 1);
+    assert_eq!(
+        logic_room_send(&mut logic_client, "ann", "arena", "gateway 1 only").await,
+        1
+    );
     for member in [&ann, &ben] {
         expect_message(member, "arena", "ann", "gateway 1 only").await;
     }
@@ -579,17 +558,10 @@ async fn a_room_spans_gateways_with_one_push_per_gateway() {
     ben.room_leave().await.unwrap();
     ann.close().await.unwrap();
     wait_for_room_gateways(&registry, "arena", &[]).await;
-    let response = logic_client
-        .room_send(RoomSendRequest {
-            user_id: "ben".into(),
-            room_id: "arena".into(),
-            kind: "text".into(),
-            body: b"nobody".to_vec(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(response.gateways, 0);
+    assert_eq!(
+        logic_room_send(&mut logic_client, "ben", "arena", "nobody").await,
+        0
+    );
 
     drop((cluster, gw1, gw2));
 }

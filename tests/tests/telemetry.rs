@@ -6,9 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tidings_client::{Device, dev_token};
 use tidings_testkit::telemetry::{Collector, ReceivedSpan, sample, scrape};
-use tidings_testkit::{Cluster, ServiceProcess, dm};
+use tidings_testkit::{Cluster, ServiceProcess, dm, synced_device};
 
 const WAIT: Duration = Duration::from_secs(15);
 const SERVICES: [&str; 5] = [
@@ -18,14 +17,6 @@ const SERVICES: [&str; 5] = [
     "tidings-store",
     "tidings-sync",
 ];
-
-async fn device(url: &str, user: &str, id: &str) -> Device {
-    let (mut device, _) = Device::connect(url, &dev_token(user), id, 0)
-        .await
-        .expect("device connects");
-    device.pull_all().await.expect("initial pull");
-    device
-}
 
 async fn metrics_of(process: &ServiceProcess) -> String {
     scrape(&process.addr("metrics")).await.expect("scrape")
@@ -41,16 +32,13 @@ fn expect(page: &str, service: &str, name: &str, labels: &[(&str, &str)], min: f
     );
 }
 
-fn grpc(service: &str, method: &str) -> [(&'static str, String); 3] {
+/// The labels of a successful gRPC call; `[..2]` leaves out the code.
+fn grpc<'a>(service: &'a str, method: &'a str) -> [(&'static str, &'a str); 3] {
     [
-        ("grpc_service", service.to_string()),
-        ("grpc_method", method.to_string()),
-        ("grpc_code", "Ok".to_string()),
+        ("grpc_service", service),
+        ("grpc_method", method),
+        ("grpc_code", "Ok"),
     ]
-}
-
-fn labels<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// The trace rooted at the gateway's `client/send` span, once it holds a
@@ -90,8 +78,8 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
     .unwrap();
     let gateway = cluster.gateway().unwrap();
 
-    let alice = device(&gateway.ws_url(), "alice", "a1").await;
-    let mut bob = device(&gateway.ws_url(), "bob", "b1").await;
+    let alice = synced_device(&gateway.ws_url(), "alice", "a1").await;
+    let mut bob = synced_device(&gateway.ws_url(), "bob", "b1").await;
     let conversation = dm("alice", "bob");
     alice
         .send(&conversation, "traced-1", "text", "follow me")
@@ -101,7 +89,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
     assert_eq!(pushed[0].message.as_ref().unwrap().body, b"follow me");
     bob.pull_all().await.unwrap();
     // A second device of bob's pulls the message.
-    let bob2 = device(&gateway.ws_url(), "bob", "b2").await;
+    let bob2 = synced_device(&gateway.ws_url(), "bob", "b2").await;
     assert_eq!(bob2.messages().len(), 1);
 
     // Metrics: each process serves its own.
@@ -133,7 +121,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &page,
         "gateway",
         "tidings_grpc_server_requests_total",
-        &labels(&push),
+        &push,
         1.0,
     );
     expect(
@@ -150,14 +138,14 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &page,
         "logic",
         "tidings_grpc_server_requests_total",
-        &labels(&send),
+        &send,
         1.0,
     );
     expect(
         &page,
         "logic",
         "tidings_grpc_server_duration_seconds_count",
-        &labels(&send[..2]),
+        &send[..2],
         1.0,
     );
     expect(
@@ -206,7 +194,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &page,
         "sequence",
         "tidings_grpc_server_requests_total",
-        &labels(&allocate),
+        &allocate,
         1.0,
     );
     // One conversation seq and two inbox seqs.
@@ -245,7 +233,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &page,
         "store",
         "tidings_grpc_server_requests_total",
-        &labels(&append),
+        &append,
         1.0,
     );
     expect(
@@ -266,7 +254,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &page,
         "sync",
         "tidings_grpc_server_requests_total",
-        &labels(&append_inbox),
+        &append_inbox,
         1.0,
     );
     expect(&page, "sync", "tidings_sync_pulls_total", &[], 1.0);

@@ -3,6 +3,9 @@
 //! `TIDINGS_TEST_CQL`, and `TIDINGS_TEST_REDIS`), in a keyspace and registry
 //! prefix of its own.
 
+use anyhow::Context as _;
+use tidings_registry::{RedisRegistry, RedisRegistryOptions};
+
 use crate::process::{ServiceProcess, binary};
 
 /// The CQL contact point of the tests.
@@ -92,6 +95,17 @@ impl Cluster {
             key_prefix,
             gateway_env,
         })
+    }
+
+    /// The registry this cluster's services share, read straight from Redis.
+    pub async fn registry(&self) -> anyhow::Result<RedisRegistry> {
+        let options = RedisRegistryOptions {
+            key_prefix: self.key_prefix.clone(),
+            ..RedisRegistryOptions::default()
+        };
+        RedisRegistry::connect_with(&redis_url(), options)
+            .await
+            .context("redis unreachable; run scripts/redis.sh start")
     }
 
     /// Starts one more gateway process.

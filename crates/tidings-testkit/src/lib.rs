@@ -12,11 +12,12 @@ use std::time::Duration;
 
 use tidings::config::ListenConfig;
 use tidings::{Addresses, AllInOne, TidingsConfig};
-use tidings_client::{Device, dev_token, proto::Welcome};
-use tidings_core::{ConversationId, UserId};
+use tidings_client::{ClientError, Device, dev_token, proto::Welcome};
+use tidings_core::{ConversationId, ErrorCode, UserId};
 use tidings_proto::common::v1::Message;
 use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceClient};
+use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
@@ -26,6 +27,51 @@ pub use process::{ProcessServer, ServiceProcess, binary};
 /// The canonical 1:1 conversation id of two users.
 pub fn dm(a: &str, b: &str) -> String {
     ConversationId::direct(&UserId::parse(a).unwrap(), &UserId::parse(b).unwrap()).to_string()
+}
+
+/// The error code of a request the server must refuse; panics on success
+/// or on a failure that is not a server error.
+pub fn server_code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> ErrorCode {
+    match result {
+        Err(e) => e
+            .code()
+            .unwrap_or_else(|| panic!("not a server error: {e:?}")),
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+/// A device of `user` connected to `url` with checkpoint 0 that has pulled
+/// everything.
+pub async fn synced_device(url: &str, user: &str, device: &str) -> Device {
+    let (mut d, _) = Device::connect(url, &dev_token(user), device, 0)
+        .await
+        .expect("device connects");
+    d.pull_all().await.expect("initial pull");
+    d
+}
+
+/// Sends `count` text messages `"{prefix} {i}"` with client ids
+/// `"{prefix}-{i}"`; returns their message ids in the order sent.
+pub async fn send_texts(
+    device: &Device,
+    conversation: &str,
+    prefix: &str,
+    count: usize,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        let ack = device
+            .send(
+                conversation,
+                &format!("{prefix}-{i}"),
+                "text",
+                format!("{prefix} {i}"),
+            )
+            .await
+            .expect("send");
+        ids.push(ack.message_id);
+    }
+    ids
 }
 
 /// A configuration for tests: ephemeral ports, data under `dir`.
@@ -96,9 +142,7 @@ impl TestServer {
 
     /// A device of `user` connected with checkpoint 0 that has pulled everything.
     pub async fn synced_device(&self, user: &str, device: &str) -> Device {
-        let (mut d, _) = self.device(user, device, 0).await;
-        d.pull_all().await.expect("initial pull");
-        d
+        synced_device(&self.url(), user, device).await
     }
 
     pub fn sequence_client(&self) -> SequenceServiceClient<Channel> {
@@ -111,6 +155,20 @@ impl TestServer {
 
     pub fn store_client(&self) -> StoreServiceClient<Channel> {
         StoreServiceClient::new(channel(&self.addresses.store.to_string()))
+    }
+
+    /// The head of `user`'s inbox, read from the sync service.
+    pub async fn inbox_head(&self, user: &str) -> u64 {
+        self.sync_client()
+            .pull(PullRequest {
+                user_id: user.to_string(),
+                after: u64::MAX,
+                limit: 1,
+            })
+            .await
+            .expect("sync pull")
+            .into_inner()
+            .head
     }
 
     /// Every message of a conversation's store timeline, oldest first.

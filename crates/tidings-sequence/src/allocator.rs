@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tidings_core::{Error, Result, Seq, now_ms};
@@ -22,7 +21,6 @@ pub struct Allocator {
     /// so that a refused caller learns where to go.
     owner: String,
     sections: Vec<Mutex<Section>>,
-    abandoned_total: AtomicU64,
 }
 
 impl Allocator {
@@ -42,7 +40,6 @@ impl Allocator {
             config,
             store,
             sections,
-            abandoned_total: AtomicU64::new(0),
         }
     }
 
@@ -143,19 +140,12 @@ impl Allocator {
         if total > 0 {
             metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "deadline")
                 .increment(total as u64);
-            self.abandoned_total
-                .fetch_add(total as u64, Ordering::Relaxed);
             tracing::info!(
                 abandoned = total,
                 "abandoned seqs past their commit deadline"
             );
         }
         total
-    }
-
-    /// Seqs abandoned by deadline since start.
-    pub fn abandoned_total(&self) -> u64 {
-        self.abandoned_total.load(Ordering::Relaxed)
     }
 
     /// Runs [`Self::abandon_expired`] periodically until the task is dropped.

@@ -10,7 +10,7 @@ mod config;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_core::{Error, InboxEntry, TimelineKey, UserId, now_ms};
+use tidings_core::{ConversationId, Error, GroupId, InboxEntry, TimelineKey, UserId, now_ms};
 use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
@@ -63,30 +63,39 @@ impl SyncServer {
         }
     }
 
-    /// Heads of the user's large groups, whose messages are not in inboxes
-    /// (read diffusion).
-    async fn large_group_heads(&self, user: &UserId) -> Result<Vec<pb::ConversationHead>, Error> {
-        let mut conversations = Vec::new();
+    /// The user's inbox head and the heads of the user's large groups, whose
+    /// messages are not in inboxes (read diffusion): one call to sequence.
+    async fn heads(&self, user: &UserId) -> Result<(u64, Vec<pb::ConversationHead>), Error> {
+        let mut large = Vec::new();
         for group_id in self.groups.user_groups(user.as_str()).await? {
             if let Some(info) = self.groups.get_group(&group_id).await?
                 && info.large
             {
-                conversations.push(format!("g:{group_id}"));
+                large.push(ConversationId::Group(GroupId::parse(&group_id)?));
             }
         }
-        if conversations.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<String> = conversations.iter().map(|c| format!("conv:{c}")).collect();
+        let mut keys = vec![TimelineKey::inbox(user).to_string()];
+        keys.extend(
+            large
+                .iter()
+                .map(|c| TimelineKey::conversation(c).to_string()),
+        );
         let heads = self.sequence.heads(&keys).await?;
-        Ok(conversations
+        let Some((&inbox, group_heads)) = heads.split_first() else {
+            return Err(Error::internal("sequence service returned no head"));
+        };
+        if group_heads.len() != large.len() {
+            return Err(Error::internal("sequence service returned a short batch"));
+        }
+        let conversation_heads = large
             .into_iter()
-            .zip(heads)
-            .map(|(conversation_id, head)| pb::ConversationHead {
-                conversation_id,
+            .zip(group_heads)
+            .map(|(conversation, &head)| pb::ConversationHead {
+                conversation_id: conversation.to_string(),
                 head,
             })
-            .collect())
+            .collect();
+        Ok((inbox, conversation_heads))
     }
 
     async fn inbox_head(&self, user: &UserId) -> Result<u64, Error> {
@@ -127,8 +136,7 @@ impl SyncService for SyncServer {
         let req = request.into_inner();
         let user = UserId::parse(&req.user_id)?;
         metrics::counter!(names::SYNC_PULLS).increment(1);
-        let head = self.inbox_head(&user).await?;
-        let conversation_heads = self.large_group_heads(&user).await?;
+        let (head, conversation_heads) = self.heads(&user).await?;
         if req.after >= head {
             metrics::histogram!(names::SYNC_PULLED_ENTRIES).record(0.0);
             return Ok(Response::new(pb::PullResponse {

@@ -1,6 +1,39 @@
-//! The `[telemetry]` configuration section.
+//! The `[log]` and `[telemetry]` configuration sections.
 
 use serde::Deserialize;
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter, e.g. `info` or `info,tidings_logic=debug`;
+    /// `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info,fjall=warn,lsm_tree=warn".into(),
+            format: "text".into(),
+        }
+    }
+}
+
+impl LogConfig {
+    /// Checks the values; errors name the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if !matches!(self.format.as_str(), "text" | "json") {
+            return Err(format!(
+                "log.format must be \"text\" or \"json\", got {:?}",
+                self.format
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// Traces and metrics. Logs are configured under `[log]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -58,6 +91,12 @@ mod tests {
 
     #[test]
     fn validation_names_the_key() {
+        assert!(LogConfig::default().validate().is_ok());
+        let bad_format = LogConfig {
+            format: "xml".into(),
+            ..Default::default()
+        };
+        assert!(bad_format.validate().unwrap_err().contains("log.format"));
         assert!(TelemetryConfig::default().validate().is_ok());
         let bad_ratio = TelemetryConfig {
             sample_ratio: 1.5,

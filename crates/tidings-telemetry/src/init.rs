@@ -11,17 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::TelemetryConfig;
-
-/// How logs are written.
-#[derive(Debug, Clone)]
-pub struct LogSettings {
-    /// A `tracing` filter such as `info,tidings_logic=debug`; `RUST_LOG`
-    /// overrides it.
-    pub level: String,
-    /// `text` or `json`.
-    pub format: String,
-}
+use crate::{LogConfig, TelemetryConfig};
 
 /// The installed telemetry of a process. Call [`Telemetry::shutdown`] before
 /// exiting so the last spans reach the collector.
@@ -37,7 +27,7 @@ impl Telemetry {
     /// A subscriber installed before (as in tests) stays; the W3C propagator
     /// is installed either way so trace context passes through.
     pub fn init(
-        log: &LogSettings,
+        log: &LogConfig,
         config: &TelemetryConfig,
         service: &str,
     ) -> anyhow::Result<Telemetry> {

@@ -16,7 +16,7 @@ mod init;
 pub mod metrics;
 mod propagation;
 
-pub use config::TelemetryConfig;
+pub use config::{LogConfig, TelemetryConfig};
 pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
-pub use init::{LogSettings, Telemetry};
+pub use init::Telemetry;
 pub use propagation::{TraceContextInterceptor, TracedChannel, record_trace_id, traced};

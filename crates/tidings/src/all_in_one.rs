@@ -43,7 +43,6 @@ impl AllInOne {
     /// `data_dir` and the in-process registry) and starts every service.
     pub async fn start(config: TidingsConfig) -> anyhow::Result<Self> {
         config.validate().map_err(|e| anyhow::anyhow!(e))?;
-        backends::install_metrics(&config);
         let tables = backends::open_tables(&config).await?;
         let registry = backends::open_registry(&config).await?;
         Self::start_with(config, tables, registry).await

@@ -24,17 +24,8 @@ struct ServiceArgs {
 pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
     let args = ServiceArgs::parse();
     let config = TidingsConfig::load(args.config.as_deref())?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    // The span exporter needs the runtime, so telemetry starts inside it;
-    // it is flushed after the service has stopped.
-    let telemetry = runtime.block_on(async {
-        Telemetry::init(
-            &config.log.settings(),
-            &config.telemetry,
-            &format!("tidings-{}", kind.name()),
-        )
-    })?;
-    let result = runtime.block_on(async move {
+    let name = format!("tidings-{}", kind.name());
+    with_telemetry(&config, &name, async {
         let service = run::start(kind, &config).await?;
         // One machine-readable line: scripts and tests read the addresses.
         let fields: Vec<String> = service
@@ -47,7 +38,21 @@ pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
         tracing::info!(service = kind.name(), "shutting down");
         service.shutdown().await;
         Ok(())
-    });
+    })
+}
+
+/// Runs `main` on a new runtime with telemetry installed as `service`. The
+/// span exporter needs the runtime, so telemetry starts inside it; it is
+/// flushed once `main` is done.
+fn with_telemetry(
+    config: &TidingsConfig,
+    service: &str,
+    main: impl Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let telemetry =
+        runtime.block_on(async { Telemetry::init(&config.log, &config.telemetry, service) })?;
+    let result = runtime.block_on(main);
     telemetry.shutdown();
     result
 }
@@ -75,43 +80,43 @@ enum Command {
 pub fn all_in_one_main() -> anyhow::Result<()> {
     let args = AllInOneArgs::parse();
     let config = TidingsConfig::load(args.config.as_deref())?;
-    let runtime = tokio::runtime::Runtime::new()?;
-    let telemetry = runtime.block_on(async {
-        Telemetry::init(&config.log.settings(), &config.telemetry, "tidings")
-    })?;
-    let result = match args.command.unwrap_or(Command::Run) {
-        Command::Migrate => runtime.block_on(async move {
-            let report = tidings_storage_scylla::migrate(&config.scylla).await?;
-            println!("{report}");
-            Ok(())
-        }),
-        Command::Run => runtime.block_on(async move {
-            let data_dir = config.data_dir.clone();
-            let server = AllInOne::start(config).await?;
-            let a = server.addresses;
-            // One machine-readable line first (tests and scripts read it),
-            // then the human summary.
-            let metrics = a
-                .metrics
-                .map(|m| format!(" metrics={m}"))
-                .unwrap_or_default();
-            println!(
-                "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}{metrics}",
-                a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync
-            );
-            println!("  client WebSocket: {}", a.ws_url());
-            println!("  data directory:   {}", data_dir.display());
-            println!(
-                "  try: tidings-cli --user bob listen   and   tidings-cli --user alice send --to bob hello"
-            );
-            shutdown_signal().await;
-            tracing::info!("shutting down");
-            server.shutdown().await;
-            Ok(())
-        }),
-    };
-    telemetry.shutdown();
-    result
+    let command = args.command.unwrap_or(Command::Run);
+    with_telemetry(&config, "tidings", async {
+        match command {
+            Command::Migrate => {
+                let report = tidings_storage_scylla::migrate(&config.scylla).await?;
+                println!("{report}");
+            }
+            Command::Run => run_all_in_one(config.clone()).await?,
+        }
+        Ok(())
+    })
+}
+
+/// Starts every service, prints where they listen, and runs until a signal.
+async fn run_all_in_one(config: TidingsConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let server = AllInOne::start(config).await?;
+    let a = server.addresses;
+    // One machine-readable line first (tests and scripts read it), then the
+    // human summary.
+    let metrics = a
+        .metrics
+        .map(|m| format!(" metrics={m}"))
+        .unwrap_or_default();
+    println!(
+        "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}{metrics}",
+        a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync
+    );
+    println!("  client WebSocket: {}", a.ws_url());
+    println!("  data directory:   {}", data_dir.display());
+    println!(
+        "  try: tidings-cli --user bob listen   and   tidings-cli --user alice send --to bob hello"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

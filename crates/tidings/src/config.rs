@@ -12,7 +12,7 @@ use tidings_logic::LogicConfig;
 use tidings_sequence::SequenceConfig;
 use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
-use tidings_telemetry::TelemetryConfig;
+use tidings_telemetry::{LogConfig, TelemetryConfig};
 
 /// Where each service listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -143,34 +143,6 @@ pub struct AdvertiseConfig {
     pub sequence: Option<String>,
 }
 
-/// Log output.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LogConfig {
-    /// A `tracing` filter, e.g. `info` or `info,tidings_logic=debug`.
-    pub level: String,
-    /// `text` or `json`.
-    pub format: String,
-}
-
-impl LogConfig {
-    pub fn settings(&self) -> tidings_telemetry::LogSettings {
-        tidings_telemetry::LogSettings {
-            level: self.level.clone(),
-            format: self.format.clone(),
-        }
-    }
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: "info,fjall=warn,lsm_tree=warn".into(),
-            format: "text".into(),
-        }
-    }
-}
-
 /// The whole configuration of the all-in-one process.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -251,12 +223,7 @@ impl TidingsConfig {
         if self.data_dir.as_os_str().is_empty() {
             return Err("data_dir must be set".into());
         }
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(format!(
-                "log.format must be \"text\" or \"json\", got {:?}",
-                self.log.format
-            ));
-        }
+        self.log.validate()?;
         self.telemetry.validate()?;
         if !matches!(self.storage.backend.as_str(), "embedded" | "scylla") {
             return Err(format!(

@@ -67,7 +67,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
     let mut servers = ServerSet::new();
     let listen = &config.listen;
     let peers = &config.peers;
-    let listening = match kind {
+    let mut listening = match kind {
         ServiceKind::Sequence => {
             let tables = backends::open_tables(config).await?;
             let listener = bind(listen.sequence, "sequence").await?;
@@ -124,7 +124,6 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             vec![("gateway_ws", ws_bound), ("gateway_grpc", grpc_bound)]
         }
     };
-    let mut listening = listening;
     if config.telemetry.metrics {
         let listener = bind(listen.metrics, "metrics").await?;
         listening.push(("metrics", listener.local_addr()?));

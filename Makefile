@@ -73,9 +73,9 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## Run the benchmarks (allocation, end-to-end 1:1, storage, telemetry cost, group fan-out) in release mode.
+bench: ## End-to-end comparison in release mode, Tidings against a bare relay (a few minutes; BENCH_ARGS="--quick" for a smoke run, "--shape distributed" for the multi-process cluster; files in target/bench/). Other benchmarks: see docs/benchmarks.md.
 	$(CARGO) build --release -p tidings --bins
-	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- all
+	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- e2e $(BENCH_ARGS)
 
 .PHONY: clean
 clean: ## Remove build output and the local data directory.

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use tidings_client::InboxEntry;
 use tidings_proto::common::v1::Message;
-use tidings_proto::sequence::v1::{AllocateRequest, CommitRequest, HeadsRequest, SeqRef};
+use tidings_proto::sequence::v1::{
+    AllocateRequest, CommitRequest, CommitStatus, HeadsRequest, SeqRef,
+};
 use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
 use tidings_testkit::TestServer;
 
@@ -14,6 +16,7 @@ const KEY: &str = "user:carol";
 
 fn entry(seq: u64, text: &str) -> UserEntry {
     UserEntry {
+        listed: false,
         user_id: "carol".into(),
         entry: Some(InboxEntry {
             seq,
@@ -74,8 +77,8 @@ async fn a_later_seq_committed_first_stays_invisible_until_the_earlier_one_settl
         .await
         .unwrap()
         .into_inner()
-        .committed;
-    assert_eq!(committed, [true]);
+        .statuses;
+    assert_eq!(committed, [CommitStatus::Committed as i32]);
 
     // A device pulling now sees nothing and must not move past n.
     let outcome = carol.pull_all().await.unwrap();
@@ -104,8 +107,8 @@ async fn a_later_seq_committed_first_stays_invisible_until_the_earlier_one_settl
         .await
         .unwrap()
         .into_inner()
-        .committed;
-    assert_eq!(committed, [true]);
+        .statuses;
+    assert_eq!(committed, [CommitStatus::Committed as i32]);
     let outcome = carol.pull_all().await.unwrap();
     let got: Vec<u64> = outcome.applied.iter().map(|e| e.seq).collect();
     assert_eq!(got, [n, n1]);
@@ -182,10 +185,10 @@ async fn an_abandoned_seq_lets_the_head_move_on_and_its_late_commit_is_refused()
         .await
         .unwrap()
         .into_inner()
-        .committed;
+        .statuses;
     assert_eq!(
         committed,
-        [false],
+        [CommitStatus::Abandoned as i32],
         "a late commit of an abandoned seq is refused"
     );
     server.shutdown().await;

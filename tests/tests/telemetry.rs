@@ -133,7 +133,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
     );
 
     let page = metrics_of(&cluster.logic).await;
-    let send = grpc("tidings.logic.v1.LogicService", "Send");
+    let send = grpc("tidings.logic.v1.LogicService", "SendBatch");
     expect(
         &page,
         "logic",
@@ -287,7 +287,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         .collect();
     for (service, name) in [
         ("tidings-gateway", "client/send"),
-        ("tidings-logic", "tidings.logic.v1.LogicService/Send"),
+        ("tidings-logic", "tidings.logic.v1.LogicService/SendBatch"),
         (
             "tidings-sequence",
             "tidings.sequence.v1.SequenceService/Allocate",

@@ -1,12 +1,16 @@
 //! Command line: which benchmark to run and how big.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use clap::{Parser, Subcommand};
 
-use crate::params::Params;
+use crate::e2e::{DeploymentShape, E2eOptions};
+use crate::params::{ClosedScenario, Params};
 
-/// Benchmarks of Tidings: seq allocation, end-to-end 1:1 messaging and the
-/// storage backends, each figure beside its ratio to a baseline measured in
-/// the same run.
+/// Benchmarks of Tidings: end-to-end 1:1 messaging against a bare relay,
+/// seq allocation, the storage backends, telemetry cost and group fan-out,
+/// each figure beside its ratio to a baseline measured in the same run.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 pub struct Cli {
@@ -21,20 +25,43 @@ pub struct Cli {
     /// Concurrent tasks of the concurrent allocation rows.
     #[arg(long, global = true)]
     pub tasks: Option<usize>,
-    /// Sender/receiver pair counts of the end-to-end scenarios (e.g. 1,8,32).
+    /// Closed-loop end-to-end scenarios as PAIRSxWINDOW (e.g. 64x16,64x1,1x1).
     #[arg(long, global = true, value_delimiter = ',')]
-    pub pairs: Option<Vec<usize>>,
-    /// Messages each sender sends, at most.
+    pub closed: Option<Vec<ClosedScenario>>,
+    /// Offered loads of the open-loop end-to-end runs, msg/s in total (e.g. 500,1000).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub rates: Option<Vec<u64>>,
+    /// Sender/receiver pairs of the open-loop runs.
+    #[arg(long, global = true)]
+    pub open_pairs: Option<usize>,
+    /// Idle connection counts of the memory rows (e.g. 1000,5000,15000); 0 skips them.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub idle: Option<Vec<usize>>,
+    /// Messages each sender sends in one run, at most.
     #[arg(long, global = true)]
     pub messages: Option<u64>,
+    /// Where the Tidings side of the end-to-end comparison runs.
+    #[arg(long, global = true, value_enum, default_value_t = DeploymentShape::AllInOne)]
+    pub shape: DeploymentShape,
+    /// Directory of the end-to-end markdown, JSON and SVG files.
+    #[arg(long, global = true, default_value = "target/bench")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Allocations/s of the sequence allocator, in process and over gRPC.
     Alloc,
-    /// 1:1 messages/s and send-to-push latency over WebSocket.
+    /// 1:1 messages over WebSocket, Tidings against a bare relay: delivered
+    /// msg/s, send-to-deliver latency, server CPU per message, idle memory
+    /// per connection (the `tidings` binaries must be built).
     E2e,
+    /// The bare relay the end-to-end benchmark compares with, as a server.
+    Relay {
+        /// Address to listen on; port 0 picks one (printed on stdout).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+    },
     /// Ops/s and latency of the storage traits, CQL against embedded.
     Storage,
     /// Cost of one group message against group size: write diffusion
@@ -52,6 +79,7 @@ impl Command {
         match self {
             Command::Alloc => "alloc",
             Command::E2e => "e2e",
+            Command::Relay { .. } => "relay",
             Command::Storage => "storage",
             Command::Groups => "groups",
             Command::Telemetry => "telemetry",
@@ -74,14 +102,32 @@ impl Cli {
         if let Some(tasks) = self.tasks {
             params.alloc.tasks = tasks;
         }
-        if let Some(pairs) = &self.pairs {
-            params.e2e.pairs = pairs.clone();
+        if let Some(closed) = &self.closed {
+            params.e2e.closed = closed.clone();
+        }
+        if let Some(rates) = &self.rates {
+            params.e2e.rates = rates.clone();
+        }
+        if let Some(pairs) = self.open_pairs {
+            params.e2e.open_pairs = pairs;
+        }
+        if let Some(idle) = &self.idle {
+            params.e2e.idle = idle.iter().copied().filter(|&n| n > 0).collect();
         }
         if let Some(messages) = self.messages {
-            params.e2e.messages = messages;
+            params.e2e.max_messages = messages;
         }
         params.validate()?;
         Ok(params)
+    }
+
+    /// Shape and output directory of the end-to-end comparison.
+    pub fn e2e_options(&self) -> E2eOptions {
+        E2eOptions {
+            shape: self.shape,
+            out: self.out.clone(),
+            quick: self.quick,
+        }
     }
 }
 
@@ -91,11 +137,49 @@ mod tests {
 
     #[test]
     fn overrides_apply_to_the_preset() {
-        let cli = Cli::parse_from(["tidings-bench", "all", "--quick", "--pairs", "2,3"]);
+        let cli = Cli::parse_from([
+            "tidings-bench",
+            "all",
+            "--quick",
+            "--closed",
+            "2x4,1x1",
+            "--rates",
+            "100,200",
+            "--idle",
+            "0",
+        ]);
         assert_eq!(cli.command, Command::All);
         let params = cli.params().unwrap();
         assert!(params.quick);
-        assert_eq!(params.e2e.pairs, vec![2, 3]);
+        assert_eq!(
+            params.e2e.closed,
+            vec![
+                ClosedScenario {
+                    pairs: 2,
+                    window: 4
+                },
+                ClosedScenario {
+                    pairs: 1,
+                    window: 1
+                }
+            ]
+        );
+        assert_eq!(params.e2e.rates, vec![100, 200]);
+        assert!(params.e2e.idle.is_empty());
+        assert_eq!(cli.e2e_options().shape, DeploymentShape::AllInOne);
+        let relay = Cli::parse_from(["tidings-bench", "relay", "--listen", "127.0.0.1:9"]);
+        assert_eq!(
+            relay.command,
+            Command::Relay {
+                listen: "127.0.0.1:9".parse().unwrap()
+            }
+        );
+        let distributed = Cli::parse_from(["tidings-bench", "e2e", "--shape", "distributed"]);
+        assert_eq!(
+            distributed.e2e_options().shape,
+            DeploymentShape::Distributed
+        );
+        assert!(Cli::try_parse_from(["tidings-bench", "e2e", "--closed", "64"]).is_err());
         let storage = Cli::parse_from(["tidings-bench", "storage", "--quick"]);
         assert_eq!(storage.command, Command::Storage);
         assert!(storage.params().unwrap().quick);

@@ -14,6 +14,12 @@ pub struct Latencies {
     histogram: Histogram<u64>,
 }
 
+impl std::fmt::Debug for Latencies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Latencies({:?})", self.summary())
+    }
+}
+
 impl Default for Latencies {
     fn default() -> Self {
         Self::new()
@@ -47,7 +53,9 @@ impl Latencies {
         LatencySummary {
             samples: h.len(),
             p50: Duration::from_nanos(h.value_at_quantile(0.50)),
+            p90: Duration::from_nanos(h.value_at_quantile(0.90)),
             p99: Duration::from_nanos(h.value_at_quantile(0.99)),
+            p999: Duration::from_nanos(h.value_at_quantile(0.999)),
             max: Duration::from_nanos(h.max()),
         }
     }
@@ -59,7 +67,9 @@ pub struct LatencySummary {
     /// Number of recorded samples (0: nothing was measured).
     pub samples: u64,
     pub p50: Duration,
+    pub p90: Duration,
     pub p99: Duration,
+    pub p999: Duration,
     pub max: Duration,
 }
 
@@ -88,7 +98,12 @@ mod tests {
         let s = a.summary();
         assert_eq!(s.samples, 101);
         assert!(s.p50 >= Duration::from_micros(50) && s.p50 <= Duration::from_micros(52));
+        assert!(s.p90 >= Duration::from_micros(90) && s.p90 <= Duration::from_micros(92));
         assert!(s.p99 >= Duration::from_micros(99) && s.p99 <= Duration::from_micros(101));
+        assert!(
+            s.p999 >= Duration::from_secs(59),
+            "the one slow sample is the p99.9"
+        );
         assert!(s.max >= Duration::from_secs(59), "clamped, not dropped");
         assert_eq!(Latencies::new().summary(), LatencySummary::default());
     }

@@ -26,21 +26,69 @@ pub struct AllocParams {
     pub sample_every: u64,
 }
 
-/// Parameters of the end-to-end benchmark.
-#[derive(Debug, Clone)]
+/// A closed-loop scenario of the end-to-end benchmark: `pairs`
+/// sender/receiver pairs, at most `window` sends in flight per sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ClosedScenario {
+    pub pairs: usize,
+    pub window: usize,
+}
+
+impl std::str::FromStr for ClosedScenario {
+    type Err = String;
+
+    /// `PAIRSxWINDOW`, e.g. `64x16`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (pairs, window) = s
+            .split_once('x')
+            .ok_or_else(|| format!("{s:?} is not PAIRSxWINDOW (e.g. 64x16)"))?;
+        let parse = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{s:?} is not PAIRSxWINDOW (e.g. 64x16)"))
+        };
+        Ok(ClosedScenario {
+            pairs: parse(pairs)?,
+            window: parse(window)?,
+        })
+    }
+}
+
+/// Parameters of the end-to-end benchmark (relay against Tidings).
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct E2eParams {
-    /// Sender/receiver pair counts, one scenario each.
-    pub pairs: Vec<usize>,
-    /// Messages each sender sends, at most.
-    pub messages: u64,
-    /// Time limit of the send phase of one scenario.
-    pub send_time: Duration,
-    /// Pings each connection sends for the baseline, at most.
-    pub pings: u64,
-    /// Time limit of the ping baseline of one scenario.
-    pub ping_time: Duration,
-    /// How long receivers keep waiting for pushes once their sender is done.
+    /// Closed-loop scenarios, each run against every target.
+    pub closed: Vec<ClosedScenario>,
+    /// Send phase of one closed-loop run.
+    #[serde(with = "crate::e2e::report::millis")]
+    pub closed_time: Duration,
+    /// Sender/receiver pairs of the open-loop runs.
+    pub open_pairs: usize,
+    /// Offered loads of the open-loop runs, in messages per second in total.
+    pub rates: Vec<u64>,
+    /// Send phase of one open-loop run.
+    #[serde(with = "crate::e2e::report::millis")]
+    pub open_time: Duration,
+    /// Most unacknowledged sends per sender connection in an open loop; a
+    /// sender that hits it falls behind its schedule, which the latencies
+    /// (measured from the schedule) show.
+    pub open_max_in_flight: usize,
+    /// An untimed closed-loop run against each target before the others.
+    #[serde(with = "crate::e2e::report::millis")]
+    pub warm_up: Duration,
+    /// How long acks and deliveries are awaited once the senders stop.
+    #[serde(with = "crate::e2e::report::millis")]
     pub drain_time: Duration,
+    /// Messages each sender sends in one run, at most.
+    pub max_messages: u64,
+    /// Idle authenticated connections held open for the memory rows.
+    pub idle: Vec<usize>,
+    /// `fdatasync` calls of the disk baseline, at most, and their time limit.
+    pub fsyncs: u32,
+    #[serde(with = "crate::e2e::report::millis")]
+    pub fsync_time: Duration,
+    /// WebSocket handshakes in progress at once while connecting.
+    pub connect_concurrency: usize,
 }
 
 /// Parameters of the storage benchmark.
@@ -94,12 +142,32 @@ impl Params {
                 sample_every: 16,
             },
             e2e: E2eParams {
-                pairs: vec![1, 8, 32],
-                messages: 3_000,
-                send_time: Duration::from_secs(15),
-                pings: 50_000,
-                ping_time: Duration::from_secs(3),
-                drain_time: Duration::from_secs(5),
+                closed: vec![
+                    ClosedScenario {
+                        pairs: 64,
+                        window: 16,
+                    },
+                    ClosedScenario {
+                        pairs: 64,
+                        window: 1,
+                    },
+                    ClosedScenario {
+                        pairs: 1,
+                        window: 1,
+                    },
+                ],
+                closed_time: Duration::from_secs(8),
+                open_pairs: 64,
+                rates: vec![500, 1_000, 2_000, 4_000, 8_000, 16_000],
+                open_time: Duration::from_secs(5),
+                open_max_in_flight: 64,
+                warm_up: Duration::from_secs(2),
+                drain_time: Duration::from_secs(10),
+                max_messages: 2_000_000,
+                idle: vec![1_000, 5_000, 15_000],
+                fsyncs: 1_000,
+                fsync_time: Duration::from_secs(3),
+                connect_concurrency: 64,
             },
             storage: StorageParams {
                 tasks: 16,
@@ -128,12 +196,15 @@ impl Params {
                 ..Params::full().alloc
             },
             e2e: E2eParams {
-                pairs: vec![1, 4],
-                messages: 100,
-                send_time: Duration::from_secs(2),
-                pings: 500,
-                ping_time: Duration::from_millis(300),
-                drain_time: Duration::from_secs(2),
+                closed_time: Duration::from_millis(1_500),
+                rates: vec![500, 2_000],
+                open_time: Duration::from_millis(1_500),
+                warm_up: Duration::from_millis(500),
+                drain_time: Duration::from_secs(3),
+                idle: vec![1_000],
+                fsyncs: 100,
+                fsync_time: Duration::from_millis(500),
+                ..Params::full().e2e
             },
             storage: StorageParams {
                 tasks: 4,
@@ -163,12 +234,28 @@ impl Params {
                 sample_every: 4,
             },
             e2e: E2eParams {
-                pairs: vec![2],
-                messages: 5,
-                send_time: Duration::from_secs(5),
-                pings: 10,
-                ping_time: Duration::from_secs(1),
+                closed: vec![
+                    ClosedScenario {
+                        pairs: 2,
+                        window: 4,
+                    },
+                    ClosedScenario {
+                        pairs: 1,
+                        window: 1,
+                    },
+                ],
+                closed_time: Duration::from_millis(300),
+                open_pairs: 2,
+                rates: vec![200],
+                open_time: Duration::from_millis(300),
+                open_max_in_flight: 16,
+                warm_up: Duration::ZERO,
                 drain_time: Duration::from_secs(5),
+                max_messages: 50,
+                idle: vec![20],
+                fsyncs: 5,
+                fsync_time: Duration::from_secs(1),
+                connect_concurrency: 8,
             },
             storage: StorageParams {
                 tasks: 2,
@@ -198,11 +285,21 @@ impl Params {
             ));
         }
         let e = &self.e2e;
-        if e.pairs.is_empty() || e.pairs.contains(&0) {
-            return Err("pairs must list at least one pair count, each at least 1".into());
+        if e.closed.iter().any(|c| c.pairs == 0 || c.window == 0) {
+            return Err(
+                "closed-loop scenarios need at least 1 pair and a window of at least 1".into(),
+            );
         }
-        if e.messages == 0 || e.pings == 0 {
-            return Err("messages and pings must be at least 1".into());
+        if e.open_pairs == 0 || e.rates.contains(&0) {
+            return Err("open-loop pairs and every rate must be at least 1".into());
+        }
+        if e.max_messages == 0 || e.open_max_in_flight == 0 || e.connect_concurrency == 0 {
+            return Err(
+                "messages, open_max_in_flight and connect_concurrency must be at least 1".into(),
+            );
+        }
+        if e.idle.contains(&0) {
+            return Err("idle connection counts must be at least 1".into());
         }
         let s = &self.storage;
         if s.tasks == 0 || s.max_calls == 0 || s.read_timelines == 0 {

@@ -1,13 +1,13 @@
-//! The printed report: run header, the allocation, end-to-end and storage
-//! tables, each figure beside its ratio to the baseline of the same run.
+//! The printed report: run header, the allocation and storage tables, each
+//! figure beside its ratio to the baseline of the same run (the end-to-end
+//! comparison renders its own, in `e2e::report`).
 
 use std::fmt::Write as _;
 
 use crate::alloc::{AllocOp, AllocPath, AllocReport, KeyChoice, SEND_SHAPE_KEYS};
-use crate::e2e::E2eReport;
-use crate::params::{AllocParams, E2eParams, Params, StorageParams};
+use crate::params::{AllocParams, Params, StorageParams};
 use crate::storage::{CqlOutcome, StorageOp, StorageReport};
-use crate::table::{Table, count, latency, latency_ratio, rate, seconds, span, with_ratios};
+use crate::table::{Table, count, latency, rate, span, with_ratios};
 
 /// Machine and run parameters.
 pub fn header(command: &str, params: &Params, cores: usize, workers: usize) -> String {
@@ -144,102 +144,6 @@ pub fn alloc(params: &AllocParams, report: &AllocReport) -> String {
     if refused > 0 {
         let _ = writeln!(out, "WARNING: {refused} commits were refused");
     }
-    out
-}
-
-/// The end-to-end tables.
-pub fn e2e(params: &E2eParams, report: &E2eReport) -> String {
-    let mut out = String::new();
-    let pairs: Vec<String> = params.pairs.iter().map(|p| p.to_string()).collect();
-    let _ = writeln!(
-        out,
-        "\n== end-to-end 1:1 messages over WebSocket (all-in-one in this process) ==\n\
-         sender/receiver pair counts {}, a fresh all-in-one each; each sender sends at most {} \
-         messages one at a time within {}; receivers wait up to {} more for pushes; \
-         pings: at most {} per connection within {}, half before and half after the messages\n\
-         baseline: Ping/Pong frames on the senders' connections (one in flight per connection), \
-         same gateway, same number of connections\n",
-        pairs.join(", "),
-        params.messages,
-        span(params.send_time),
-        span(params.drain_time),
-        params.pings,
-        span(params.ping_time),
-    );
-    let mut pings = Table::new(
-        &[
-            "baseline",
-            "connections",
-            "pings",
-            "pings/s",
-            "p50",
-            "p99",
-            "drift",
-        ],
-        1,
-    );
-    for row in &report.rows {
-        let p = &row.ping;
-        pings.row(vec![
-            "ping/pong".into(),
-            p.connections.to_string(),
-            count(p.pings),
-            rate(p.pings_per_second()),
-            latency(p.latency.p50),
-            latency(p.latency.p99),
-            format!("{:.2}", p.drift),
-        ]);
-    }
-    out.push_str(&pings.render());
-    out.push('\n');
-
-    let mut sends = Table::new(
-        &[
-            "pairs", "acked", "failed", "secs", "msgs/s", "×ping", "ack p50", "×ping", "ack p99",
-            "×ping",
-        ],
-        0,
-    );
-    let mut pushes = Table::new(
-        &[
-            "pairs", "pushes", "of acked", "push p50", "×ping", "push p99", "×ping",
-        ],
-        0,
-    );
-    for row in &report.rows {
-        let (s, p) = (&row.send, &row.ping);
-        let mut cells = vec![
-            row.pairs.to_string(),
-            count(s.acked),
-            s.failed.to_string(),
-            seconds(s.elapsed),
-        ];
-        cells.extend(with_ratios(
-            (s.messages_per_second(), s.ack_latency),
-            Some((p.pings_per_second(), p.latency)),
-        ));
-        sends.row(cells);
-        let delivered = if s.acked == 0 {
-            "-".to_string()
-        } else {
-            format!("{:.1}%", 100.0 * s.pushes as f64 / s.acked as f64)
-        };
-        pushes.row(vec![
-            row.pairs.to_string(),
-            count(s.pushes),
-            delivered,
-            latency(s.push_latency.p50),
-            latency_ratio(s.push_latency.p50, p.latency.p50),
-            latency(s.push_latency.p99),
-            latency_ratio(s.push_latency.p99, p.latency.p99),
-        ]);
-    }
-    out.push_str("messages/s (acked sends) and send-to-ack latency:\n");
-    out.push_str(&sends.render());
-    out.push_str(
-        "\nsend-to-push latency (send started at the sender to push read at the receiver):\n",
-    );
-    out.push_str(&pushes.render());
     out
 }
 

@@ -5,15 +5,17 @@
 //! first and last, so drift shows.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use tidings_testkit::ProcessServer;
 use tidings_testkit::telemetry::Collector;
 
-use crate::e2e::{self, SendStats};
+use crate::latency::LatencySummary;
+use crate::load::{Live, LoadOutcome, LoadSpec, Pairs, Shape};
 use crate::params::E2eParams;
 use crate::table::{Table, count, latency, latency_ratio, rate, ratio, span};
 
-/// Sender/receiver pairs of every mode.
+/// Sender/receiver pairs of every mode, one send in flight each.
 pub const PAIRS: usize = 8;
 
 /// How the server is started.
@@ -38,7 +40,7 @@ impl Mode {
 #[derive(Debug, Clone)]
 pub struct TelemetryRow {
     pub mode: Mode,
-    pub send: SendStats,
+    pub send: LoadOutcome,
     /// Spans the collector held after the mode (traces mode only).
     pub spans: usize,
 }
@@ -66,7 +68,15 @@ pub async fn run(params: &E2eParams) -> anyhow::Result<TelemetryReport> {
         };
         let server = ProcessServer::start(dir.path(), &env)?;
         let before = collector.spans().len();
-        let send = e2e::run_against(&server.ws_url, PAIRS, params).await?;
+        let tag = format!("t{}", rows.len());
+        let pairs = Pairs::connect(&server.ws_url, PAIRS, &tag, params.connect_concurrency).await?;
+        let spec = LoadSpec {
+            shape: Shape::Closed { window: 1 },
+            duration: params.closed_time,
+            max_messages: params.max_messages,
+            drain: params.drain_time,
+        };
+        let send = pairs.drive(&spec, Arc::new(Live::default())).await?;
         server.terminate()?;
         rows.push(TelemetryRow {
             mode,
@@ -83,13 +93,14 @@ pub fn render(params: &E2eParams, report: &TelemetryReport) -> String {
     let _ = writeln!(
         out,
         "\n== telemetry cost: 1:1 messages against the all-in-one process ==\n\
-         {PAIRS} sender/receiver pairs, each sender at most {} messages within {}; a fresh \
-         `tidings` process per mode, the baseline (telemetry off) first and last\n\
+         {PAIRS} sender/receiver pairs, one send in flight each, each sender at most {} messages \
+         within {}; a fresh `tidings` process per mode, the baseline (telemetry off) first and \
+         last\n\
          baseline: the mean of the two telemetry-off runs\n",
-        params.messages,
-        span(params.send_time),
+        params.max_messages,
+        span(params.closed_time),
     );
-    let baselines: Vec<&SendStats> = report
+    let baselines: Vec<&LoadOutcome> = report
         .rows
         .iter()
         .filter(|r| r.mode == Mode::Off)
@@ -98,26 +109,28 @@ pub fn render(params: &E2eParams, report: &TelemetryReport) -> String {
     let n = baselines.len().max(1) as f64;
     let base_rate = baselines
         .iter()
-        .map(|s| s.messages_per_second())
+        .map(|s| s.delivered_per_second())
         .sum::<f64>()
         / n;
-    let mean = |f: &dyn Fn(&SendStats) -> std::time::Duration| {
+    let mean = |f: &dyn Fn(&LoadOutcome) -> std::time::Duration| {
         baselines.iter().map(|s| f(s)).sum::<std::time::Duration>() / baselines.len().max(1) as u32
     };
-    let base_ack = mean(&|s| s.ack_latency.p50);
-    let base_push = mean(&|s| s.push_latency.p50);
-    let base_push99 = mean(&|s| s.push_latency.p99);
+    let ack = |s: &LoadOutcome| -> LatencySummary { s.ack_latency.summary() };
+    let deliver = |s: &LoadOutcome| -> LatencySummary { s.latency.summary() };
+    let base_ack = mean(&|s| ack(s).p50);
+    let base_push = mean(&|s| deliver(s).p50);
+    let base_push99 = mean(&|s| deliver(s).p99);
     let mut table = Table::new(
         &[
             "telemetry",
-            "acked",
+            "delivered",
             "msgs/s",
             "×base",
             "ack p50",
             "×base",
-            "push p50",
+            "deliver p50",
             "×base",
-            "push p99",
+            "deliver p99",
             "×base",
             "spans",
         ],
@@ -125,17 +138,18 @@ pub fn render(params: &E2eParams, report: &TelemetryReport) -> String {
     );
     for row in &report.rows {
         let s = &row.send;
+        let (a, d) = (ack(s), deliver(s));
         table.row(vec![
             row.mode.name().into(),
-            count(s.acked),
-            rate(s.messages_per_second()),
-            ratio(s.messages_per_second(), base_rate),
-            latency(s.ack_latency.p50),
-            latency_ratio(s.ack_latency.p50, base_ack),
-            latency(s.push_latency.p50),
-            latency_ratio(s.push_latency.p50, base_push),
-            latency(s.push_latency.p99),
-            latency_ratio(s.push_latency.p99, base_push99),
+            count(s.delivered),
+            rate(s.delivered_per_second()),
+            ratio(s.delivered_per_second(), base_rate),
+            latency(a.p50),
+            latency_ratio(a.p50, base_ack),
+            latency(d.p50),
+            latency_ratio(d.p50, base_push),
+            latency(d.p99),
+            latency_ratio(d.p99, base_push99),
             if row.mode == Mode::Traces {
                 count(row.spans as u64)
             } else {

@@ -2,10 +2,15 @@
 //! keeps the bench compiling and working. Asserts that things were counted,
 //! never how fast.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tidings_bench::alloc::{self, AllocPath};
+use tidings_bench::load::{Live, LoadSpec, Pairs, Shape};
 use tidings_bench::params::Params;
+use tidings_bench::report;
 use tidings_bench::storage::{self, CqlOutcome, StorageOp};
-use tidings_bench::{e2e, report};
+use tidings_testkit::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allocation_bench_counts_allocations_on_every_path() {
@@ -30,21 +35,44 @@ async fn allocation_bench_counts_allocations_on_every_path() {
     assert!(printed.contains("allocate+commit"), "{printed}");
 }
 
+/// The end-to-end load generator against Tidings itself (in this process):
+/// every acked message reaches its receiver once, whether the server
+/// answers a window of sends in order or not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn end_to_end_bench_counts_messages_pushes_and_pings() {
-    let params = Params::tiny();
-    let result = e2e::run(&params.e2e).await.expect("end-to-end bench runs");
-
-    assert_eq!(result.rows.len(), params.e2e.pairs.len());
-    for row in &result.rows {
-        assert!(row.ping.pings > 0, "{row:?}");
-        assert!(row.send.acked > 0, "{row:?}");
-        assert_eq!(row.send.failed, 0, "{row:?}");
-        assert!(row.send.pushes > 0, "{row:?}");
-        assert!(row.send.ack_latency.samples > 0 && row.send.push_latency.samples > 0);
+async fn end_to_end_load_counts_every_message_against_tidings() {
+    let server = TestServer::start().await;
+    for (tag, shape) in [
+        ("closed", Shape::Closed { window: 4 }),
+        (
+            "open",
+            Shape::Open {
+                rate: 200.0,
+                max_in_flight: 8,
+            },
+        ),
+    ] {
+        let pairs = Pairs::connect(&server.url(), 2, tag, 4)
+            .await
+            .expect("pairs connect");
+        let spec = LoadSpec {
+            shape,
+            duration: Duration::from_millis(400),
+            max_messages: 20,
+            drain: Duration::from_secs(10),
+        };
+        let outcome = pairs
+            .drive(&spec, Arc::new(Live::default()))
+            .await
+            .expect("load runs");
+        assert!(outcome.acked > 0, "{tag}: {outcome:?}");
+        assert_eq!(outcome.failed, 0, "{tag}: {outcome:?}");
+        assert_eq!(outcome.delivered, outcome.acked, "{tag}: {outcome:?}");
+        assert_eq!(
+            (outcome.lost, outcome.duplicates),
+            (0, 0),
+            "{tag}: {outcome:?}"
+        );
     }
-    let printed = report::e2e(&params.e2e, &result);
-    assert!(printed.contains("send-to-push"), "{printed}");
 }
 
 /// The embedded rows always run; the CQL rows run when a node answers on

@@ -1,9 +1,15 @@
 //! One small set of stable error codes, mapped once to gRPC status codes and
 //! once to the client protocol's error frame. Codes travel between services in
 //! the `tidings-code` metadata key so a gateway can tell a client exactly what a
-//! backend refused.
+//! backend refused. Facts a caller acts on (e.g. which instance owns a
+//! section) travel beside the text as a structured `google.rpc.ErrorInfo` in
+//! the status details, never inside the message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use tidings_proto::client::v1 as client;
+use tonic_types::{ErrorDetails, StatusExt};
 
 /// Stable error codes. The string form is part of the API: never rename one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,8 +32,8 @@ pub enum ErrorCode {
     Forbidden,
     AlreadyExists,
     /// Between services only: the sequence instance asked does not own the
-    /// key's section; the message names the owner's address. Clients see
-    /// `unavailable`.
+    /// key's section; the error's [`ErrorInfo`] names the section and its
+    /// owner. Clients see `unavailable`.
     WrongOwner,
 }
 
@@ -136,12 +142,50 @@ impl std::fmt::Display for ErrorCode {
 /// Metadata key carrying the stable code across gRPC hops.
 pub const CODE_METADATA_KEY: &str = "tidings-code";
 
+/// Structured facts about an error, for the program that receives it (the
+/// shape of `google.rpc.ErrorInfo`): the caller matches `reason` and `domain`
+/// and reads `metadata`, so no contract hangs on the wording of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// Constant naming the cause within `domain`, `UPPER_SNAKE_CASE` (e.g.
+    /// `WRONG_OWNER`).
+    pub reason: String,
+    /// The service or area that defines `reason` (e.g. `tidings.sequence`).
+    pub domain: String,
+    /// The facts themselves (e.g. `section`, `owner`).
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl ErrorInfo {
+    pub fn new(reason: impl Into<String>, domain: impl Into<String>) -> Self {
+        ErrorInfo {
+            reason: reason.into(),
+            domain: domain.into(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// Adds one metadata entry.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.metadata.insert(key.into(), value.into());
+        self
+    }
+
+    /// Whether this is `reason` of `domain`.
+    pub fn is(&self, domain: &str, reason: &str) -> bool {
+        self.domain == domain && self.reason == reason
+    }
+}
+
 /// An error with a stable code and a message saying what was wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct Error {
     pub code: ErrorCode,
     pub message: String,
+    /// Rare (routing refusals): shared, so that cloning an error stays as
+    /// cheap as cloning its message.
+    info: Option<Arc<ErrorInfo>>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -151,7 +195,20 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            info: None,
         }
+    }
+
+    /// Attaches structured facts for the caller; they cross gRPC hops in the
+    /// status details.
+    pub fn with_info(mut self, info: ErrorInfo) -> Self {
+        self.info = Some(Arc::new(info));
+        self
+    }
+
+    /// The structured facts attached to this error, if any.
+    pub fn info(&self) -> Option<&ErrorInfo> {
+        self.info.as_deref()
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -166,13 +223,37 @@ impl Error {
         Error::new(ErrorCode::Unavailable, message)
     }
 
-    /// Converts to a gRPC status carrying the stable code in metadata.
+    /// Converts to a gRPC status carrying the stable code in metadata and the
+    /// [`ErrorInfo`], if any, in the standard status details.
     pub fn to_status(&self) -> tonic::Status {
-        let mut status = tonic::Status::new(self.code.grpc_code(), self.message.clone());
+        let mut metadata = tonic::metadata::MetadataMap::new();
         if let Ok(value) = self.code.as_str().parse() {
-            status.metadata_mut().insert(CODE_METADATA_KEY, value);
+            metadata.insert(CODE_METADATA_KEY, value);
         }
-        status
+        let code = self.code.grpc_code();
+        match &self.info {
+            None => {
+                let mut status = tonic::Status::new(code, self.message.clone());
+                *status.metadata_mut() = metadata;
+                status
+            }
+            Some(info) => {
+                let details = ErrorDetails::with_error_info(
+                    info.reason.clone(),
+                    info.domain.clone(),
+                    info.metadata
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<HashMap<_, _>>(),
+                );
+                tonic::Status::with_error_details_and_metadata(
+                    code,
+                    self.message.clone(),
+                    details,
+                    metadata,
+                )
+            }
+        }
     }
 
     /// Recovers the error from a gRPC status; statuses that did not come from a
@@ -195,7 +276,19 @@ impl Error {
             }
             _ => ErrorCode::Internal,
         });
-        Error::new(code, status.message().to_string())
+        let error = Error::new(code, status.message().to_string());
+        // Most statuses carry no details: skip decoding an empty buffer.
+        if status.details().is_empty() {
+            return error;
+        }
+        match status.get_details_error_info() {
+            Some(info) => error.with_info(ErrorInfo {
+                reason: info.reason,
+                domain: info.domain,
+                metadata: info.metadata.into_iter().collect(),
+            }),
+            None => error,
+        }
     }
 
     /// The client protocol's error frame.
@@ -235,6 +328,33 @@ mod tests {
             }
             assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
         }
+    }
+
+    #[test]
+    fn error_info_round_trips_through_grpc() {
+        let err = Error::new(ErrorCode::WrongOwner, "section 7 is held elsewhere").with_info(
+            ErrorInfo::new("WRONG_OWNER", "tidings.sequence")
+                .with("section", "7")
+                .with("owner", "seq-1@10.0.0.2:7403"),
+        );
+        let status = err.to_status();
+        assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+        assert_eq!(status.message(), "section 7 is held elsewhere");
+        let back = Error::from_status(&status);
+        assert_eq!(back, err);
+        let info = back.info().expect("info survives the hop");
+        assert!(info.is("tidings.sequence", "WRONG_OWNER"));
+        assert_eq!(info.metadata["section"], "7");
+        assert_eq!(info.metadata["owner"], "seq-1@10.0.0.2:7403");
+        // Clones share the facts instead of copying them.
+        assert_eq!(back.clone().info(), Some(info));
+    }
+
+    #[test]
+    fn errors_without_info_carry_no_details() {
+        let status = Error::invalid("bad key").to_status();
+        assert!(status.details().is_empty());
+        assert_eq!(Error::from_status(&status).info(), None);
     }
 
     #[test]

@@ -1,38 +1,32 @@
 //! One client connection: decode frames, enforce the session rules (hello
-//! first, size limits), forward requests, and write answers and pushes in the
-//! order they are produced.
+//! first, size limits), hand each request to the dispatch table, and write
+//! answers and pushes through one outbound queue.
+//!
+//! A connection's requests run concurrently up to `gateway.max_in_flight`;
+//! past it the reader stops reading until one finishes, so a client that
+//! floods is slowed down by TCP instead of buffered without bound.
 
 use std::sync::Arc;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
-use tidings_core::{DeviceId, Error, ErrorCode, UserId};
+use tidings_core::{DeviceId, Error, ErrorCode};
 use tidings_proto::client::v1::{
-    self as client, ClientFrame, ServerFrame, client_frame::Frame as In, server_frame::Frame as Out,
+    self as client, ClientFrame, client_frame::Frame as In, server_frame::Frame as Out,
 };
-use tidings_proto::logic::v1 as logic;
 use tidings_proto::sync::v1 as sync;
 use tidings_telemetry::metrics::names;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
-use crate::hub::ConnectionHandle;
-use crate::server::Gateway;
+use crate::dispatch::{self, Mode, frame_kind};
+use crate::session::{Conn, Identity};
+use crate::state::Gateway;
 
-pub(crate) struct Identity {
-    pub(crate) user: UserId,
-    pub(crate) device: DeviceId,
-    pub(crate) connection_id: u64,
-    /// Pull pages larger than this are zstd-compressed (0: never).
-    pub(crate) compress_above: u32,
-}
-
-pub(crate) struct Session {
-    pub(crate) gateway: Arc<Gateway>,
-    outbound: mpsc::Sender<WsMessage>,
-    close: Arc<Notify>,
-    identity: Option<Identity>,
+struct Session {
+    conn: Arc<Conn>,
+    identity: Option<Arc<Identity>>,
 }
 
 /// Serves one upgraded WebSocket until either side closes it.
@@ -40,8 +34,19 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (outbound, mut queue) = mpsc::channel::<WsMessage>(gateway.config.outbound_queue);
     let writer = tokio::spawn(async move {
+        // Everything queued goes out with one flush: one write for a burst.
         while let Some(message) = queue.recv().await {
-            if sink.send(message).await.is_err() {
+            if sink.feed(message).await.is_err() {
+                break;
+            }
+            let mut failed = false;
+            while let Ok(more) = queue.try_recv() {
+                if sink.feed(more).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if failed || sink.flush().await.is_err() {
                 break;
             }
         }
@@ -51,17 +56,27 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
     let open = metrics::gauge!(names::GATEWAY_CONNECTIONS);
     open.increment(1.0);
     let close = Arc::new(Notify::new());
+    let in_flight = Arc::new(Semaphore::new(gateway.config.max_in_flight));
     let mut session = Session {
-        gateway,
-        outbound,
-        close: Arc::clone(&close),
+        conn: Arc::new(Conn {
+            gateway,
+            outbound,
+            close: Arc::clone(&close),
+        }),
         identity: None,
     };
     loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&in_flight).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = close.notified() => break,
+        };
         tokio::select! {
             message = stream.next() => match message {
                 Some(Ok(message)) => {
-                    if !session.handle(message).await {
+                    if !session.handle(message, permit).await {
                         break;
                     }
                 }
@@ -81,28 +96,31 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
 }
 
 impl Session {
-    /// Handles one WebSocket message; `false` ends the connection.
-    async fn handle(&mut self, message: WsMessage) -> bool {
+    /// Handles one WebSocket message; `false` ends the connection. `permit`
+    /// is this request's place among the connection's requests in flight.
+    async fn handle(&mut self, message: WsMessage, permit: OwnedSemaphorePermit) -> bool {
         let bytes = match message {
             WsMessage::Binary(bytes) => bytes,
             WsMessage::Text(_) => {
-                self.error(
-                    0,
-                    Error::new(
-                        ErrorCode::MalformedFrame,
-                        "text frames are not supported; send one binary protobuf ClientFrame per message",
-                    ),
-                )
-                .await;
+                self.conn
+                    .error(
+                        0,
+                        Error::new(
+                            ErrorCode::MalformedFrame,
+                            "text frames are not supported; send one binary protobuf ClientFrame per message",
+                        ),
+                    )
+                    .await;
                 return true;
             }
             WsMessage::Close(_) => return false,
             WsMessage::Ping(_) | WsMessage::Pong(_) => return true,
         };
-        let limit = self.gateway.config.max_frame_bytes;
+        let limit = self.conn.gateway.config.max_frame_bytes;
         if bytes.len() > limit {
             let why = format!("frame is {} bytes; the limit is {limit}", bytes.len());
-            self.error(0, Error::new(ErrorCode::FrameTooLarge, why))
+            self.conn
+                .error(0, Error::new(ErrorCode::FrameTooLarge, why))
                 .await;
             return true;
         }
@@ -110,7 +128,8 @@ impl Session {
             Ok(frame) => frame,
             Err(e) => {
                 let why = format!("frame is not a ClientFrame: {e}");
-                self.error(0, Error::new(ErrorCode::MalformedFrame, why))
+                self.conn
+                    .error(0, Error::new(ErrorCode::MalformedFrame, why))
                     .await;
                 return true;
             }
@@ -129,123 +148,55 @@ impl Session {
             trace_id = tracing::field::Empty,
         );
         tidings_telemetry::record_trace_id(&span);
-        async {
-            match self.dispatch(frame).await {
-                Ok(out) => self.reply(request_id, out).await,
-                Err(e) => self.error(request_id, e).await,
+        let Some(frame) = frame.frame else {
+            let e = Error::new(
+                ErrorCode::UnknownFrame,
+                "the frame carries no frame type this server knows",
+            );
+            self.conn.error(request_id, e).await;
+            return true;
+        };
+        let identity = match (&self.identity, frame) {
+            (None, In::Hello(hello)) => {
+                let answer = self.hello(hello).instrument(span).await;
+                self.answer(request_id, answer).await;
+                return true;
             }
+            (None, _) => {
+                let e = Error::new(
+                    ErrorCode::Unauthenticated,
+                    "send hello with a token before any other frame",
+                );
+                self.conn.error(request_id, e).await;
+                return true;
+            }
+            (Some(identity), frame) => (Arc::clone(identity), frame),
+        };
+        let (identity, frame) = identity;
+        let (mode, work) = span.in_scope(|| dispatch::start(&self.conn, &identity, frame));
+        let conn = Arc::clone(&self.conn);
+        let answered = async move {
+            let answer = work.await;
+            match answer {
+                Ok(out) => conn.reply(request_id, out).await,
+                Err(e) => conn.error(request_id, e).await,
+            }
+            drop(permit);
         }
-        .instrument(span)
-        .await;
+        .instrument(span);
+        match mode {
+            Mode::Concurrent => {
+                tokio::spawn(answered);
+            }
+            Mode::InOrder => answered.await,
+        }
         true
     }
 
-    async fn dispatch(&mut self, frame: ClientFrame) -> Result<Out, Error> {
-        let Some(frame) = frame.frame else {
-            return Err(Error::new(
-                ErrorCode::UnknownFrame,
-                "the frame carries no frame type this server knows",
-            ));
-        };
-        if let In::Hello(hello) = frame {
-            return self.hello(hello).await;
-        }
-        let identity = self.authenticated()?;
-        let user = identity.user.to_string();
-        let backends = &self.gateway.backends;
-        match frame {
-            In::Hello(_) => unreachable!("handled above"),
-            In::Send(send) => {
-                let ack = backends
-                    .logic
-                    .clone()
-                    .send(logic::SendRequest {
-                        sender_id: user,
-                        sender_device: identity.device.to_string(),
-                        conversation_id: send.conversation_id,
-                        client_msg_id: send.client_msg_id,
-                        kind: send.kind,
-                        body: send.body,
-                    })
-                    .await?
-                    .into_inner();
-                Ok(Out::SendAck(client::SendAck {
-                    message_id: ack.message_id,
-                    conversation_id: ack.conversation_id,
-                    conv_seq: ack.conv_seq,
-                    created_at_ms: ack.created_at_ms,
-                    duplicate: ack.duplicate,
-                }))
-            }
-            In::Pull(pull) => {
-                let page = backends
-                    .sync
-                    .clone()
-                    .pull(sync::PullRequest {
-                        user_id: user,
-                        after: pull.after,
-                        limit: pull.limit,
-                    })
-                    .await?
-                    .into_inner();
-                Ok(Out::PullResult(crate::compression::compress_page(
-                    identity.compress_above,
-                    client::PullResult {
-                        entries: page.entries,
-                        head: page.head,
-                        has_more: page.has_more,
-                        truncated: page.truncated,
-                        conversation_heads: page
-                            .conversation_heads
-                            .into_iter()
-                            .map(|h| client::ConversationHead {
-                                conversation_id: h.conversation_id,
-                                head: h.head,
-                            })
-                            .collect(),
-                        compressed_entries: Vec::new(),
-                    },
-                )))
-            }
-            In::Ack(ack) => {
-                backends
-                    .sync
-                    .clone()
-                    .ack_checkpoint(sync::AckCheckpointRequest {
-                        user_id: user,
-                        device_id: identity.device.to_string(),
-                        checkpoint: ack.checkpoint,
-                    })
-                    .await?;
-                Ok(Out::AckResult(client::AckResult {
-                    checkpoint: ack.checkpoint,
-                }))
-            }
-            In::History(history) => {
-                let page = backends
-                    .logic
-                    .clone()
-                    .history(logic::HistoryRequest {
-                        user_id: user,
-                        conversation_id: history.conversation_id,
-                        before: history.before,
-                        limit: history.limit,
-                    })
-                    .await?
-                    .into_inner();
-                Ok(Out::HistoryResult(client::HistoryResult {
-                    messages: page.messages,
-                    has_more: page.has_more,
-                }))
-            }
-            In::Ping(ping) => Ok(Out::Pong(client::Pong { nonce: ping.nonce })),
-            In::RoomJoin(join) => self.room_join(identity, join).await,
-            In::RoomLeave(_) => self.room_leave(identity).await,
-            In::RoomSend(send) => self.room_send(identity, send).await,
-            other => {
-                crate::groups::dispatch(&self.gateway, &identity.user, &identity.device, other)
-                    .await
-            }
+    async fn answer(&self, request_id: u64, answer: Result<Out, Error>) {
+        match answer {
+            Ok(out) => self.conn.reply(request_id, out).await,
+            Err(e) => self.conn.error(request_id, e).await,
         }
     }
 
@@ -256,9 +207,9 @@ impl Session {
                 "hello was already accepted on this connection",
             ));
         }
-        let user = self.gateway.backends.auth.authenticate(&hello.token)?;
+        let user = self.conn.gateway.backends.auth.authenticate(&hello.token)?;
         let device = DeviceId::parse(&hello.device_id)?;
-        let backends = &self.gateway.backends;
+        let backends = &self.conn.gateway.backends;
         let head = backends
             .sync
             .clone()
@@ -279,22 +230,22 @@ impl Session {
                 })
                 .await?;
         }
-        let connection_id = self.gateway.hub.next_connection_id();
-        self.gateway.hub.add(
-            user.as_str(),
-            self.connection_handle(connection_id, &device),
-        );
+        let connection_id = self.conn.gateway.hub.next_connection_id();
+        self.conn
+            .gateway
+            .hub
+            .add(user.as_str(), self.conn.handle(connection_id, &device));
         if let Err(e) = backends
             .registry
             .register(
                 user.as_str(),
                 device.as_str(),
-                &self.gateway.advertised,
-                self.gateway.registry_ttl(),
+                &self.conn.gateway.advertised,
+                self.conn.gateway.registry_ttl(),
             )
             .await
         {
-            self.gateway.hub.remove(user.as_str(), connection_id);
+            self.conn.gateway.hub.remove(user.as_str(), connection_id);
             return Err(Error::unavailable(format!("registry: {e}")));
         }
         tracing::debug!(user_id = %user, device_id = %device, "connection authenticated");
@@ -302,93 +253,37 @@ impl Session {
             user_id: user.to_string(),
             device_id: device.to_string(),
             head,
-            max_frame_bytes: self.gateway.config.max_frame_bytes as u32,
+            max_frame_bytes: self.conn.gateway.config.max_frame_bytes as u32,
         };
-        self.identity = Some(Identity {
+        self.identity = Some(Arc::new(Identity {
             user,
             device,
             connection_id,
             compress_above: hello.compress_above,
-        });
+        }));
         Ok(Out::Welcome(welcome))
-    }
-
-    fn authenticated(&self) -> Result<&Identity, Error> {
-        self.identity.as_ref().ok_or_else(|| {
-            Error::new(
-                ErrorCode::Unauthenticated,
-                "send hello with a token before any other frame",
-            )
-        })
-    }
-
-    /// A handle for the hub to write to this connection.
-    pub(crate) fn connection_handle(&self, id: u64, device: &DeviceId) -> ConnectionHandle {
-        ConnectionHandle {
-            id,
-            device_id: device.to_string(),
-            outbound: self.outbound.clone(),
-            close: Arc::clone(&self.close),
-        }
-    }
-
-    async fn reply(&self, request_id: u64, frame: Out) {
-        let frame = ServerFrame {
-            request_id,
-            frame: Some(frame),
-        };
-        let _ = self
-            .outbound
-            .send(WsMessage::Binary(frame.encode_to_vec().into()))
-            .await;
-    }
-
-    async fn error(&self, request_id: u64, error: Error) {
-        tracing::debug!(code = %error.code, message = %error.message, "request refused");
-        self.reply(request_id, Out::Error(error.to_client_frame(true)))
-            .await;
     }
 
     async fn cleanup(&mut self) {
         let Some(identity) = self.identity.take() else {
             return;
         };
-        self.leave_current_room(identity.connection_id).await;
+        self.conn.leave_current_room(identity.connection_id).await;
         let user = identity.user.as_str();
-        let device_remains = self.gateway.hub.remove(user, identity.connection_id);
+        let device_remains = self.conn.gateway.hub.remove(user, identity.connection_id);
         if device_remains {
             return;
         }
-        let registry = &self.gateway.backends.registry;
+        let registry = &self.conn.gateway.backends.registry;
         if let Err(e) = registry
-            .unregister(user, identity.device.as_str(), &self.gateway.advertised)
+            .unregister(
+                user,
+                identity.device.as_str(),
+                &self.conn.gateway.advertised,
+            )
             .await
         {
             tracing::warn!(user_id = %user, error = %e, "registry clean-up failed; the entry will expire");
         }
-    }
-}
-
-/// The request type of a frame, as a metric label and span name.
-fn frame_kind(frame: &ClientFrame) -> &'static str {
-    match &frame.frame {
-        None => "unknown",
-        Some(In::Hello(_)) => "hello",
-        Some(In::Send(_)) => "send",
-        Some(In::Pull(_)) => "pull",
-        Some(In::Ack(_)) => "ack",
-        Some(In::History(_)) => "history",
-        Some(In::Ping(_)) => "ping",
-        Some(In::RoomJoin(_)) => "room_join",
-        Some(In::RoomLeave(_)) => "room_leave",
-        Some(In::RoomSend(_)) => "room_send",
-        Some(In::CreateGroup(_)) => "create_group",
-        Some(In::AddMembers(_)) => "add_members",
-        Some(In::RemoveMembers(_)) => "remove_members",
-        Some(In::ListMembers(_)) => "list_members",
-        Some(In::ListGroups(_)) => "list_groups",
-        Some(In::PullConversation(_)) => "pull_conversation",
-        Some(In::ReadAck(_)) => "read_ack",
-        Some(In::ConversationList(_)) => "conversation_list",
     }
 }

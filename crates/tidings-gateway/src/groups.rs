@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use tidings_core::{DeviceId, Error, ErrorCode, UserId};
+use tidings_core::{DeviceId, Error, UserId};
 use tidings_proto::client::v1::{
     self as client, client_frame::Frame as In, server_frame::Frame as Out,
 };
 use tidings_proto::logic::v1 as logic;
 
-use crate::server::Gateway;
+use crate::state::Gateway;
 
 fn group_result(g: logic::GroupResponse) -> client::GroupResult {
     client::GroupResult {
@@ -167,9 +167,6 @@ pub(crate) async fn dispatch(
         | In::Ping(_)
         | In::RoomJoin(_)
         | In::RoomLeave(_)
-        | In::RoomSend(_) => Err(Error::new(
-            ErrorCode::Internal,
-            "frame routed to the wrong handler",
-        )),
+        | In::RoomSend(_) => Err(Error::internal("frame routed to the wrong handler")),
     }
 }

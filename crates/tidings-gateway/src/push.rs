@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use prost::Message as _;
-use tidings_proto::client::v1::{ConversationPush, Push, ServerFrame, server_frame::Frame};
+use tidings_proto::client::v1::{ConversationPush, Push, server_frame::Frame};
 use tidings_proto::gateway::v1::{
     PushConversationRequest, PushRequest, PushResponse, PushRoomRequest,
     gateway_service_server::GatewayService, gateway_service_server::GatewayServiceServer,
@@ -15,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::Hub;
 use crate::hub::Writes;
+use crate::session::server_frame;
 
 /// Serves pushes for the connections of one gateway.
 #[derive(Clone)]
@@ -30,16 +29,6 @@ impl GatewayServer {
     pub fn into_service(self) -> GatewayServiceServer<Self> {
         GatewayServiceServer::new(self)
     }
-}
-
-/// Encodes a frame the server sends unasked (request id 0).
-pub(crate) fn server_frame(frame: Frame) -> Bytes {
-    ServerFrame {
-        request_id: 0,
-        frame: Some(frame),
-    }
-    .encode_to_vec()
-    .into()
 }
 
 /// Counts the writes of one push call and answers with them.

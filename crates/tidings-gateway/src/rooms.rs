@@ -11,9 +11,6 @@
 //! Room messages are not stored: a connection gets those sent while it is
 //! in the room, and nothing else.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use tidings_core::{Error, ErrorCode, RoomId};
 use tidings_proto::client::v1::{self as client, server_frame::Frame as Out};
 use tidings_proto::gateway::v1::PushRoomRequest;
@@ -21,43 +18,10 @@ use tidings_proto::logic::v1 as logic;
 use tidings_registry::RegistryError;
 
 use crate::Hub;
-use crate::connection::{Identity, Session};
 use crate::hub::Writes;
-use crate::push::server_frame;
-use crate::server::Gateway;
-
-/// Whether this gateway is in each room's registry entry, with one lock per
-/// room so registry writes for a room never overtake each other.
-#[derive(Debug, Default)]
-pub(crate) struct RoomRegistrations {
-    /// room id to "this gateway is in the room's registry entry". An entry
-    /// lives while the gateway is registered or a task holds its lock.
-    rooms: Mutex<HashMap<String, Arc<tokio::sync::Mutex<bool>>>>,
-}
-
-impl RoomRegistrations {
-    fn slot(&self, room: &str) -> Arc<tokio::sync::Mutex<bool>> {
-        let mut rooms = self.rooms.lock().expect("room registrations lock");
-        Arc::clone(rooms.entry(room.to_string()).or_default())
-    }
-
-    /// Drops `room`'s entry if nobody else holds it and the gateway is not
-    /// registered in the room.
-    fn release(&self, room: &str, slot: Arc<tokio::sync::Mutex<bool>>) {
-        let mut rooms = self.rooms.lock().expect("room registrations lock");
-        // Clones are only taken under `rooms`: two holders means the map's
-        // and ours, so nobody can be waiting on the lock.
-        if Arc::strong_count(&slot) == 2 && slot.try_lock().is_ok_and(|registered| !*registered) {
-            rooms.remove(room);
-        }
-    }
-
-    /// The rooms with an entry: every room this gateway is registered in.
-    fn rooms(&self) -> Vec<String> {
-        let rooms = self.rooms.lock().expect("room registrations lock");
-        rooms.keys().cloned().collect()
-    }
-}
+use crate::session::server_frame;
+use crate::session::{Conn, Identity};
+use crate::state::Gateway;
 
 impl Gateway {
     /// Makes `room`'s registry entry match the hub: this gateway joins the
@@ -112,7 +76,7 @@ impl Gateway {
     }
 }
 
-impl Session {
+impl Conn {
     /// Joins a room, switching from the current one. The connection leaves
     /// the old room in the hub before the answer is queued, so no message of
     /// the old room follows the answer.
@@ -124,7 +88,7 @@ impl Session {
         RoomId::parse(&join.room_id)?;
         let room = join.room_id;
         let connection_id = identity.connection_id;
-        let handle = self.connection_handle(connection_id, &identity.device);
+        let handle = self.handle(connection_id, &identity.device);
         let left = self.gateway.hub.join_room(&room, handle);
         if let Err(e) = self.gateway.sync_room_registration(&room, false).await {
             self.gateway.hub.leave_room(connection_id);

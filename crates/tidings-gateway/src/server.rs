@@ -2,52 +2,16 @@
 //! registry heartbeat.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{State, WebSocketUpgrade};
 use axum::response::Response;
 use axum::routing::get;
-use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_registry::Registry;
-use tidings_telemetry::TracedChannel;
 
-use crate::rooms::RoomRegistrations;
-use crate::{Authenticator, GatewayConfig, GatewayServer, Hub};
-
-/// What a gateway talks to.
-#[derive(Clone)]
-pub struct GatewayBackends {
-    pub logic: LogicServiceClient<TracedChannel>,
-    pub sync: SyncServiceClient<TracedChannel>,
-    pub registry: Arc<dyn Registry>,
-    pub auth: Arc<dyn Authenticator>,
-}
-
-/// One gateway: shared by all its connection tasks.
-pub struct Gateway {
-    pub(crate) config: GatewayConfig,
-    pub(crate) backends: GatewayBackends,
-    pub(crate) hub: Arc<Hub>,
-    /// The gRPC address logic uses to reach this gateway, as written in the
-    /// registry.
-    pub(crate) advertised: String,
-    /// The rooms this gateway is registered in.
-    pub(crate) rooms: RoomRegistrations,
-}
+use crate::GatewayServer;
+use crate::state::Gateway;
 
 impl Gateway {
-    pub fn new(config: GatewayConfig, backends: GatewayBackends, advertised: String) -> Arc<Self> {
-        Arc::new(Gateway {
-            config,
-            backends,
-            hub: Arc::new(Hub::new()),
-            advertised,
-            rooms: RoomRegistrations::default(),
-        })
-    }
-
     /// The HTTP router serving the client protocol at `/ws`.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
@@ -62,14 +26,6 @@ impl Gateway {
     ) -> tidings_proto::gateway::v1::gateway_service_server::GatewayServiceServer<GatewayServer>
     {
         GatewayServer::new(Arc::clone(&self.hub)).into_service()
-    }
-
-    pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
-    }
-
-    pub fn registry_ttl(&self) -> Duration {
-        Duration::from_secs(self.config.registry_ttl_secs)
     }
 
     /// Refreshes this gateway's registry entries (devices and rooms) every
@@ -102,7 +58,13 @@ async fn upgrade(State(gateway): State<Arc<Gateway>>, ws: WebSocketUpgrade) -> R
     // so that an oversize frame gets a `frame_too_large` error frame and the
     // connection survives, instead of a protocol-level close.
     let transport_limit = (gateway.config.max_frame_bytes * 4).max(1 << 20);
+    // Buffers sized for chat frames, not bulk transfer: an idle connection
+    // then costs a few KiB instead of tungstenite's 128 KiB read buffer.
+    // Larger frames still arrive whole; the buffers grow while they do.
+    let config = &gateway.config;
     ws.max_message_size(transport_limit)
         .max_frame_size(transport_limit)
+        .read_buffer_size(config.ws_read_buffer_bytes)
+        .write_buffer_size(config.ws_write_buffer_bytes)
         .on_upgrade(move |socket| crate::connection::run(gateway, socket))
 }

@@ -9,8 +9,10 @@ use tidings_proto::common::v1::{MembershipEvent, membership_event::Action};
 use tidings_proto::logic::v1 as pb;
 use tidings_storage::{GroupInfo, GroupMember, MAX_PAGE};
 
-use crate::membership::{Audience, Diffusion};
+use crate::attempt::Attempt;
+use crate::audience::{Audience, Diffusion};
 use crate::service::LogicServer;
+use tidings_proto::sync::v1::ForgetGroupsRequest;
 
 /// Kind of the timeline messages that record membership changes.
 pub const MEMBERS_KIND: &str = "tidings.members";
@@ -282,6 +284,20 @@ impl LogicServer {
             },
             push_group: None,
         };
-        self.deliver(&conversation, message, &audience).await
+        // Sync caches each user's large groups for pulls: the members may
+        // have joined, left, or seen the group change size.
+        let forget = ForgetGroupsRequest {
+            user_ids: audience.members.iter().map(|m| m.to_string()).collect(),
+        };
+        if let Err(e) = self.backends.sync.clone().forget_groups(forget).await {
+            tracing::warn!(group_id = %info.group_id, error = %e, "cannot tell sync of a membership change; its cache expires");
+        }
+        let attempt = Attempt::new(0, None, conversation, message, audience);
+        let (attempt, result) = self
+            .deliver(vec![attempt], Vec::new())
+            .await
+            .pop()
+            .ok_or_else(|| Error::internal("membership event left unsettled"))?;
+        result.map(|()| attempt.message)
     }
 }

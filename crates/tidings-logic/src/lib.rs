@@ -1,16 +1,24 @@
 //! The logic service: everything a send means. It checks that the sender may
-//! write to the conversation, makes the send idempotent per client_msg_id,
-//! allocates seqs, stores the message in the conversation's store timeline and
-//! then in every member's inbox, commits the seqs so heads move on, and only
-//! then acknowledges. Pushes to online devices follow, routed through the
-//! registry, one call per gateway.
+//! write to the conversation, makes the send idempotent per client_msg_id
+//! (a durable reservation before anything is visible, DESIGN §9), allocates
+//! seqs, stores the message in the conversation's store timeline and in every
+//! member's inbox, commits the seqs so heads move on, and only then
+//! acknowledges; all of it once per batch of sends. Pushes to online devices
+//! follow in inbox-seq order per user, routed through the registry, batched
+//! per gateway.
 //!
 //! Logic holds no connections and no timelines of its own.
 
+mod attempt;
+mod audience;
 mod config;
+mod deliver;
+pub mod failpoint;
 mod groups;
+mod in_flight;
 mod membership;
 mod push;
+mod push_order;
 mod reads;
 mod rooms;
 mod send;
@@ -20,4 +28,5 @@ pub use config::LogicConfig;
 pub use groups::MEMBERS_KIND;
 pub use push::PushRouter;
 pub use reads::READ_KIND;
+pub use send::MAX_SEND_BATCH;
 pub use service::{Backends, LogicServer};

@@ -8,27 +8,8 @@
 use tidings_core::{ConversationId, Error, ErrorCode, GroupId, UserId};
 use tidings_storage::{GroupInfo, MAX_PAGE};
 
+use crate::audience::{Audience, Diffusion};
 use crate::service::LogicServer;
-
-/// How a message reaches the members of its conversation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Diffusion {
-    /// Written to every member's inbox.
-    Write,
-    /// Only in the store timeline (large groups).
-    Read,
-}
-
-/// The members a message goes to and how.
-#[derive(Debug, Clone)]
-pub(crate) struct Audience {
-    /// The recipients; for a large group's messages left empty and listed
-    /// after the ack, by the push (see `push_group`).
-    pub members: Vec<UserId>,
-    pub diffusion: Diffusion,
-    /// Push to every member of this group, listed after the ack.
-    pub push_group: Option<GroupId>,
-}
 
 impl LogicServer {
     /// The group, or `unknown_group`.

@@ -1,12 +1,12 @@
 //! Push routing: registry look-up (batched), grouping by gateway, one Push
-//! call per gateway. A push is a hint: failures are logged, never retried,
-//! because devices pull for the truth.
+//! call per gateway at a time. A push is a hint: failures are logged, never
+//! retried, because devices pull for the truth.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tidings_core::{InboxEntry, Message};
+use tidings_core::{InboxEntry, Message, Seq};
 use tidings_proto::gateway::v1::{
     Delivery, PushConversationRequest, PushRequest, PushRoomRequest,
     gateway_service_client::GatewayServiceClient,
@@ -14,82 +14,110 @@ use tidings_proto::gateway::v1::{
 use tidings_registry::{Registry, RegistryError};
 use tidings_telemetry::TracedChannel;
 use tidings_telemetry::metrics::names;
+use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
+use tracing::Instrument;
+
+use crate::push_order::{Expected, PushOrder, Release};
 
 /// Counts pushes to users' devices by result.
 fn record_pushes(result: &'static str, count: usize) {
     metrics::counter!(names::LOGIC_PUSHES, "result" => result).increment(count as u64);
 }
 
+/// Batches of inbox entries queued for the dispatcher, and per gateway: past
+/// it pushes are dropped (counted as failed) and devices pull instead.
+const QUEUE_BATCHES: usize = 4096;
+/// Most deliveries gathered into one registry look-up or one gateway call.
+const MAX_GATHER: usize = 4096;
+
 /// Routes inbox entries to the gateways holding their users' connections.
+///
+/// Inbox pushes go through one ordered path: [`PushOrder`] releases each
+/// user's entries in inbox-seq order into a queue; one dispatcher task looks
+/// the users of everything queued up in the registry (one batched call) and
+/// appends each delivery to its gateway's queue; one task per gateway sends
+/// what has gathered in one `Push` call, waiting for each call before the
+/// next. While a call is in flight the next batch gathers, so an idle system
+/// adds no delay and a busy one sends few, large calls.
 #[derive(Clone)]
 pub struct PushRouter {
+    inner: Arc<Inner>,
+    order: Arc<PushOrder>,
+}
+
+struct Inner {
     registry: Arc<dyn Registry>,
-    gateways: Arc<Mutex<HashMap<String, GatewayServiceClient<TracedChannel>>>>,
+    gateways: Mutex<HashMap<String, GatewayServiceClient<TracedChannel>>>,
+    queues: Mutex<HashMap<String, mpsc::Sender<Queued>>>,
     timeout: Duration,
 }
 
+/// Released entries with the span of the request that released them: a
+/// gateway call belongs to the trace of the first request it carries.
+type Released = (tracing::Span, Vec<(String, InboxEntry)>);
+type Queued = (tracing::Span, Vec<Delivery>);
+
+struct Dispatch(mpsc::Sender<Released>);
+
+impl Release for Dispatch {
+    fn release(&self, entries: Vec<(String, InboxEntry)>) {
+        let count = entries.len();
+        if self
+            .0
+            .try_send((tracing::Span::current(), entries))
+            .is_err()
+        {
+            record_pushes("failed", count);
+        }
+    }
+}
+
 impl PushRouter {
+    /// Starts the dispatcher; must be called inside a tokio runtime.
     pub fn new(registry: Arc<dyn Registry>, timeout: Duration) -> Self {
-        PushRouter {
+        let inner = Arc::new(Inner {
             registry,
-            gateways: Arc::default(),
+            gateways: Mutex::default(),
+            queues: Mutex::default(),
             timeout,
+        });
+        let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
+        tokio::spawn(Arc::clone(&inner).dispatch(rx));
+        PushRouter {
+            inner,
+            order: PushOrder::new(Arc::new(Dispatch(tx))),
         }
     }
 
-    /// Pushes each `(user, entry)` to every gateway where the user has a
-    /// device. Returns the number of gateway calls that succeeded.
-    pub async fn push(&self, deliveries: Vec<(String, InboxEntry)>) -> usize {
-        let deliveries = deliveries
-            .into_iter()
-            .map(|(user_id, entry)| Delivery {
-                user_id,
-                entry: Some(entry.into()),
-            })
-            .collect();
-        let Some(by_gateway) = self.by_gateway(deliveries, |d| &d.user_id).await else {
-            return 0;
-        };
-        let calls = by_gateway.into_iter().map(|(gateway, deliveries)| {
-            let client = self.client(&gateway);
-            let timeout = self.timeout;
-            async move {
-                let count = deliveries.len();
-                let Some(mut client) = client else {
-                    record_pushes("failed", count);
-                    return false;
-                };
-                let mut request = tonic::Request::new(PushRequest { deliveries });
-                request.set_timeout(timeout);
-                match client.push(request).await {
-                    Ok(_) => {
-                        record_pushes("sent", count);
-                        true
-                    }
-                    Err(status) => {
-                        record_pushes("failed", count);
-                        tracing::debug!(gateway = %gateway, error = %status, "push failed; devices will pull");
-                        false
-                    }
-                }
-            }
-        });
-        let results = futures_util::future::join_all(calls).await;
-        results.into_iter().filter(|ok| *ok).count()
+    /// Reaches the gateway registered as `address` through `channel` (the
+    /// all-in-one's own gateway, called in process).
+    pub fn connect_in_process(&self, address: &str, channel: TracedChannel) {
+        self.inner
+            .gateways
+            .lock()
+            .expect("gateway pool lock poisoned")
+            .insert(address.to_string(), GatewayServiceClient::new(channel));
+    }
+
+    /// Expects inbox seqs just allocated: their entries are pushed, in seq
+    /// order per user, once [`Expected::committed`] is called.
+    pub(crate) fn expect(&self, seqs: Vec<(String, Seq)>) -> Expected {
+        self.order.expect(seqs)
     }
 
     /// Pushes one message of a large group to every gateway where one of
     /// `members` has a device: one call per gateway, carrying the members
     /// found there. Returns the number of gateway calls that succeeded.
     pub async fn push_conversation(&self, message: Message, members: Vec<String>) -> usize {
-        let Some(by_gateway) = self.by_gateway(members, |user| user).await else {
+        let inner = &self.inner;
+        let Some(by_gateway) = inner.by_gateway(members, |user| user).await else {
             return 0;
         };
         let message: tidings_proto::common::v1::Message = message.into();
         let calls = by_gateway.into_iter().map(|(gateway, user_ids)| {
-            let client = self.client(&gateway);
-            let timeout = self.timeout;
+            let client = inner.client(&gateway);
+            let timeout = inner.timeout;
             let message = message.clone();
             async move {
                 let count = user_ids.len();
@@ -117,10 +145,11 @@ impl PushRouter {
     /// succeeded; a failed registry look-up is an error, since nothing else
     /// would ever deliver the message.
     pub async fn push_room(&self, request: PushRoomRequest) -> Result<usize, RegistryError> {
-        let gateways = self.registry.room_gateways(&request.room_id).await?;
+        let inner = &self.inner;
+        let gateways = inner.registry.room_gateways(&request.room_id).await?;
         let calls = gateways.into_iter().map(|gateway| {
-            let client = self.client(&gateway);
-            let timeout = self.timeout;
+            let client = inner.client(&gateway);
+            let timeout = inner.timeout;
             let request = request.clone();
             async move {
                 let Some(mut client) = client else {
@@ -139,6 +168,80 @@ impl PushRouter {
         });
         let results = futures_util::future::join_all(calls).await;
         Ok(results.into_iter().filter(|ok| *ok).count())
+    }
+}
+
+impl Inner {
+    /// Takes released entries off the queue, looks their users up once per
+    /// gathered batch and hands each gateway its deliveries, in order.
+    async fn dispatch(self: Arc<Self>, mut queue: mpsc::Receiver<Released>) {
+        while let Some((span, mut batch)) = queue.recv().await {
+            while batch.len() < MAX_GATHER {
+                match queue.try_recv() {
+                    Ok((_, more)) => batch.extend(more),
+                    Err(_) => break,
+                }
+            }
+            let deliveries = batch
+                .into_iter()
+                .map(|(user_id, entry)| Delivery {
+                    user_id,
+                    entry: Some(entry.into()),
+                })
+                .collect();
+            let routed = self
+                .by_gateway(deliveries, |d| &d.user_id)
+                .instrument(span.clone())
+                .await;
+            let Some(by_gateway) = routed else {
+                continue;
+            };
+            for (gateway, deliveries) in by_gateway {
+                self.enqueue(gateway, (span.clone(), deliveries));
+            }
+        }
+    }
+
+    /// Appends deliveries to a gateway's queue, starting its sender task on
+    /// first use.
+    fn enqueue(self: &Arc<Self>, gateway: String, deliveries: Queued) {
+        let count = deliveries.1.len();
+        let mut queues = self.queues.lock().expect("push queues lock");
+        let queue = queues.entry(gateway.clone()).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
+            tokio::spawn(Arc::clone(self).send_to(gateway, rx));
+            tx
+        });
+        if queue.try_send(deliveries).is_err() {
+            record_pushes("failed", count);
+        }
+    }
+
+    /// Sends one gateway's deliveries, one call at a time, each carrying all
+    /// that gathered while the previous one was in flight.
+    async fn send_to(self: Arc<Self>, gateway: String, mut queue: mpsc::Receiver<Queued>) {
+        while let Some((span, mut deliveries)) = queue.recv().await {
+            while deliveries.len() < MAX_GATHER {
+                match queue.try_recv() {
+                    Ok((_, more)) => deliveries.extend(more),
+                    Err(_) => break,
+                }
+            }
+            let count = deliveries.len();
+            let Some(mut client) = self.client(&gateway) else {
+                record_pushes("failed", count);
+                continue;
+            };
+            let mut request = tonic::Request::new(PushRequest { deliveries });
+            request.set_timeout(self.timeout);
+            match client.push(request).instrument(span).await {
+                Ok(_) => record_pushes("sent", count),
+                Err(status) => {
+                    record_pushes("failed", count);
+                    tracing::debug!(gateway = %gateway, error = %status, "push failed; devices will pull");
+                }
+            }
+        }
     }
 
     /// Groups `items` by the gateways where their user (`user_of`) has a

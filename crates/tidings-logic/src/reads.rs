@@ -11,9 +11,10 @@ use tidings_core::{
 use tidings_proto::common::v1::ReadPosition;
 use tidings_proto::logic::v1 as pb;
 use tidings_proto::store::v1::{HistoryRequest, RangeRequest};
-use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
-
-use tracing::Instrument;
+use tidings_proto::sync::v1::{
+    AppendInboxRequest, ConversationsRequest, SetReadRequest, UserEntry,
+};
+use tidings_sequence_client::CommitOutcome;
 
 use crate::service::LogicServer;
 
@@ -83,16 +84,24 @@ impl LogicServer {
         let conversation = ConversationId::parse(&req.conversation_id)?;
         self.check_member(&conversation, &user).await?;
         self.backends
-            .conversations
-            .set_read(user.as_str(), &conversation.to_string(), req.read_seq)
+            .sync
+            .clone()
+            .set_read(SetReadRequest {
+                user_id: user.to_string(),
+                conversation_id: conversation.to_string(),
+                read_seq: req.read_seq,
+            })
             .await?;
         // Tell the user's other devices through the user's own inbox.
         let key = TimelineKey::inbox(&user).to_string();
+        let allocation = self.allocation.lock().await;
         let seq = self
             .backends
             .sequence
             .allocate(std::slice::from_ref(&key))
             .await?[0];
+        let expected = self.backends.push.expect(vec![(user.to_string(), seq)]);
+        drop(allocation);
         let position = ReadPosition {
             conversation_id: conversation.to_string(),
             read_seq: req.read_seq,
@@ -121,6 +130,7 @@ impl LogicServer {
                 entries: vec![UserEntry {
                     user_id: user.to_string(),
                     entry: Some(entry.clone().into()),
+                    listed: false,
                 }],
             })
             .await;
@@ -129,20 +139,13 @@ impl LogicServer {
             return Err(status.into());
         }
         let committed = self.backends.sequence.commit(&[(key, seq)]).await?;
-        if committed.first() != Some(&true) {
+        if committed.first() != Some(&CommitOutcome::Committed) {
             return Err(Error::new(
                 tidings_core::ErrorCode::Retry,
                 "the read position was not committed in time; send it again",
             ));
         }
-        let push = self.backends.push.clone();
-        let deliveries = vec![(user.to_string(), entry)];
-        tokio::spawn(
-            async move {
-                push.push(deliveries).await;
-            }
-            .in_current_span(),
-        );
+        expected.committed(vec![(user.to_string(), entry)]);
         Ok(pb::ReadAckResponse {
             read_seq: req.read_seq,
         })
@@ -156,12 +159,17 @@ impl LogicServer {
         let latest = req.latest.min(MAX_LATEST);
         // (updated_at, summary) by conversation id.
         let mut summaries: BTreeMap<String, (i64, pb::ConversationSummary)> = BTreeMap::new();
-        for state in self
+        let listed = self
             .backends
-            .conversations
-            .list_conversations(user.as_str())
+            .sync
+            .clone()
+            .conversations(ConversationsRequest {
+                user_id: user.to_string(),
+            })
             .await?
-        {
+            .into_inner()
+            .conversations;
+        for state in listed {
             let updated = state.updated_at_ms;
             summaries.insert(
                 state.conversation_id.clone(),

@@ -1,23 +1,29 @@
-//! The send path: validate, dedupe, allocate, store then sync, commit, ack,
-//! push. The order is the guarantee: an acknowledged message is in the store
-//! timeline and in every member's inbox, and its seqs are committed.
+//! The send path over a batch: validate, claim the idempotency keys, look
+//! every dedupe record up in one read, settle what earlier attempts left,
+//! then write and commit the rest together (`deliver`). Answers go back one
+//! per send, in request order.
+
+use std::collections::HashMap;
 
 use tidings_core::{
-    ConversationId, DeviceId, Error, ErrorCode, InboxEntry, Message, Seq, TimelineKey, UserId,
-    message_id_for, now_ms,
+    ConversationId, DeviceId, Error, ErrorCode, Message, UserId, message_id_for, now_ms,
 };
 use tidings_proto::logic::v1 as pb;
-use tidings_proto::store::v1::AppendRequest;
-use tidings_proto::sync::v1::{AppendInboxRequest, UserEntry};
-use tidings_storage::DedupeRecord;
-use tidings_telemetry::metrics::names;
-use tracing::Instrument;
+use tidings_proto::store::v1::RangeRequest;
+use tidings_proto::sync::v1::{HasEntriesRequest, InboxSeq};
+use tidings_sequence_client::SeqStatus;
+use tidings_storage::{DedupeKey, DedupeRecord, DedupeState};
 
-use crate::membership::{Audience, Diffusion};
+use crate::attempt::{Attempt, ack_of};
+use crate::audience::Audience;
+use crate::failpoint::crash_point;
+use crate::in_flight::Claimed;
 use crate::service::LogicServer;
 
 const MAX_CLIENT_MSG_ID: usize = 64;
 const MAX_KIND: usize = 64;
+/// Most sends in one batch.
+pub const MAX_SEND_BATCH: usize = 1024;
 
 /// A validated send request.
 struct Send {
@@ -28,6 +34,32 @@ struct Send {
     kind: String,
     body: Vec<u8>,
 }
+
+impl Send {
+    fn key(&self) -> DedupeKey {
+        DedupeKey {
+            sender: self.sender.to_string(),
+            client_msg_id: self.client_msg_id.clone(),
+        }
+    }
+
+    /// The message this send stores (conv seq not allocated yet).
+    fn message(self) -> Message {
+        Message {
+            message_id: message_id_for(&self.sender, &self.client_msg_id),
+            conversation_id: self.conversation.to_string(),
+            conv_seq: 0,
+            sender_id: self.sender.to_string(),
+            sender_device: self.device.to_string(),
+            client_msg_id: self.client_msg_id,
+            kind: self.kind,
+            body: self.body,
+            created_at_ms: now_ms(),
+        }
+    }
+}
+
+type Answer = Result<pb::SendResponse, Error>;
 
 impl LogicServer {
     /// Checks the kind and body of a message, stored or ephemeral.
@@ -71,241 +103,265 @@ impl LogicServer {
         })
     }
 
-    pub(crate) async fn handle_send(
+    /// Claims each send's key; a key already held here answers `retry`.
+    fn claim(
         &self,
-        req: pb::SendRequest,
-    ) -> Result<pb::SendResponse, Error> {
-        let send = self.validate(req)?;
-        let key = (send.sender.as_str().to_string(), send.client_msg_id.clone());
-        if !self
-            .in_flight
-            .lock()
-            .expect("in-flight lock")
-            .insert(key.clone())
-        {
-            return Err(Error::new(
-                ErrorCode::Retry,
-                "a send with this client_msg_id is still in progress",
-            ));
-        }
-        let result = self.send_once(&send).await;
-        self.in_flight.lock().expect("in-flight lock").remove(&key);
-        result
-    }
-
-    async fn send_once(&self, send: &Send) -> Result<pb::SendResponse, Error> {
-        let dedupe = &self.backends.dedupe;
-        if let Some(record) = dedupe
-            .get_dedupe(send.sender.as_str(), &send.client_msg_id)
-            .await?
-        {
-            if record.conversation_id != send.conversation.to_string() {
-                return Err(Error::invalid(format!(
-                    "client_msg_id {:?} was already used for conversation {}",
-                    send.client_msg_id, record.conversation_id
+        sends: Vec<(usize, Send)>,
+        answers: &mut [Option<Answer>],
+    ) -> (Vec<(usize, Send)>, Claimed) {
+        let mut claimed = Claimed::new(&self.in_flight);
+        let mut admitted = Vec::with_capacity(sends.len());
+        for (index, send) in sends {
+            if self.in_flight.claim(&send.key(), &mut claimed) {
+                admitted.push((index, send));
+            } else {
+                answers[index] = Some(Err(Error::new(
+                    ErrorCode::Retry,
+                    "a send with this client_msg_id is still in progress",
                 )));
             }
-            return Ok(pb::SendResponse {
-                message_id: record.message_id,
-                conversation_id: record.conversation_id,
-                conv_seq: record.conv_seq,
-                created_at_ms: record.created_at_ms,
-                duplicate: true,
-            });
         }
-
-        let audience = self.audience(&send.conversation, &send.sender).await?;
-        let message = Message {
-            message_id: message_id_for(&send.sender, &send.client_msg_id),
-            conversation_id: send.conversation.to_string(),
-            conv_seq: 0,
-            sender_id: send.sender.to_string(),
-            sender_device: send.device.to_string(),
-            client_msg_id: send.client_msg_id.clone(),
-            kind: send.kind.clone(),
-            body: send.body.clone(),
-            created_at_ms: now_ms(),
-        };
-        let message = self.deliver(&send.conversation, message, &audience).await?;
-        let kind = match send.conversation {
-            ConversationId::Direct(..) => "direct",
-            ConversationId::Group(_) => "group",
-        };
-        metrics::counter!(names::LOGIC_MESSAGES, "kind" => kind).increment(1);
-
-        dedupe
-            .put_dedupe(
-                send.sender.as_str(),
-                &send.client_msg_id,
-                &DedupeRecord {
-                    conversation_id: message.conversation_id.clone(),
-                    conv_seq: message.conv_seq,
-                    message_id: message.message_id.clone(),
-                    created_at_ms: message.created_at_ms,
-                },
-                self.dedupe_ttl(),
-            )
-            .await?;
-
-        Ok(pb::SendResponse {
-            message_id: message.message_id,
-            conversation_id: message.conversation_id,
-            conv_seq: message.conv_seq,
-            created_at_ms: message.created_at_ms,
-            duplicate: false,
-        })
+        (admitted, claimed)
     }
 
-    /// Stores `message` in its conversation's store timeline and, for write
-    /// diffusion, in every member's inbox; commits the seqs; records it in the
-    /// members' conversation lists; then pushes it. Returns the message with
-    /// its conv seq. Shared by sends and membership events.
-    pub(crate) async fn deliver(
-        &self,
-        conversation: &ConversationId,
-        mut message: Message,
-        audience: &Audience,
-    ) -> Result<Message, Error> {
-        let mut keys = vec![TimelineKey::conversation(conversation).to_string()];
-        if audience.diffusion == Diffusion::Write {
-            keys.extend(
-                audience
-                    .members
-                    .iter()
-                    .map(|m| TimelineKey::inbox(m).to_string()),
-            );
-        }
-        let seqs = self.backends.sequence.allocate(&keys).await?;
-        if seqs.len() != keys.len() {
-            return Err(Error::internal("sequence service returned a short batch"));
-        }
-        let refs: Vec<(String, Seq)> = keys.iter().cloned().zip(seqs.iter().copied()).collect();
-        message.conv_seq = seqs[0];
-        let deliveries: Vec<(String, InboxEntry)> = audience
-            .members
-            .iter()
-            .zip(&seqs[1..])
-            .map(|(member, seq)| (member.to_string(), inbox_entry(&message, *seq)))
-            .collect();
+    pub(crate) async fn handle_send(&self, req: pb::SendRequest) -> Answer {
+        self.handle_send_batch(vec![req])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(Error::internal("empty answer to a send")))
+    }
 
-        if let Err(e) = self.write(&message, &deliveries).await {
-            self.abandon(refs).await;
-            return Err(e);
-        }
-        let committed = self.backends.sequence.commit(&refs).await?;
-        if committed.len() != refs.len() || committed.iter().any(|ok| !ok) {
-            let refused: Vec<(String, Seq)> = refs
-                .into_iter()
-                .zip(committed.iter().copied().chain(std::iter::repeat(false)))
-                .filter(|(_, ok)| !ok)
-                .map(|(r, _)| r)
-                .collect();
-            tracing::warn!(conversation_id = %conversation, refused = refused.len(), "commit refused after the deadline; send fails");
-            self.abandon(refused).await;
-            return Err(Error::new(
-                ErrorCode::Retry,
-                "the message was not committed in time; resend with the same client_msg_id",
+    /// Answers every send, in request order.
+    pub(crate) async fn handle_send_batch(&self, requests: Vec<pb::SendRequest>) -> Vec<Answer> {
+        let mut answers: Vec<Option<Answer>> = (0..requests.len()).map(|_| None).collect();
+        if requests.len() > MAX_SEND_BATCH {
+            let e = Error::invalid(format!(
+                "at most {MAX_SEND_BATCH} sends per batch, got {}",
+                requests.len()
             ));
+            return requests.iter().map(|_| Err(e.clone())).collect();
         }
-
-        if audience.diffusion == Diffusion::Write {
-            let users: Vec<String> = audience.members.iter().map(|m| m.to_string()).collect();
-            self.backends
-                .conversations
-                .touch_conversations(&users, &message)
-                .await?;
-        }
-
-        let push = self.backends.push.clone();
-        match audience.diffusion {
-            Diffusion::Write => {
-                metrics::histogram!(names::LOGIC_FANOUT, "diffusion" => "write")
-                    .record(deliveries.len() as f64);
-                // The push belongs to this request's trace.
-                tokio::spawn(
-                    async move {
-                        push.push(deliveries).await;
-                    }
-                    .in_current_span(),
-                );
-            }
-            Diffusion::Read => {
-                let mut members: Vec<String> =
-                    audience.members.iter().map(|m| m.to_string()).collect();
-                let pushed = message.clone();
-                let this = self.clone();
-                let group = audience.push_group.clone();
-                tokio::spawn(
-                    async move {
-                        if let Some(group) = group {
-                            match this.group_members(&group).await {
-                                Ok(listed) => {
-                                    members.extend(listed.iter().map(|m| m.to_string()))
-                                }
-                                Err(e) => {
-                                    tracing::warn!(group_id = %group, error = %e, "cannot list members to push; devices will pull");
-                                    return;
-                                }
-                            }
-                        }
-                        metrics::histogram!(names::LOGIC_FANOUT, "diffusion" => "read")
-                            .record(members.len() as f64);
-                        push.push_conversation(pushed, members).await;
-                    }
-                    .in_current_span(),
-                );
+        let mut sends = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            match self.validate(request) {
+                Ok(send) => sends.push((index, send)),
+                Err(e) => answers[index] = Some(Err(e)),
             }
         }
-        Ok(message)
+        let (sends, _claimed) = self.claim(sends, &mut answers);
+        self.send_claimed(sends, &mut answers).await;
+        answers
+            .into_iter()
+            .map(|a| a.unwrap_or_else(|| Err(Error::internal("send left unanswered"))))
+            .collect()
     }
 
-    /// Store then sync: the store timeline first, then every inbox.
-    async fn write(
-        &self,
-        message: &Message,
-        deliveries: &[(String, InboxEntry)],
-    ) -> Result<(), Error> {
-        self.backends
-            .store
-            .clone()
-            .append(AppendRequest {
-                messages: vec![message.clone().into()],
-            })
-            .await?;
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let entries = deliveries
-            .iter()
-            .map(|(user, entry)| UserEntry {
-                user_id: user.clone(),
-                entry: Some(entry.clone().into()),
-            })
-            .collect();
-        self.backends
-            .sync
-            .clone()
-            .append_inbox(AppendInboxRequest { entries })
-            .await?;
-        Ok(())
-    }
-
-    async fn abandon(&self, seqs: Vec<(String, Seq)>) {
-        if seqs.is_empty() {
+    async fn send_claimed(&self, sends: Vec<(usize, Send)>, answers: &mut [Option<Answer>]) {
+        if sends.is_empty() {
             return;
         }
-        if let Err(e) = self.backends.sequence.abandon(&seqs).await {
-            // The deadline abandons them anyway; this only lets heads move sooner.
-            tracing::warn!(error = %e, "abandon failed; seqs will expire at their deadline");
+        let keys: Vec<DedupeKey> = sends.iter().map(|(_, s)| s.key()).collect();
+        let records = match self.backends.dedupe.get_dedupe(&keys).await {
+            Ok(records) if records.len() == keys.len() => records,
+            Ok(_) => {
+                let e = Error::internal("dedupe store answered a short batch");
+                return fail(answers, sends.iter().map(|(i, _)| *i), &e);
+            }
+            Err(e) => return fail(answers, sends.iter().map(|(i, _)| *i), &e.into()),
+        };
+        crash_point("send.after_lookup");
+
+        let mut fresh = Vec::new();
+        let mut reserved = Vec::new();
+        let mut audiences = AudienceCache::default();
+        for ((index, send), (key, record)) in sends.into_iter().zip(keys.into_iter().zip(records)) {
+            match record {
+                Some(record) if record.conversation_id != send.conversation.to_string() => {
+                    answers[index] = Some(Err(Error::invalid(format!(
+                        "client_msg_id {:?} was already used for conversation {}",
+                        send.client_msg_id, record.conversation_id
+                    ))));
+                }
+                Some(record) if record.state == DedupeState::Committed => {
+                    answers[index] = Some(Ok(ack_of(&record, true)));
+                }
+                Some(record) => {
+                    let conversation = send.conversation.clone();
+                    match Attempt::from_record(index, key, conversation, send.message(), &record) {
+                        Ok(attempt) => reserved.push(attempt),
+                        Err(e) => answers[index] = Some(Err(e)),
+                    }
+                }
+                None => {
+                    let conversation = send.conversation.clone();
+                    match audiences.of(self, &conversation, &send.sender).await {
+                        Ok(audience) => fresh.push(Attempt::new(
+                            index,
+                            Some(key),
+                            conversation,
+                            send.message(),
+                            audience,
+                        )),
+                        Err(e) => answers[index] = Some(Err(e)),
+                    }
+                }
+            }
         }
+
+        let resumed = self.settle_reserved(reserved, &mut fresh, answers).await;
+        for (attempt, result) in self.deliver(fresh, resumed).await {
+            let duplicate = false;
+            answers[attempt.index] = Some(result.map(|()| attempt.ack(duplicate)));
+        }
+    }
+
+    /// Settles attempts that an earlier try reserved, as the allocator (and,
+    /// where it cannot tell, the stored rows) says:
+    /// * committed: answered with the reserved seqs;
+    /// * abandoned: moved to `fresh` to be written at new seqs, the old ones
+    ///   marked stale so their rows are removed;
+    /// * still pending (the earlier try may still be running, or died before
+    ///   committing): returned, to be written again at the same seqs and
+    ///   committed;
+    /// * unknown (allocated before the allocator restarted): committed if
+    ///   every row is there, which only a completed write leaves; otherwise
+    ///   written anew like an abandoned one.
+    async fn settle_reserved(
+        &self,
+        reserved: Vec<Attempt>,
+        fresh: &mut Vec<Attempt>,
+        answers: &mut [Option<Answer>],
+    ) -> Vec<Attempt> {
+        if reserved.is_empty() {
+            return Vec::new();
+        }
+        let refs: Vec<(String, u64)> = reserved.iter().flat_map(Attempt::refs).collect();
+        let statuses = match self.backends.sequence.check(&refs).await {
+            Ok(statuses) if statuses.len() == refs.len() => statuses,
+            Ok(_) => {
+                let e = Error::internal("sequence answered a short check batch");
+                fail(answers, reserved.iter().map(|a| a.index), &e);
+                return Vec::new();
+            }
+            Err(e) => {
+                fail(answers, reserved.iter().map(|a| a.index), &e);
+                return Vec::new();
+            }
+        };
+        let mut statuses = statuses.into_iter();
+        let mut resumed = Vec::new();
+        for attempt in reserved {
+            let mine: Vec<SeqStatus> = statuses.by_ref().take(attempt.key_count()).collect();
+            let verdict = if mine.contains(&SeqStatus::Abandoned) {
+                SeqStatus::Abandoned
+            } else if mine.contains(&SeqStatus::Unknown) {
+                match self.rows_present(&attempt).await {
+                    Ok(true) => SeqStatus::Committed,
+                    Ok(false) => SeqStatus::Abandoned,
+                    Err(e) => {
+                        answers[attempt.index] = Some(Err(e));
+                        continue;
+                    }
+                }
+            } else if mine.contains(&SeqStatus::Pending) {
+                SeqStatus::Pending
+            } else {
+                SeqStatus::Committed
+            };
+            match verdict {
+                SeqStatus::Committed => {
+                    answers[attempt.index] = Some(Ok(attempt.ack(true)));
+                    self.mark_committed(&attempt);
+                }
+                SeqStatus::Pending => resumed.push(attempt),
+                _ => fresh.push(attempt),
+            }
+        }
+        resumed
+    }
+
+    /// Whether the store timeline and every inbox hold the attempt's message
+    /// at its seqs.
+    async fn rows_present(&self, attempt: &Attempt) -> Result<bool, Error> {
+        let seq = attempt.message.conv_seq;
+        let page = self
+            .backends
+            .store
+            .clone()
+            .range(RangeRequest {
+                conversation_id: attempt.message.conversation_id.clone(),
+                after: seq.saturating_sub(1),
+                up_to: seq,
+                limit: 1,
+            })
+            .await?
+            .into_inner();
+        let stored = page
+            .messages
+            .first()
+            .is_some_and(|m| m.conv_seq == seq && m.message_id == attempt.message.message_id);
+        if !stored || attempt.inbox.is_empty() {
+            return Ok(stored);
+        }
+        let seqs = attempt
+            .inbox_seqs()
+            .into_iter()
+            .map(|(user_id, seq)| InboxSeq {
+                user_id,
+                seq,
+                message_id: attempt.message.message_id.clone(),
+            })
+            .collect();
+        let present = self
+            .backends
+            .sync
+            .clone()
+            .has_entries(HasEntriesRequest { seqs })
+            .await?
+            .into_inner()
+            .present;
+        Ok(present.len() == attempt.inbox.len() && present.into_iter().all(|p| p))
+    }
+
+    /// Records in the background that an attempt found committed is.
+    fn mark_committed(&self, attempt: &Attempt) {
+        let Some(key) = attempt.key.clone() else {
+            return;
+        };
+        let record: DedupeRecord = attempt.record(DedupeState::Committed);
+        let dedupe = self.backends.dedupe.clone();
+        let ttl = self.dedupe_ttl();
+        tokio::spawn(async move {
+            if let Err(e) = dedupe.put_dedupe(&[(key, record)], ttl).await {
+                tracing::warn!(error = %e, "cannot mark a send committed; retries settle it");
+            }
+        });
     }
 }
 
-fn inbox_entry(message: &Message, seq: Seq) -> InboxEntry {
-    InboxEntry {
-        seq,
-        conversation_id: message.conversation_id.clone(),
-        conv_seq: message.conv_seq,
-        message: message.clone(),
+/// Audiences looked up once per conversation and sender within a batch.
+#[derive(Default)]
+struct AudienceCache(HashMap<(ConversationId, UserId), Audience>);
+
+impl AudienceCache {
+    async fn of(
+        &mut self,
+        logic: &LogicServer,
+        conversation: &ConversationId,
+        sender: &UserId,
+    ) -> Result<Audience, Error> {
+        let key = (conversation.clone(), sender.clone());
+        if let Some(audience) = self.0.get(&key) {
+            return Ok(audience.clone());
+        }
+        let audience = logic.audience(conversation, sender).await?;
+        self.0.insert(key, audience.clone());
+        Ok(audience)
+    }
+}
+
+fn fail(answers: &mut [Option<Answer>], indexes: impl Iterator<Item = usize>, e: &Error) {
+    for index in indexes {
+        answers[index] = Some(Err(e.clone()));
     }
 }

@@ -1,7 +1,6 @@
 //! The gRPC face of logic and the clients it calls.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_core::{ConversationId, UserId};
@@ -10,15 +9,17 @@ use tidings_proto::logic::v1::{
 };
 use tidings_proto::store::v1::{HistoryRequest, store_service_client::StoreServiceClient};
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_sequence::SequenceRouter;
-use tidings_storage::{ConversationStore, DedupeStore, GroupStore};
+use tidings_sequence_client::SequenceRouter;
+use tidings_storage::{DedupeStore, GroupStore};
 use tidings_telemetry::TracedChannel;
 use tonic::{Request, Response, Status};
 
 use crate::LogicConfig;
+use crate::in_flight::InFlight;
 use crate::push::PushRouter;
 
-/// What logic talks to.
+/// What logic talks to: the services it calls, and the tables it owns
+/// (DESIGN §8: dedupe and the groups tables; conversation lists are sync's).
 #[derive(Clone)]
 pub struct Backends {
     pub sequence: Arc<SequenceRouter>,
@@ -26,7 +27,6 @@ pub struct Backends {
     pub sync: SyncServiceClient<TracedChannel>,
     pub dedupe: Arc<dyn DedupeStore>,
     pub groups: Arc<dyn GroupStore>,
-    pub conversations: Arc<dyn ConversationStore>,
     pub push: PushRouter,
 }
 
@@ -35,9 +35,11 @@ pub struct Backends {
 pub struct LogicServer {
     pub(crate) config: LogicConfig,
     pub(crate) backends: Backends,
-    /// Sends being processed, by (sender, client_msg_id): a concurrent resend
-    /// is told to retry instead of racing the first attempt.
-    pub(crate) in_flight: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Sends being processed here, by (sender, client_msg_id).
+    pub(crate) in_flight: Arc<InFlight>,
+    /// Held from an allocation until its inbox seqs are expected by the push
+    /// order, so that pushes follow allocation order.
+    pub(crate) allocation: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl LogicServer {
@@ -46,6 +48,7 @@ impl LogicServer {
             config,
             backends,
             in_flight: Arc::default(),
+            allocation: Arc::default(),
         }
     }
 
@@ -66,6 +69,41 @@ impl LogicService for LogicServer {
     ) -> Result<Response<pb::SendResponse>, Status> {
         let response = self.handle_send(request.into_inner()).await?;
         Ok(Response::new(response))
+    }
+
+    async fn send_batch(
+        &self,
+        request: Request<pb::SendBatchRequest>,
+    ) -> Result<Response<pb::SendBatchResponse>, Status> {
+        let answers = self.handle_send_batch(request.into_inner().sends).await;
+        let outcomes = answers
+            .into_iter()
+            .map(|answer| pb::SendOutcome {
+                outcome: Some(match answer {
+                    Ok(ack) => pb::send_outcome::Outcome::Ack(ack),
+                    Err(e) => pb::send_outcome::Outcome::Error(pb::SendError {
+                        code: e.code.as_str().to_string(),
+                        message: e.message,
+                    }),
+                }),
+            })
+            .collect();
+        Ok(Response::new(pb::SendBatchResponse { outcomes }))
+    }
+
+    async fn large_groups(
+        &self,
+        request: Request<pb::LargeGroupsRequest>,
+    ) -> Result<Response<pb::LargeGroupsResponse>, Status> {
+        let user = UserId::parse(&request.into_inner().user_id)?;
+        let conversation_ids = self
+            .user_groups(&user)
+            .await?
+            .into_iter()
+            .filter(|info| info.large)
+            .map(|info| format!("g:{}", info.group_id))
+            .collect();
+        Ok(Response::new(pb::LargeGroupsResponse { conversation_ids }))
     }
 
     async fn history(

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_core::{Error, Result, Seq, now_ms};
-use tidings_storage::{SectionStore, StorageError};
+use tidings_sequence_client::{CommitOutcome, section_of};
+use tidings_storage::{SectionStore, StorageError, same_instance};
 use tidings_telemetry::metrics::names;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 use crate::config::SequenceConfig;
-use crate::section::{Claim, KeyState, Section, section_of};
+use crate::section::{AbandonedMemory, Claim, KeyState, Section, Settled};
 
 /// Allocates seqs and tracks visible heads for every key of every section.
 pub struct Allocator {
@@ -47,7 +48,7 @@ impl Allocator {
     /// increasing seqs). Each new seq is pending until committed or abandoned.
     pub async fn allocate(&self, keys: &[String]) -> Result<Vec<Seq>> {
         let mut seqs = vec![0; keys.len()];
-        for (section_id, indexes) in self.group_by_section(keys) {
+        for (section_id, indexes) in self.group_by_section(keys.iter().map(String::as_str)) {
             let mut section = self.sections[section_id as usize].lock().await;
             let mut claim = self.ensure_claimed(section_id, &mut section).await?;
             // Raise the persisted ceiling once for the whole batch if needed.
@@ -87,28 +88,101 @@ impl Allocator {
         Ok(seqs)
     }
 
-    /// Settles pending seqs as persisted. `false` for a seq that is not pending
-    /// (abandoned, already settled or never allocated here).
-    pub async fn commit(&self, refs: &[(String, Seq)]) -> Vec<bool> {
-        let settled = self.settle(refs).await;
-        let committed = settled.iter().filter(|ok| **ok).count();
-        metrics::counter!(names::SEQ_COMMITS).increment(committed as u64);
-        settled
+    /// Settles pending seqs as persisted, telling for each what became of it:
+    ///
+    /// * pending: committed now, `Committed` (past its deadline: abandoned
+    ///   now, `Abandoned`);
+    /// * handed out under this claim of its section and settled: `Committed`
+    ///   unless abandoned, so a retry after a lost answer learns its seqs are
+    ///   committed (DESIGN §9); `Abandoned` if it was, or `Unknown` once that
+    ///   abandonment is forgotten;
+    /// * above the key's cursor (never handed out): `Abandoned`;
+    /// * at or below the claim's base (handed out under an earlier claim,
+    ///   before a restart or hand-over): `Unknown`.
+    ///
+    /// Fails with `wrong_owner` when another instance holds a section: only
+    /// the owner knows what became of its seqs.
+    pub async fn commit(&self, refs: &[(String, Seq)]) -> Result<Vec<CommitOutcome>> {
+        let mut outcomes = vec![CommitOutcome::Unknown; refs.len()];
+        let (mut committed, mut expired) = (0u64, 0u64);
+        let memory = self.abandoned_memory();
+        let result = async {
+            for (section_id, indexes) in self.group_by_section(refs.iter().map(|(k, _)| k.as_str()))
+            {
+                let mut section = self.sections[section_id as usize].lock().await;
+                let claim = self.ensure_claimed(section_id, &mut section).await?;
+                let now = Instant::now();
+                for i in indexes {
+                    let (key, seq) = &refs[i];
+                    outcomes[i] = match section.commit(key, *seq, claim.base, now, memory) {
+                        Settled::NowCommitted => {
+                            committed += 1;
+                            CommitOutcome::Committed
+                        }
+                        Settled::NowAbandoned => {
+                            expired += 1;
+                            CommitOutcome::Abandoned
+                        }
+                        Settled::Earlier(outcome) => outcome,
+                    };
+                }
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        // Counted even when a later section failed: those commits happened.
+        metrics::counter!(names::SEQ_COMMITS).increment(committed);
+        if expired > 0 {
+            metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "deadline").increment(expired);
+        }
+        result.map(|()| outcomes)
     }
 
-    /// Gives up pending seqs at once, so heads move on without waiting.
-    pub async fn abandon(&self, refs: &[(String, Seq)]) {
-        let settled = self.settle(refs).await;
-        let abandoned = settled.iter().filter(|ok| **ok).count();
-        metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "explicit")
-            .increment(abandoned as u64);
+    /// Where each seq stands, changing nothing (`None`: pending). Fails with
+    /// `wrong_owner` when another instance holds a section.
+    pub async fn check(&self, refs: &[(String, Seq)]) -> Result<Vec<Option<CommitOutcome>>> {
+        let mut states = vec![Some(CommitOutcome::Unknown); refs.len()];
+        for (section_id, indexes) in self.group_by_section(refs.iter().map(|(k, _)| k.as_str())) {
+            let mut section = self.sections[section_id as usize].lock().await;
+            let claim = self.ensure_claimed(section_id, &mut section).await?;
+            let now = Instant::now();
+            for i in indexes {
+                let (key, seq) = &refs[i];
+                states[i] = section.check(key, *seq, claim.base, now);
+            }
+        }
+        Ok(states)
     }
 
-    /// The visible head of each key. Waits, after a section changed hands,
-    /// until the previous owner's writes are past their deadline.
+    /// Gives up pending seqs at once, so heads move on without waiting. Seqs
+    /// already committed stay committed. Fails with `wrong_owner` when
+    /// another instance holds a section.
+    pub async fn abandon(&self, refs: &[(String, Seq)]) -> Result<()> {
+        let mut abandoned = 0u64;
+        let memory = self.abandoned_memory();
+        let result = async {
+            for (section_id, indexes) in self.group_by_section(refs.iter().map(|(k, _)| k.as_str()))
+            {
+                let mut section = self.sections[section_id as usize].lock().await;
+                self.ensure_claimed(section_id, &mut section).await?;
+                let now = Instant::now();
+                for i in indexes {
+                    let (key, seq) = &refs[i];
+                    abandoned += u64::from(section.abandon(key, *seq, now, memory));
+                }
+            }
+            Ok::<(), Error>(())
+        }
+        .await;
+        metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "explicit").increment(abandoned);
+        result
+    }
+
+    /// The visible head of each key. Waits, after a section was taken from
+    /// another instance, until that owner's writes are past their deadline.
     pub async fn heads(&self, keys: &[String]) -> Result<Vec<Seq>> {
         let mut heads = vec![0; keys.len()];
-        for (section_id, indexes) in self.group_by_section(keys) {
+        for (section_id, indexes) in self.group_by_section(keys.iter().map(String::as_str)) {
             loop {
                 let mut section = self.sections[section_id as usize].lock().await;
                 let claim = self.ensure_claimed(section_id, &mut section).await?;
@@ -133,9 +207,10 @@ impl Allocator {
     /// Abandons every pending seq past its deadline; returns how many.
     pub async fn abandon_expired(&self) -> usize {
         let now = Instant::now();
+        let memory = self.abandoned_memory();
         let mut total = 0;
         for section in &self.sections {
-            total += section.lock().await.abandon_expired(now);
+            total += section.lock().await.abandon_expired(now, memory);
         }
         if total > 0 {
             metrics::counter!(names::SEQ_ABANDONMENTS, "reason" => "deadline")
@@ -162,22 +237,6 @@ impl Allocator {
         })
     }
 
-    async fn settle(&self, refs: &[(String, Seq)]) -> Vec<bool> {
-        let mut settled = vec![false; refs.len()];
-        let keys: Vec<String> = refs.iter().map(|(k, _)| k.clone()).collect();
-        for (section_id, indexes) in self.group_by_section(&keys) {
-            let mut section = self.sections[section_id as usize].lock().await;
-            for i in indexes {
-                let (key, seq) = &refs[i];
-                settled[i] = section
-                    .keys
-                    .get_mut(key)
-                    .is_some_and(|k| k.pending.remove(seq).is_some());
-            }
-        }
-        settled
-    }
-
     async fn ensure_claimed(&self, section_id: u32, section: &mut Section) -> Result<Claim> {
         if let Some(claim) = section.claim {
             if Instant::now() < claim.serve_until {
@@ -193,6 +252,10 @@ impl Allocator {
             section.reset();
         }
         let started = Instant::now();
+        // A claim answers only the new state; who held the section before is
+        // read first. Claims are rare (start-up, hand-over), so the extra
+        // read costs nothing that matters.
+        let before = self.store.load_section(section_id).await?;
         let lease_ms = self.config.lease_ms as i64;
         let state = match self
             .store
@@ -201,13 +264,11 @@ impl Allocator {
         {
             Ok(state) => state,
             Err(StorageError::Owned { owner, .. }) => {
-                return Err(crate::router::wrong_owner(section_id, &owner));
+                return Err(tidings_sequence_client::wrong_owner(section_id, &owner));
             }
             Err(e) => return Err(e.into()),
         };
-        // Epoch 1 means no one owned the section before: nothing can be in
-        // flight from an earlier owner, so heads are ready at once.
-        let heads_ready_at = if state.epoch <= 1 {
+        let heads_ready_at = if self.no_earlier_owner_can_commit(before.as_ref(), state.epoch) {
             started
         } else {
             started + self.config.commit_deadline()
@@ -227,6 +288,41 @@ impl Allocator {
         );
         section.claim = Some(claim);
         Ok(claim)
+    }
+
+    /// Whether heads of a section just claimed at `epoch` may be answered at
+    /// once (DESIGN §9: a restart never makes a client wait for the deadline
+    /// when epoch fencing proves no older owner can still commit).
+    ///
+    /// * Epoch 1: no one owned the section before.
+    /// * The epoch just below ours was held by this same instance (a restart,
+    ///   or a lease this process let lapse): that process is gone or is this
+    ///   one, with its memory dropped, so every seq at or below our base now
+    ///   answers `Unknown` and no one can tell a writer it is committed. The
+    ///   epoch being exactly one above the state read before the claim proves
+    ///   no other instance claimed in between. Should that earlier process
+    ///   have taken the section from another instance less than a deadline
+    ///   before it stopped, that instance stopped serving (commits included)
+    ///   before its lease ended, hence before either of our claims.
+    ///
+    /// Otherwise another instance held it, and might still be alive and
+    /// paused mid-commit: heads wait one deadline.
+    fn no_earlier_owner_can_commit(
+        &self,
+        before: Option<&tidings_storage::SectionState>,
+        epoch: u64,
+    ) -> bool {
+        if epoch <= 1 {
+            return true;
+        }
+        before.is_some_and(|b| b.epoch + 1 == epoch && same_instance(&b.owner, &self.owner))
+    }
+
+    fn abandoned_memory(&self) -> AbandonedMemory {
+        AbandonedMemory {
+            keep_for: self.config.abandoned_memory(),
+            per_section: self.config.abandoned_per_section,
+        }
     }
 
     /// How long after a claim or renewal starts this instance may serve: the
@@ -283,9 +379,12 @@ impl Allocator {
         Error::from(e)
     }
 
-    fn group_by_section(&self, keys: &[String]) -> BTreeMap<u32, Vec<usize>> {
+    fn group_by_section<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> BTreeMap<u32, Vec<usize>> {
         let mut groups: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (i, key) in keys.iter().enumerate() {
+        for (i, key) in keys.into_iter().enumerate() {
             groups
                 .entry(section_of(key, self.config.sections))
                 .or_default()

@@ -25,6 +25,16 @@ pub struct SequenceConfig {
     /// same name takes its sections back at once; give every instance its own
     /// (e.g. the StatefulSet pod name).
     pub instance_id: String,
+    /// How long an abandoned seq is remembered, so that a retried commit of it
+    /// answers `abandoned` (its writer must not report the send done). Past
+    /// this, or past `abandoned_per_section`, a commit of it answers `unknown`,
+    /// never `committed`. Defaults to a day, the dedupe TTL: after that no
+    /// retry of the send can still ask.
+    pub abandoned_memory_ms: u64,
+    /// At most this many abandoned seqs are remembered per section, the
+    /// oldest forgotten first. Abandonment happens only on failures; the cap
+    /// keeps a storm of them from growing memory without limit.
+    pub abandoned_per_section: usize,
 }
 
 impl Default for SequenceConfig {
@@ -35,6 +45,8 @@ impl Default for SequenceConfig {
             commit_deadline_ms: 5_000,
             lease_ms: 10_000,
             instance_id: "sequence-0".to_string(),
+            abandoned_memory_ms: 24 * 3600 * 1000,
+            abandoned_per_section: 1024,
         }
     }
 }
@@ -46,6 +58,10 @@ impl SequenceConfig {
 
     pub fn lease(&self) -> Duration {
         Duration::from_millis(self.lease_ms)
+    }
+
+    pub fn abandoned_memory(&self) -> Duration {
+        Duration::from_millis(self.abandoned_memory_ms)
     }
 
     /// Checks the values, naming the offending key.
@@ -64,6 +80,11 @@ impl SequenceConfig {
         }
         if self.commit_deadline_ms < 10 {
             return Err("sequence.commit_deadline_ms must be at least 10".into());
+        }
+        if self.abandoned_memory_ms < self.commit_deadline_ms {
+            return Err(
+                "sequence.abandoned_memory_ms must be at least sequence.commit_deadline_ms".into(),
+            );
         }
         Ok(())
     }

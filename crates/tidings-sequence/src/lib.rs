@@ -10,12 +10,10 @@
 
 mod allocator;
 mod config;
-mod router;
 mod section;
 mod service;
 
 pub use allocator::Allocator;
 pub use config::SequenceConfig;
-pub use router::{SequenceRouter, wrong_owner};
-pub use section::section_of;
 pub use service::SequenceServer;
+pub use tidings_sequence_client::section_of;

@@ -9,6 +9,8 @@ use tidings_proto::sequence::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use tidings_sequence_client::SeqStatus;
+
 use crate::Allocator;
 
 /// Largest number of keys or seqs in one request.
@@ -67,8 +69,29 @@ impl SequenceService for SequenceServer {
         request: Request<pb::CommitRequest>,
     ) -> Result<Response<pb::CommitResponse>, Status> {
         let refs = refs(request.into_inner().seqs)?;
-        let committed = self.allocator.commit(&refs).await;
-        Ok(Response::new(pb::CommitResponse { committed }))
+        let statuses = self
+            .allocator
+            .commit(&refs)
+            .await?
+            .into_iter()
+            .map(|outcome| outcome.to_status() as i32)
+            .collect();
+        Ok(Response::new(pb::CommitResponse { statuses }))
+    }
+
+    async fn check(
+        &self,
+        request: Request<pb::CheckRequest>,
+    ) -> Result<Response<pb::CheckResponse>, Status> {
+        let refs = refs(request.into_inner().seqs)?;
+        let states = self
+            .allocator
+            .check(&refs)
+            .await?
+            .into_iter()
+            .map(|state| SeqStatus::from_outcome(state).to_state() as i32)
+            .collect();
+        Ok(Response::new(pb::CheckResponse { states }))
     }
 
     async fn abandon(
@@ -76,7 +99,7 @@ impl SequenceService for SequenceServer {
         request: Request<pb::AbandonRequest>,
     ) -> Result<Response<pb::AbandonResponse>, Status> {
         let refs = refs(request.into_inner().seqs)?;
-        self.allocator.abandon(&refs).await;
+        self.allocator.abandon(&refs).await?;
         Ok(Response::new(pb::AbandonResponse {}))
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use tidings_sequence::{Allocator, SequenceConfig};
+use tidings_sequence_client::CommitOutcome;
 use tidings_storage::embedded::EmbeddedStore;
 
 #[derive(Debug, Clone)]
@@ -35,6 +36,7 @@ fn config() -> SequenceConfig {
         commit_deadline_ms: 60_000,
         lease_ms: 60_000,
         instance_id: "seq-test".to_string(),
+        ..SequenceConfig::default()
     }
 }
 
@@ -65,8 +67,11 @@ proptest! {
                         }
                     }
                     Op::Commit => {
-                        let committed = allocator.commit(&pending).await;
-                        prop_assert!(committed.iter().all(|ok| *ok));
+                        let outcomes = allocator.commit(&pending).await.unwrap();
+                        prop_assert!(outcomes.iter().all(|o| *o == CommitOutcome::Committed));
+                        // Committing again (a retry) learns the same.
+                        let again = allocator.commit(&pending).await.unwrap();
+                        prop_assert_eq!(again, outcomes);
                         pending.clear();
                     }
                     Op::Restart => {
@@ -90,7 +95,7 @@ async fn heads_after_restart_cover_every_earlier_seq() {
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let allocator = Allocator::new(config(), store.clone(), "127.0.0.1:1");
     let first = allocator.allocate(&key).await.unwrap()[0];
-    allocator.commit(&[(key[0].clone(), first)]).await;
+    allocator.commit(&[(key[0].clone(), first)]).await.unwrap();
     let second = allocator.allocate(&key).await.unwrap()[0];
     drop(allocator);
     drop(store);
@@ -104,10 +109,16 @@ async fn heads_after_restart_cover_every_earlier_seq() {
         store,
         "127.0.0.1:1",
     ));
-    // The uncommitted `second` may still be written by its old writer: the
-    // head resumes from persisted state, above it, once the deadline passed.
+    // The head resumes from persisted state, above every earlier seq; the
+    // restarted instance answers at once (no other instance held the
+    // section), and a late commit of `second` cannot be told committed.
     let head = allocator.heads(&key).await.unwrap()[0];
     assert!(head >= second, "head {head} must cover {second}");
+    let outcomes = allocator
+        .commit(&[(key[0].clone(), first), (key[0].clone(), second)])
+        .await
+        .unwrap();
+    assert_eq!(outcomes, [CommitOutcome::Unknown, CommitOutcome::Unknown]);
     let third = allocator.allocate(&key).await.unwrap()[0];
     assert!(third > head);
 }

@@ -1,7 +1,9 @@
 //! Two allocator instances on one section table: whatever happens to the
 //! lease (it expires while the holder is paused, or another instance is
 //! forced onto the section), no seq is ever handed out twice, and a restarted
-//! instance never goes backwards.
+//! instance never goes backwards. A restarted instance answers heads at
+//! once and tells commits of its previous life `unknown`; an instance taking
+//! a section over from another waits out the commit deadline first.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use tidings_core::{ErrorCode, now_ms};
 use tidings_sequence::{Allocator, SequenceConfig, section_of};
+use tidings_sequence_client::CommitOutcome;
 use tidings_storage::SectionStore;
 use tidings_storage::embedded::EmbeddedStore;
 
@@ -19,6 +22,14 @@ fn config(instance: &str, lease_ms: u64) -> SequenceConfig {
         commit_deadline_ms: 100,
         lease_ms,
         instance_id: instance.to_string(),
+        ..SequenceConfig::default()
+    }
+}
+
+fn with_deadline(config: SequenceConfig, commit_deadline_ms: u64) -> SequenceConfig {
+    SequenceConfig {
+        commit_deadline_ms,
+        ..config
     }
 }
 
@@ -52,22 +63,32 @@ pub async fn expired_lease_of_a_paused_instance(store: Arc<dyn SectionStore>) {
     let b = Allocator::new(config("seq-b", 600), store.clone(), "10.0.0.2:7403");
     let mut seen = Vec::new();
     allocate(&a, 7, &mut seen).await.unwrap();
+    let in_flight = *seen.last().unwrap();
 
     // While A's lease runs, B is refused and told who owns the section.
     let refused = b.allocate(&[KEY.to_string()]).await.unwrap_err();
     assert_eq!(refused.code, ErrorCode::WrongOwner);
-    assert!(
-        refused.message.contains("seq-a@10.0.0.1:7403"),
-        "{}",
-        refused.message
+    let info = refused.info().expect("the refusal names the owner");
+    assert_eq!(info.metadata["owner"], "seq-a@10.0.0.1:7403");
+    assert_eq!(
+        info.metadata["section"],
+        section_of(KEY, 4).to_string(),
+        "{info:?}"
     );
 
     // A is "paused" (no renewals) until its lease has expired; B takes over.
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     allocate(&b, 7, &mut seen).await.unwrap();
 
-    // A wakes up: it must not serve the section any more.
+    // A wakes up: it must not serve the section any more, nor tell a late
+    // writer that its seq is committed; the new owner cannot tell either.
     assert_eq!(allocate(&a, 1, &mut seen).await, Err(ErrorCode::WrongOwner));
+    let late = [(KEY.to_string(), in_flight)];
+    assert_eq!(
+        a.commit(&late).await.map_err(|e| e.code),
+        Err(ErrorCode::WrongOwner)
+    );
+    assert_eq!(b.commit(&late).await.unwrap(), [CommitOutcome::Unknown]);
     assert_unique(&seen);
     assert!(
         seen.windows(2).all(|w| w[0] < w[1]),
@@ -124,6 +145,71 @@ pub async fn restarted_instance_never_goes_backwards(store: Arc<dyn SectionStore
     }
 }
 
+pub async fn restarted_instance_answers_heads_at_once(store: Arc<dyn SectionStore>) {
+    // A deadline far longer than the bound below: waiting for it would fail.
+    let config = with_deadline(config("seq-a", 60_000), 60_000);
+    let key = vec![KEY.to_string()];
+    let a = Allocator::new(config.clone(), store.clone(), "10.0.0.1:7403");
+    let committed = a.allocate(&key).await.unwrap()[0];
+    assert_eq!(
+        a.commit(&[(KEY.to_string(), committed)]).await.unwrap(),
+        [CommitOutcome::Committed]
+    );
+    let pending = a.allocate(&key).await.unwrap()[0];
+    drop(a);
+
+    // The same instance comes back (at a new address): it held the section
+    // last, so no one else can still commit there.
+    let a = Allocator::new(config, store.clone(), "10.0.0.9:7403");
+    let head = tokio::time::timeout(Duration::from_secs(10), a.heads(&key))
+        .await
+        .expect("heads must not wait for the commit deadline after a restart")
+        .unwrap()[0];
+    assert!(head >= pending, "head {head} must cover {pending}");
+    // Its previous life's seqs: this life cannot tell what became of them.
+    let earlier = [(KEY.to_string(), committed), (KEY.to_string(), pending)];
+    assert_eq!(
+        a.commit(&earlier).await.unwrap(),
+        [CommitOutcome::Unknown, CommitOutcome::Unknown]
+    );
+    // Its own seqs are told as before.
+    let fresh = a.allocate(&key).await.unwrap()[0];
+    assert!(fresh > head);
+    let own = [(KEY.to_string(), fresh)];
+    assert_eq!(a.commit(&own).await.unwrap(), [CommitOutcome::Committed]);
+    assert_eq!(a.commit(&own).await.unwrap(), [CommitOutcome::Committed]);
+    assert_eq!(a.heads(&key).await.unwrap(), [fresh]);
+}
+
+pub async fn takeover_from_another_instance_waits_for_the_deadline(store: Arc<dyn SectionStore>) {
+    let lease = Duration::from_millis(600);
+    let deadline = Duration::from_millis(400);
+    let key = vec![KEY.to_string()];
+    let a = Allocator::new(config("seq-a", 600), store.clone(), "10.0.0.1:7403");
+    let in_flight = a.allocate(&key).await.unwrap()[0];
+    // A stops renewing (paused, or dead); B takes over once the lease ended.
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let b = Allocator::new(
+        with_deadline(config("seq-b", 600), deadline.as_millis() as u64),
+        store.clone(),
+        "10.0.0.2:7403",
+    );
+    let asked = tokio::time::Instant::now();
+    let head = b.heads(&key).await.unwrap()[0];
+    // A may be alive and paused mid-commit: B's heads wait a deadline.
+    assert!(
+        asked.elapsed() >= deadline,
+        "heads answered after {:?}, before the deadline",
+        asked.elapsed()
+    );
+    assert!(head >= in_flight);
+    assert_eq!(
+        b.commit(&[(KEY.to_string(), in_flight)]).await.unwrap(),
+        [CommitOutcome::Unknown]
+    );
+    drop(a);
+}
+
 /// A fresh keyspace on the CQL node of the tests (`TIDINGS_TEST_SCYLLA`, else
 /// `TIDINGS_TEST_CQL`, else 127.0.0.1:19042), where claims use lightweight
 /// transactions.
@@ -161,6 +247,16 @@ async fn cql_restarted_instance_never_goes_backwards() {
     restarted_instance_never_goes_backwards(cql("restart").await).await;
 }
 
+#[tokio::test]
+async fn cql_restarted_instance_answers_heads_at_once() {
+    restarted_instance_answers_heads_at_once(cql("heads_at_once").await).await;
+}
+
+#[tokio::test]
+async fn cql_takeover_from_another_instance_waits_for_the_deadline() {
+    takeover_from_another_instance_waits_for_the_deadline(cql("takeover").await).await;
+}
+
 fn embedded() -> (Arc<dyn SectionStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (EmbeddedStore::open(dir.path()).unwrap(), dir)
@@ -182,4 +278,16 @@ async fn embedded_instance_forced_onto_a_live_section() {
 async fn embedded_restarted_instance_never_goes_backwards() {
     let (store, _dir) = embedded();
     restarted_instance_never_goes_backwards(store).await;
+}
+
+#[tokio::test]
+async fn embedded_restarted_instance_answers_heads_at_once() {
+    let (store, _dir) = embedded();
+    restarted_instance_answers_heads_at_once(store).await;
+}
+
+#[tokio::test]
+async fn embedded_takeover_from_another_instance_waits_for_the_deadline() {
+    let (store, _dir) = embedded();
+    takeover_from_another_instance_waits_for_the_deadline(store).await;
 }

@@ -20,7 +20,7 @@
 //! A list reads the user's partition (paged) and sorts it in memory: a user
 //! has a few hundred conversations, not millions.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -39,30 +39,37 @@ type ConversationRow = (Option<i64>, Option<Vec<u8>>, Option<i64>, Option<i64>);
 
 #[async_trait]
 impl ConversationStore for ScyllaStore {
-    async fn touch_conversations(
-        &self,
-        users: &[String],
-        message: &Message,
-    ) -> Result<(), StorageError> {
-        let conv_seq = signed_seq("conv seq", message.conv_seq)?;
-        let preview = pb::Message::from(message.clone()).encode_to_vec();
-        let conversation = message.conversation_id.as_str();
-        let users: BTreeSet<&str> = users.iter().map(String::as_str).collect();
-        let writes = users
-            .into_iter()
-            .map(|user| {
+    /// Keeps, per `(user, conversation)`, the touch with the highest conv
+    /// seq (the last of equal ones: two writes at one timestamp would be
+    /// settled by value, not by order), then writes each, bounded like every
+    /// batch of writes.
+    async fn touch_conversations(&self, touches: &[(String, Message)]) -> Result<(), StorageError> {
+        let mut latest: BTreeMap<(&str, &str), &Message> = BTreeMap::new();
+        for (user, message) in touches {
+            let slot = latest
+                .entry((user.as_str(), message.conversation_id.as_str()))
+                .or_insert(message);
+            if message.conv_seq >= slot.conv_seq {
+                *slot = message;
+            }
+        }
+        let statement = &self.statements.touch_conversation;
+        let mut writes = Vec::with_capacity(latest.len());
+        for ((user, conversation), message) in latest {
+            let conv_seq = signed_seq("conv seq", message.conv_seq)?;
+            let preview = pb::Message::from(message.clone()).encode_to_vec();
+            writes.push(async move {
                 let values = (
                     conv_seq,
                     conv_seq,
-                    preview.as_slice(),
+                    preview,
                     message.created_at_ms,
                     user,
                     conversation,
                 );
-                let statement = &self.statements.touch_conversation;
-                self.write("touch conversation", statement, values)
-            })
-            .collect();
+                self.write("touch conversation", statement, values).await
+            });
+        }
         self.write_all(writes).await
     }
 

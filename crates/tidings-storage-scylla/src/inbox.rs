@@ -28,6 +28,18 @@
 //! expired before that read has a window started by `now`:
 //! `truncated = after < max(floor, windows started by now)`, true as soon as
 //! an entry above `after` may be gone, never false once one is.
+//!
+//! Removing entries (`delete_inbox`, for abandoned seqs) deletes their rows
+//! only. Pages and `has_more` are made of rows, so they are what they would
+//! be had the entries never been written; an `inbox_buckets` row only says
+//! that a bucket *may* hold entries, so one left pointing at an emptied
+//! bucket costs a read that finds nothing. The expiry records keep the
+//! removed seqs: a record is the highest seq written to it, by timestamp, and
+//! lowering it would need a lower timestamp than one already written (which
+//! the database ignores) or a transaction. A seq kept there only errs on the
+//! side `truncated` allows, and the send path removes a stale seq to write
+//! the same message again at a later seq, in the same window or a later one,
+//! so the answer is in practice the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -139,6 +151,25 @@ impl InboxStore for ScyllaStore {
             }
         }
         Ok(())
+    }
+
+    /// One `DELETE` per row, bounded like appends; deleting an absent row
+    /// writes a tombstone that hides nothing. Expiry records are left as
+    /// they are (see the module docs).
+    async fn delete_inbox(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        let rows: BTreeSet<(&str, Seq)> = seqs
+            .iter()
+            .map(|(user, seq)| (user.as_str(), *seq))
+            .collect();
+        let statement = &self.statements.delete_inbox_entry;
+        let deletes = rows
+            .into_iter()
+            .map(|(user, seq)| {
+                let values = (user, self.inbox_buckets.of(seq), seq_to_cql(seq));
+                self.write("delete inbox entry", statement, values)
+            })
+            .collect();
+        self.write_all(deletes).await
     }
 
     async fn read_inbox(

@@ -17,6 +17,7 @@
 
 mod checkpoints;
 mod codec;
+mod column_additions;
 mod config;
 mod conversations;
 mod dedupe;

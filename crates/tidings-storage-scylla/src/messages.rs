@@ -4,6 +4,14 @@
 //! A range read lists the buckets it spans from `message_buckets` (unless it
 //! lies in one bucket) and reads them in order, each with a `LIMIT` of what is
 //! still missing plus one, which tells `has_more`.
+//!
+//! Removing messages (`delete_messages`, for abandoned seqs) deletes their
+//! rows and leaves `message_buckets` alone. An index row only says that a
+//! bucket *may* hold rows: one emptied by deletes costs a read that finds
+//! nothing, and pages and `has_more` are made of rows, so they are exactly
+//! what they would be had the messages never been written. Deleting index
+//! rows instead would race with appends into the same bucket, which skip
+//! index rows this store remembers writing, and could hide a message.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +88,24 @@ impl MessageStore for ScyllaStore {
             self.remember_indexed(conversation, bucket);
         }
         Ok(())
+    }
+
+    /// One `DELETE` per row, bounded like appends; deleting an absent row
+    /// writes a tombstone that hides nothing.
+    async fn delete_messages(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        let rows: BTreeSet<(&str, Seq)> = seqs
+            .iter()
+            .map(|(conversation, seq)| (conversation.as_str(), *seq))
+            .collect();
+        let statement = &self.statements.delete_message;
+        let deletes = rows
+            .into_iter()
+            .map(|(conversation, seq)| {
+                let values = (conversation, self.message_buckets.of(seq), seq_to_cql(seq));
+                self.write("delete message", statement, values)
+            })
+            .collect();
+        self.write_all(deletes).await
     }
 
     async fn read_messages(

@@ -3,8 +3,10 @@
 //!
 //! `migrate` creates the keyspace and `schema_migrations`, then applies every
 //! version not recorded there, in order, and records it. Every statement is
-//! `IF NOT EXISTS` (or an `ALTER` that sets the same options again), so a
-//! version interrupted half-way is simply applied again by the next run.
+//! `IF NOT EXISTS`, an `ALTER` that sets the same options again, or an
+//! `ALTER ... ADD` of one column that is skipped when the table has it (see
+//! `column_additions`), so a version interrupted half-way is simply applied
+//! again by the next run.
 //! Run it from one place at a time (a deploy job): concurrent schema changes
 //! from several clients are what CQL clusters handle worst.
 
@@ -16,6 +18,7 @@ use scylla::deserialize::row::DeserializeRow;
 use scylla::value::CqlTimestamp;
 
 use crate::StorageError;
+use crate::column_additions::{added_column, has_column};
 use crate::config::ScyllaConfig;
 use crate::session::{backend, open_session};
 
@@ -46,6 +49,12 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "groups, group_members, user_groups, conversations",
         portable: include_str!("../schema/002_groups.cql"),
         scylla_only: include_str!("../schema/002_groups.scylla.cql"),
+    },
+    Migration {
+        version: 3,
+        description: "dedupe reservations: inbox seqs, state, stale seqs",
+        portable: include_str!("../schema/003_dedupe_reservations.cql"),
+        scylla_only: include_str!("../schema/003_dedupe_reservations.scylla.cql"),
     },
 ];
 
@@ -151,6 +160,12 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<MigrationReport, StorageEr
             continue;
         }
         for statement in statements(migration.portable) {
+            if let Some((table, column)) = added_column(&statement)
+                && has_column(&session, keyspace, &table, &column).await?
+            {
+                tracing::info!(version = migration.version, %table, %column, "column already added");
+                continue;
+            }
             session
                 .query_unpaged(render(&statement, config), &[])
                 .await
@@ -363,6 +378,38 @@ mod tests {
             }
             assert!(statement.contains("{keyspace}"), "{statement}");
         }
+    }
+
+    /// `migrate` can only skip an addition it recognises, so every `ADD`
+    /// adds exactly one plain column, in the portable files.
+    #[test]
+    fn every_column_addition_can_be_skipped() {
+        let mut added = Vec::new();
+        for migration in MIGRATIONS {
+            for statement in statements(migration.portable) {
+                let words: Vec<String> = statement
+                    .split_whitespace()
+                    .map(str::to_ascii_uppercase)
+                    .collect();
+                if words.iter().any(|word| word == "ADD") {
+                    let column = added_column(&statement);
+                    assert!(column.is_some(), "{statement}");
+                    added.extend(column);
+                }
+            }
+            for statement in statements(migration.scylla_only) {
+                assert_eq!(added_column(&statement), None, "{statement}");
+            }
+        }
+        let dedupe_columns: Vec<&str> = added
+            .iter()
+            .filter(|(table, _)| table == "dedupe")
+            .map(|(_, column)| column.as_str())
+            .collect();
+        assert_eq!(
+            dedupe_columns,
+            ["inbox_seqs", "state", "stale_conv_seqs", "stale_inbox_seqs"]
+        );
     }
 
     #[test]

@@ -82,6 +82,8 @@ statements! {
     select_messages: Read = "SELECT conv_seq, message_id, sender_id, sender_device, \
         client_msg_id, kind, body, created_at FROM {ks}.messages \
         WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? LIMIT ?";
+    delete_message: Write = "DELETE FROM {ks}.messages \
+        WHERE conversation_id = ? AND bucket = ? AND conv_seq = ?";
     select_messages_desc: Read = "SELECT conv_seq, message_id, sender_id, sender_device, \
         client_msg_id, kind, body, created_at FROM {ks}.messages \
         WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? \
@@ -96,6 +98,8 @@ statements! {
         WHERE user_id = ? AND bucket >= ? AND bucket <= ?";
     select_inbox: Read = "SELECT seq, conversation_id, conv_seq, message FROM {ks}.inbox \
         WHERE user_id = ? AND bucket = ? AND seq >= ? AND seq <= ? LIMIT ?";
+    delete_inbox_entry: Write =
+        "DELETE FROM {ks}.inbox WHERE user_id = ? AND bucket = ? AND seq = ?";
     raise_inbox_expiry: Write = "UPDATE {ks}.inbox_expiry USING TIMESTAMP ? SET seq = ? \
         WHERE user_id = ? AND window_start_ms = ?";
     select_inbox_expiry: Read = "SELECT window_start_ms, seq FROM {ks}.inbox_expiry \
@@ -120,11 +124,13 @@ statements! {
         FROM {ks}.seq_sections";
 
     // Send idempotency.
-    select_dedupe: Read = "SELECT conversation_id, conv_seq, message_id, created_at \
+    select_dedupe: Read = "SELECT conversation_id, conv_seq, message_id, created_at, \
+        inbox_seqs, state, stale_conv_seqs, stale_inbox_seqs \
         FROM {ks}.dedupe WHERE sender_id = ? AND client_msg_id = ?";
     insert_dedupe: Write = "INSERT INTO {ks}.dedupe (sender_id, client_msg_id, \
-        conversation_id, conv_seq, message_id, created_at) VALUES (?, ?, ?, ?, ?, ?) \
-        USING TTL ?";
+        conversation_id, conv_seq, message_id, created_at, inbox_seqs, state, \
+        stale_conv_seqs, stale_inbox_seqs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+        USING TTL ? AND TIMESTAMP ?";
 
     // Device checkpoints.
     select_checkpoint: Read = "SELECT checkpoint, updated_at FROM {ks}.device_checkpoints \
@@ -263,6 +269,43 @@ mod tests {
             .filter(|name| !name.starts_with("insert_"))
             .collect();
         assert_eq!(scans, ["list_sections"]);
+    }
+
+    /// Deletes remove one row of a timeline (abandoned seqs) or an expiry
+    /// window by its own timestamp, or a membership; never a row of
+    /// `conversations`, whose cells move forward by timestamp and which a
+    /// server-timestamped tombstone would hide from every later write.
+    #[test]
+    fn deletes_remove_single_rows_of_known_tables() {
+        let mut deletes = Vec::new();
+        for (name, _, cql) in TEMPLATES {
+            let normalized = cql.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !normalized.to_ascii_uppercase().starts_with("DELETE") {
+                continue;
+            }
+            assert!(!cql.contains("{ks}.conversations"), "{name}");
+            if cql.contains("{ks}.inbox_expiry") {
+                assert!(normalized.contains("USING TIMESTAMP ?"), "{name}");
+            }
+            deletes.push(*name);
+        }
+        assert_eq!(
+            deletes,
+            [
+                "delete_message",
+                "delete_inbox_entry",
+                "delete_inbox_expiry",
+                "delete_group_member",
+                "delete_user_group"
+            ]
+        );
+        for (name, row_key) in [
+            ("delete_message", "AND conv_seq = ?"),
+            ("delete_inbox_entry", "AND seq = ?"),
+        ] {
+            let (_, _, cql) = TEMPLATES.iter().find(|(n, ..)| *n == name).unwrap();
+            assert!(cql.ends_with(row_key), "{name} deletes one row");
+        }
     }
 
     #[test]

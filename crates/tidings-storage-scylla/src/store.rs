@@ -22,6 +22,10 @@ use crate::statements::Statements;
 /// Writes one call issues at once (e.g. a batch of inbox entries).
 const WRITES_IN_FLIGHT: usize = 64;
 
+/// Single-partition reads one call issues at once (e.g. a batch of dedupe
+/// keys).
+const READS_IN_FLIGHT: usize = 64;
+
 /// How many `(conversation, bucket)` pairs a store remembers having indexed
 /// before it forgets them all and starts over.
 const INDEXED_BUCKETS_REMEMBERED: usize = 100_000;
@@ -98,6 +102,18 @@ impl ScyllaStore {
             .collect()
             .await;
         results.into_iter().collect()
+    }
+
+    /// Runs reads with at most [`READS_IN_FLIGHT`] at a time and returns
+    /// their answers in the order of `reads`; fails with the first failure.
+    pub(crate) async fn read_all<T, F>(&self, reads: Vec<F>) -> Result<Vec<T>, StorageError>
+    where
+        F: Future<Output = Result<T, StorageError>>,
+    {
+        stream::iter(reads)
+            .buffered(READS_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// The rows of a paged read, as a stream that fetches the next page only

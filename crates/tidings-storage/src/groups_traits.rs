@@ -106,14 +106,11 @@ pub struct ConversationState {
 /// conversation. Only moves forward.
 #[async_trait]
 pub trait ConversationStore: Send + Sync {
-    /// Records `message` as the latest of its conversation for each of
-    /// `users`, unless one with a higher conv seq is already recorded (the
-    /// same conv seq again overwrites it). Leaves `read_seq` alone.
-    async fn touch_conversations(
-        &self,
-        users: &[String],
-        message: &Message,
-    ) -> Result<(), StorageError>;
+    /// For each `(user, message)`, records `message` as the latest of its
+    /// conversation for `user`, unless one with a higher conv seq is already
+    /// recorded (the same conv seq again overwrites it). Leaves `read_seq`
+    /// alone. One call per batch of messages; a user may appear many times.
+    async fn touch_conversations(&self, touches: &[(String, Message)]) -> Result<(), StorageError>;
 
     /// Moves `user`'s read position in `conversation` forward to `read_seq`
     /// (a lower one is ignored). Creates the entry if needed. Leaves the

@@ -32,6 +32,11 @@ pub trait MessageStore: Send + Sync {
     /// again overwrites it (appends are idempotent for retried writes).
     async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError>;
 
+    /// Removes the rows at `(conversation_id, conv_seq)` (absent ones are
+    /// ignored). Used only for seqs that were abandoned, which no other
+    /// message can ever hold.
+    async fn delete_messages(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError>;
+
     /// Messages of `conversation` with `after < conv_seq <= up_to` (no upper
     /// bound when `up_to` is `None`), oldest first, at most `limit`.
     async fn read_messages(
@@ -73,6 +78,10 @@ pub trait InboxStore: Send + Sync {
         entries: &[(String, InboxEntry)],
         ttl: Duration,
     ) -> Result<(), StorageError>;
+
+    /// Removes the entries at `(user, seq)` (absent ones are ignored). Used
+    /// only for seqs that were abandoned, which no other entry can ever hold.
+    async fn delete_inbox(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError>;
 
     /// Unexpired entries of `user`'s inbox with `after < seq <= up_to`, oldest
     /// first, at most `limit`; `truncated` as documented on [`InboxPage`].
@@ -159,30 +168,60 @@ pub fn same_instance(a: &str, b: &str) -> bool {
     instance(a) == instance(b)
 }
 
-/// What a send stored, recorded under `(sender, client_msg_id)`.
+/// Where a send stands, as its dedupe record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupeState {
+    /// Seqs are allocated and recorded; the message may be partly written and
+    /// is not known to be committed. A retry finishes this attempt.
+    Reserved,
+    /// The message's seqs were committed: it is visible at exactly these seqs.
+    Committed,
+}
+
+/// The key of a dedupe record: the sender and the client's idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DedupeKey {
+    pub sender: String,
+    pub client_msg_id: String,
+}
+
+/// What a send reserved or stored, recorded under `(sender, client_msg_id)`
+/// durably *before* the message is written anywhere (DESIGN §9), so that a
+/// retry after any crash finds this attempt's seqs and finishes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DedupeRecord {
     pub conversation_id: String,
-    pub conv_seq: Seq,
     pub message_id: String,
     pub created_at_ms: i64,
+    /// The message's seq in its conversation's store timeline.
+    pub conv_seq: Seq,
+    /// The inbox seq of each recipient (write diffusion; empty for read
+    /// diffusion), as `(user, seq)`.
+    pub inbox_seqs: Vec<(String, Seq)>,
+    pub state: DedupeState,
+    /// Seqs of an earlier try of the same message that were abandoned: the
+    /// rows written there (if any) are removed before the message is written
+    /// at its new seqs, so history and inboxes hold it once.
+    pub stale_conv_seqs: Vec<Seq>,
+    pub stale_inbox_seqs: Vec<(String, Seq)>,
 }
 
-/// Makes Send idempotent: `(sender, client_msg_id)` to what was stored.
+/// Makes Send idempotent: `(sender, client_msg_id)` to what was reserved or
+/// stored. Batched: one call per batch of sends.
 #[async_trait]
 pub trait DedupeStore: Send + Sync {
+    /// The unexpired record of each key, in key order (`None` where there is
+    /// none).
     async fn get_dedupe(
         &self,
-        sender: &str,
-        client_msg_id: &str,
-    ) -> Result<Option<DedupeRecord>, StorageError>;
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Option<DedupeRecord>>, StorageError>;
 
-    /// Records a send; expires after `ttl`.
+    /// Writes (or overwrites) every record; each expires `ttl` after this
+    /// call. All records are durable when it returns.
     async fn put_dedupe(
         &self,
-        sender: &str,
-        client_msg_id: &str,
-        record: &DedupeRecord,
+        records: &[(DedupeKey, DedupeRecord)],
         ttl: Duration,
     ) -> Result<(), StorageError>;
 }

@@ -8,7 +8,8 @@ use tempfile::TempDir;
 use tidings_storage::conformance::{inbox_entry, message, unique_id, unique_section};
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{
-    ConversationState, DedupeRecord, DeviceCheckpoint, GroupInfo, GroupMember, SectionState, Tables,
+    ConversationState, DedupeKey, DedupeRecord, DedupeState, DeviceCheckpoint, GroupInfo,
+    GroupMember, SectionState, Tables,
 };
 
 async fn fresh_tables() -> (Tables, TempDir) {
@@ -31,9 +32,17 @@ async fn everything_survives_reopening_the_data_directory() {
         .collect();
     let dedupe = DedupeRecord {
         conversation_id: conv.clone(),
-        conv_seq: 3,
         message_id: "msg-3".to_string(),
         created_at_ms: 42,
+        conv_seq: 3,
+        inbox_seqs: vec![(user.clone(), 2)],
+        state: DedupeState::Reserved,
+        stale_conv_seqs: vec![1],
+        stale_inbox_seqs: vec![(user.clone(), 1)],
+    };
+    let dedupe_key = DedupeKey {
+        sender: user.clone(),
+        client_msg_id: "c3".to_string(),
     };
     let long_ttl = Duration::from_secs(3600);
     let group = GroupInfo {
@@ -65,7 +74,7 @@ async fn everything_survives_reopening_the_data_directory() {
             .unwrap();
         tables
             .dedupe
-            .put_dedupe(&user, "c3", &dedupe, long_ttl)
+            .put_dedupe(&[(dedupe_key.clone(), dedupe.clone())], long_ttl)
             .await
             .unwrap();
         tables
@@ -81,7 +90,7 @@ async fn everything_survives_reopening_the_data_directory() {
             .unwrap();
         tables
             .conversations
-            .touch_conversations(std::slice::from_ref(&user), &messages[2])
+            .touch_conversations(&[(user.clone(), messages[2].clone())])
             .await
             .unwrap();
         tables
@@ -127,8 +136,8 @@ async fn everything_survives_reopening_the_data_directory() {
         }
     );
     assert_eq!(
-        tables.dedupe.get_dedupe(&user, "c3").await.unwrap(),
-        Some(dedupe)
+        tables.dedupe.get_dedupe(&[dedupe_key]).await.unwrap(),
+        [Some(dedupe)]
     );
     let listed = tables.checkpoints.list_checkpoints(&user).await.unwrap();
     let phone = DeviceCheckpoint {
@@ -209,9 +218,10 @@ async fn a_data_directory_has_one_owner() {
     assert!(EmbeddedStore::open(dir.path()).is_err());
 }
 
-/// A returned write is already in the files on disk, not in a process buffer:
-/// a copy of the directory taken while the store is still open (as a crash
-/// would leave it) holds it. The copy is opened as a second store.
+/// A returned write (a delete and a dedupe batch too) is already in the
+/// files on disk, not in a process buffer: a copy of the directory taken
+/// while the store is still open (as a crash would leave it) holds it. The
+/// copy is opened as a second store.
 #[tokio::test]
 async fn acknowledged_writes_are_in_the_files_before_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -228,6 +238,34 @@ async fn acknowledged_writes_are_in_the_files_before_close() {
         .await
         .unwrap();
 
+    tables
+        .messages
+        .delete_messages(&[(conv.clone(), 2)])
+        .await
+        .unwrap();
+    let key = DedupeKey {
+        sender: user.clone(),
+        client_msg_id: "c1".to_string(),
+    };
+    let reserved = DedupeRecord {
+        conversation_id: conv.clone(),
+        message_id: "msg-1".to_string(),
+        created_at_ms: 1,
+        conv_seq: 1,
+        inbox_seqs: vec![(user.clone(), 1)],
+        state: DedupeState::Reserved,
+        stale_conv_seqs: Vec::new(),
+        stale_inbox_seqs: Vec::new(),
+    };
+    tables
+        .dedupe
+        .put_dedupe(
+            &[(key.clone(), reserved.clone())],
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+
     let copy = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), copy.path());
     let crashed = Tables::from_backend(EmbeddedStore::open(copy.path()).unwrap());
@@ -236,9 +274,11 @@ async fn acknowledged_writes_are_in_the_files_before_close() {
         .read_messages(&conv, 0, None, 10)
         .await
         .unwrap();
-    assert_eq!(page.items, messages);
+    assert_eq!(page.items, [messages[0].clone(), messages[2].clone()]);
     let page = crashed.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
     assert_eq!(page.entries, [entries[0].1.clone()]);
+    let found = crashed.dedupe.get_dedupe(&[key]).await.unwrap();
+    assert_eq!(found, [Some(reserved)]);
     drop(store);
 }
 

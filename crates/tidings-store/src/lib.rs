@@ -73,6 +73,22 @@ impl StoreService for StoreServer {
         Ok(Response::new(pb::AppendResponse {}))
     }
 
+    async fn remove(
+        &self,
+        request: Request<pb::RemoveRequest>,
+    ) -> Result<Response<pb::RemoveResponse>, Status> {
+        let mut seqs = Vec::new();
+        for m in request.into_inner().messages {
+            ConversationId::parse(&m.conversation_id)?;
+            seqs.push((m.conversation_id, m.conv_seq));
+        }
+        self.messages
+            .delete_messages(&seqs)
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::RemoveResponse {}))
+    }
+
     async fn range(
         &self,
         request: Request<pb::RangeRequest>,

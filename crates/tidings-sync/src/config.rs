@@ -18,6 +18,10 @@ pub struct SyncConfig {
     /// gap counts against it). A device further behind is told `truncated`
     /// and recovers through roaming. Expired entries go by the TTL.
     pub max_inbox_entries: u64,
+    /// How long a user's large groups, learned from logic, are cached for
+    /// pulls (milliseconds; 0: ask logic on every pull). Logic makes the
+    /// instance it reaches forget a user's entry when memberships change.
+    pub large_groups_cache_ms: u64,
 }
 
 impl Default for SyncConfig {
@@ -27,6 +31,7 @@ impl Default for SyncConfig {
             default_pull_limit: 100,
             max_pull_limit: 500,
             max_inbox_entries: 100_000,
+            large_groups_cache_ms: 5_000,
         }
     }
 }

@@ -6,20 +6,34 @@
 //! another user's inbox on a device's behalf.
 
 mod config;
+mod conversations;
+mod large_groups;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_core::{ConversationId, Error, GroupId, InboxEntry, TimelineKey, UserId, now_ms};
+use tidings_core::{Error, InboxEntry, Message, TimelineKey, UserId, now_ms};
+use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
-use tidings_sequence::SequenceRouter;
-use tidings_storage::{CheckpointStore, GroupStore, InboxStore, MAX_PAGE};
+use tidings_sequence_client::SequenceRouter;
+use tidings_storage::{CheckpointStore, ConversationStore, InboxStore, MAX_PAGE};
+use tidings_telemetry::TracedChannel;
 use tidings_telemetry::metrics::names;
+
+use crate::large_groups::LargeGroups;
 use tonic::{Request, Response, Status};
 
 pub use config::SyncConfig;
+
+/// The tables sync owns (DESIGN §8).
+#[derive(Clone)]
+pub struct SyncTables {
+    pub inbox: Arc<dyn InboxStore>,
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    pub conversations: Arc<dyn ConversationStore>,
+}
 
 /// Serves `tidings.sync.v1.SyncService`.
 #[derive(Clone)]
@@ -27,23 +41,26 @@ pub struct SyncServer {
     config: SyncConfig,
     inbox: Arc<dyn InboxStore>,
     checkpoints: Arc<dyn CheckpointStore>,
-    groups: Arc<dyn GroupStore>,
+    conversations: Arc<dyn ConversationStore>,
+    large_groups: Arc<LargeGroups>,
     sequence: Arc<SequenceRouter>,
 }
 
 impl SyncServer {
+    /// `logic` answers which large groups a user belongs to.
     pub fn new(
         config: SyncConfig,
-        inbox: Arc<dyn InboxStore>,
-        checkpoints: Arc<dyn CheckpointStore>,
-        groups: Arc<dyn GroupStore>,
+        tables: SyncTables,
         sequence: Arc<SequenceRouter>,
+        logic: LogicServiceClient<TracedChannel>,
     ) -> Self {
+        let ttl = Duration::from_millis(config.large_groups_cache_ms);
         SyncServer {
             config,
-            inbox,
-            checkpoints,
-            groups,
+            inbox: tables.inbox,
+            checkpoints: tables.checkpoints,
+            conversations: tables.conversations,
+            large_groups: Arc::new(LargeGroups::new(logic, ttl)),
             sequence,
         }
     }
@@ -66,14 +83,7 @@ impl SyncServer {
     /// The user's inbox head and the heads of the user's large groups, whose
     /// messages are not in inboxes (read diffusion): one call to sequence.
     async fn heads(&self, user: &UserId) -> Result<(u64, Vec<pb::ConversationHead>), Error> {
-        let mut large = Vec::new();
-        for group_id in self.groups.user_groups(user.as_str()).await? {
-            if let Some(info) = self.groups.get_group(&group_id).await?
-                && info.large
-            {
-                large.push(ConversationId::Group(GroupId::parse(&group_id)?));
-            }
-        }
+        let large = self.large_groups.of(user).await?;
         let mut keys = vec![TimelineKey::inbox(user).to_string()];
         keys.extend(
             large
@@ -114,19 +124,93 @@ impl SyncService for SyncServer {
         &self,
         request: Request<pb::AppendInboxRequest>,
     ) -> Result<Response<pb::AppendInboxResponse>, Status> {
-        let mut entries = Vec::new();
-        for e in request.into_inner().entries {
+        let request = request.into_inner();
+        let mut entries = Vec::with_capacity(request.entries.len());
+        let mut touches: Vec<(String, Message)> = Vec::new();
+        for e in request.entries {
             let user = UserId::parse(&e.user_id)?;
             let entry = e
                 .entry
                 .ok_or_else(|| Error::invalid("user entry without inbox entry"))?;
-            entries.push((user.as_str().to_string(), InboxEntry::try_from(entry)?));
+            let entry = InboxEntry::try_from(entry)?;
+            if e.listed {
+                touches.push((user.as_str().to_string(), entry.message.clone()));
+            }
+            entries.push((user.as_str().to_string(), entry));
         }
-        self.inbox
-            .append_inbox(&entries, self.ttl())
-            .await
-            .map_err(Error::from)?;
+        // Both writes are idempotent, so a retried batch lands on the same rows;
+        // they go out together and share the backend's durable commit.
+        let (inbox, lists) =
+            futures_util::join!(self.inbox.append_inbox(&entries, self.ttl()), async {
+                if touches.is_empty() {
+                    return Ok(());
+                }
+                self.conversations.touch_conversations(&touches).await
+            });
+        inbox.map_err(Error::from)?;
+        lists.map_err(Error::from)?;
         Ok(Response::new(pb::AppendInboxResponse {}))
+    }
+
+    async fn remove_inbox(
+        &self,
+        request: Request<pb::RemoveInboxRequest>,
+    ) -> Result<Response<pb::RemoveInboxResponse>, Status> {
+        let seqs = inbox_seqs(request.into_inner().seqs)?;
+        let seqs: Vec<(String, u64)> = seqs.into_iter().map(|(u, s, _)| (u, s)).collect();
+        self.inbox.delete_inbox(&seqs).await.map_err(Error::from)?;
+        Ok(Response::new(pb::RemoveInboxResponse {}))
+    }
+
+    async fn has_entries(
+        &self,
+        request: Request<pb::HasEntriesRequest>,
+    ) -> Result<Response<pb::HasEntriesResponse>, Status> {
+        let mut present = Vec::new();
+        for (user, seq, message_id) in inbox_seqs(request.into_inner().seqs)? {
+            let page = self
+                .inbox
+                .read_inbox(&user, seq.saturating_sub(1), seq, 1)
+                .await
+                .map_err(Error::from)?;
+            present.push(
+                page.entries
+                    .first()
+                    .is_some_and(|e| e.seq == seq && e.message.message_id == message_id),
+            );
+        }
+        Ok(Response::new(pb::HasEntriesResponse { present }))
+    }
+
+    async fn conversations(
+        &self,
+        request: Request<pb::ConversationsRequest>,
+    ) -> Result<Response<pb::ConversationsResponse>, Status> {
+        Ok(Response::new(
+            self.handle_conversations(request.into_inner()).await?,
+        ))
+    }
+
+    async fn set_read(
+        &self,
+        request: Request<pb::SetReadRequest>,
+    ) -> Result<Response<pb::SetReadResponse>, Status> {
+        self.handle_set_read(request.into_inner()).await?;
+        Ok(Response::new(pb::SetReadResponse {}))
+    }
+
+    async fn forget_groups(
+        &self,
+        request: Request<pb::ForgetGroupsRequest>,
+    ) -> Result<Response<pb::ForgetGroupsResponse>, Status> {
+        let users = request
+            .into_inner()
+            .user_ids
+            .iter()
+            .map(|id| UserId::parse(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.large_groups.forget(&users);
+        Ok(Response::new(pb::ForgetGroupsResponse {}))
     }
 
     async fn pull(
@@ -212,4 +296,17 @@ impl SyncService for SyncServer {
             .collect();
         Ok(Response::new(pb::DeviceCheckpointsResponse { devices }))
     }
+}
+
+/// Validated `(user, seq, message id)` of inbox references.
+fn inbox_seqs(seqs: Vec<pb::InboxSeq>) -> Result<Vec<(String, u64, String)>, Error> {
+    seqs.into_iter()
+        .map(|r| {
+            let user = UserId::parse(&r.user_id)?;
+            if r.seq == 0 {
+                return Err(Error::invalid("inbox seq must be positive"));
+            }
+            Ok((user.as_str().to_string(), r.seq, r.message_id))
+        })
+        .collect()
 }

@@ -19,4 +19,7 @@ mod propagation;
 pub use config::{LogConfig, TelemetryConfig};
 pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
 pub use init::Telemetry;
-pub use propagation::{TraceContextInterceptor, TracedChannel, record_trace_id, traced};
+pub use propagation::{
+    TraceContextInterceptor, TracedChannel, Transport, TransportError, in_process, record_trace_id,
+    traced,
+};

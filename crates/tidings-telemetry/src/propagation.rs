@@ -7,14 +7,64 @@ use opentelemetry::trace::TraceContextExt;
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
+use tower::ServiceExt as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// Errors of a [`Transport`]: the socket's. A concrete type rather than a
+/// boxed trait object, which keeps client futures `Send` for the compiler.
+#[derive(Debug)]
+pub struct TransportError(tonic::transport::Error);
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for TransportError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// How a gRPC client reaches its server: a socket (a tonic [`Channel`]) or,
+/// in the all-in-one process, the server's own service called in process
+/// (see [`in_process`]). Clients are typed over this one transport, so the
+/// code that calls a service is the same in both shapes.
+pub type Transport = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
 /// A client channel that passes on the caller's trace context.
-pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
+pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
 
 /// Wraps `channel` so every call carries the current span's trace context.
 pub fn traced(channel: Channel) -> TracedChannel {
-    InterceptedService::new(channel, TraceContextInterceptor)
+    let transport = Transport::new(channel.map_err(TransportError));
+    InterceptedService::new(transport, TraceContextInterceptor)
+}
+
+/// A channel to a gRPC service served by this process, called in process:
+/// requests and answers are still encoded as on the wire and go through the
+/// same server layer (a span and metrics per call), but no socket, HTTP/2
+/// framing or extra task is involved.
+pub fn in_process<S>(service: S) -> TracedChannel
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let served = tower::Layer::layer(&crate::GrpcTelemetryLayer, service);
+    let transport = Transport::new(served.map_err(|never| match never {}));
+    InterceptedService::new(transport, TraceContextInterceptor)
 }
 
 /// Adds the current span's W3C trace context to outgoing requests. The

@@ -29,6 +29,7 @@ pub struct Cluster {
     /// Registry key prefix of this cluster.
     pub key_prefix: String,
     gateway_env: Vec<(String, String)>,
+    sync_env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -73,11 +74,18 @@ impl Cluster {
         let sequence = ServiceProcess::start("tidings-sequence", &env)?;
         let store = ServiceProcess::start("tidings-store", &env)?;
         let peers_sequence = ("TIDINGS__PEERS__SEQUENCE", sequence.addr("sequence"));
-        let sync =
-            ServiceProcess::start("tidings-sync", &with(std::slice::from_ref(&peers_sequence)))?;
+        // Sync and logic call each other: logic's port is chosen first so
+        // that sync can be told it before logic starts.
+        let logic_addr = free_loopback_port()?;
+        let sync_env = with(&[
+            peers_sequence.clone(),
+            ("TIDINGS__PEERS__LOGIC", logic_addr.clone()),
+        ]);
+        let sync = ServiceProcess::start("tidings-sync", &sync_env)?;
         let logic = ServiceProcess::start(
             "tidings-logic",
             &with(&[
+                ("TIDINGS__LISTEN__LOGIC", logic_addr),
                 peers_sequence,
                 ("TIDINGS__PEERS__STORE", store.addr("store")),
                 ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
@@ -94,6 +102,7 @@ impl Cluster {
             logic,
             key_prefix,
             gateway_env,
+            sync_env,
         })
     }
 
@@ -108,8 +117,30 @@ impl Cluster {
             .context("redis unreachable; run scripts/redis.sh start")
     }
 
+    /// `kill -9` of the sync process.
+    pub fn kill_sync(&mut self) {
+        let address = self.sync.addr("sync");
+        let placeholder = ServiceProcess::placeholder("sync", &address);
+        std::mem::replace(&mut self.sync, placeholder).kill();
+    }
+
+    /// Starts sync again, at the address it had.
+    pub fn restart_sync(&mut self) -> anyhow::Result<()> {
+        let mut env = self.sync_env.clone();
+        env.push(("TIDINGS__LISTEN__SYNC".into(), self.sync.addr("sync")));
+        self.sync = ServiceProcess::start("tidings-sync", &env)?;
+        Ok(())
+    }
+
     /// Starts one more gateway process.
     pub fn gateway(&self) -> anyhow::Result<ServiceProcess> {
         ServiceProcess::start("tidings-gateway", &self.gateway_env)
     }
+}
+
+/// A loopback address whose port was free a moment ago, for a service that
+/// must be named to another before it starts.
+fn free_loopback_port() -> anyhow::Result<String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.to_string())
 }

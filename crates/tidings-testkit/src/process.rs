@@ -10,7 +10,8 @@ use std::time::Duration;
 /// A Tidings binary (the all-in-one `tidings` or a `tidings-<service>`)
 /// running as a child process on ephemeral ports.
 pub struct ServiceProcess {
-    child: Child,
+    /// `None` for a placeholder (a process that was stopped).
+    child: Option<Child>,
     /// What the process printed it listens on, e.g. `store` -> `127.0.0.1:41233`.
     pub listening: HashMap<String, String>,
 }
@@ -94,7 +95,18 @@ impl ServiceProcess {
             .filter_map(|part| part.split_once('='))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Ok(ServiceProcess { child, listening })
+        Ok(ServiceProcess {
+            child: Some(child),
+            listening,
+        })
+    }
+
+    /// A stopped process that keeps the address `name` had.
+    pub fn placeholder(name: &str, address: &str) -> Self {
+        ServiceProcess {
+            child: None,
+            listening: HashMap::from([(name.to_string(), address.to_string())]),
+        }
     }
 
     /// The address printed for `name`; panics if there is none.
@@ -112,22 +124,30 @@ impl ServiceProcess {
 
     /// `kill -9`: no shutdown, no clean-up.
     pub fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 
     /// SIGTERM, then wait for the process to exit.
     pub fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
-        let pid = self.child.id().to_string();
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the process was already stopped"))?;
+        let pid = child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status()?;
-        Ok(self.child.wait()?)
+        Ok(child.wait()?)
     }
 }
 
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

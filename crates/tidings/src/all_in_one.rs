@@ -1,5 +1,7 @@
-//! Starts every service in this process, each on its own port, calling each
-//! other over gRPC as they do when deployed apart.
+//! Starts every service in this process, each on its own port. By default
+//! the services call each other in process through the same gRPC clients and
+//! handlers as when deployed apart, minus the sockets
+//! (`all_in_one.in_process_calls`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,7 +10,10 @@ use tidings_registry::Registry;
 use tidings_storage::Tables;
 use tokio::net::TcpListener;
 
+use tidings_telemetry::TracedChannel;
+
 use crate::config::TidingsConfig;
+use crate::serve::lazy_channel;
 use crate::server_set::{ServerSet, bind};
 use crate::{backends, services};
 
@@ -92,30 +97,66 @@ impl AllInOne {
         }
         let (sequence, tasks) = services::sequence(&config, &tables, &sequence_addr);
         servers.background(tasks);
-        servers.grpc("sequence", sequence_listener, sequence)?;
-        servers.grpc("store", store_listener, services::store(&tables))?;
-        let router = services::sequence_router(&config, vec![sequence_addr])?;
-        servers.grpc(
-            "sync",
-            sync_listener,
-            services::sync(&config, &tables, router.clone()),
-        )?;
+        let store = services::store(&tables);
+        let router = services::sequence_router(&config, vec![sequence_addr.clone()])?;
+        // In process (the default), services call each other through the
+        // same clients over the served services themselves, with no socket;
+        // their ports still serve callers from outside (tools, probes).
+        let in_process = config.all_in_one.in_process_calls;
+        if in_process {
+            router.connect_in_process(
+                &sequence_addr,
+                tidings_telemetry::in_process(sequence.clone()),
+            );
+        }
+        let channel = |addr: &str, local: Option<TracedChannel>| -> anyhow::Result<TracedChannel> {
+            match local {
+                Some(local) if in_process => Ok(local),
+                _ => lazy_channel(addr),
+            }
+        };
+        // Sync asks logic for users' large groups (cached), and logic is
+        // built after sync, so that one call goes over the loopback socket.
+        let sync = services::sync(&config, &tables, router.clone(), lazy_channel(&logic_addr)?);
+        let push = services::push_router(&config, registry.clone());
         let logic = services::logic(
             &config,
             &tables,
             router,
-            &store_addr,
-            &sync_addr,
-            registry.clone(),
+            channel(
+                &store_addr,
+                Some(tidings_telemetry::in_process(store.clone())),
+            )?,
+            channel(
+                &sync_addr,
+                Some(tidings_telemetry::in_process(sync.clone())),
+            )?,
+            push.clone(),
         )?;
-        servers.grpc("logic", logic_listener, logic)?;
+        let gateway_grpc = addresses.gateway_grpc.to_string();
         let gateway = services::gateway(
             &config,
-            &logic_addr,
-            &sync_addr,
+            channel(
+                &logic_addr,
+                Some(tidings_telemetry::in_process(logic.clone())),
+            )?,
+            channel(
+                &sync_addr,
+                Some(tidings_telemetry::in_process(sync.clone())),
+            )?,
             registry,
-            addresses.gateway_grpc.to_string(),
+            gateway_grpc.clone(),
         )?;
+        if in_process {
+            push.connect_in_process(
+                &gateway_grpc,
+                tidings_telemetry::in_process(gateway.push_service()),
+            );
+        }
+        servers.grpc("sequence", sequence_listener, sequence)?;
+        servers.grpc("store", store_listener, store)?;
+        servers.grpc("sync", sync_listener, sync)?;
+        servers.grpc("logic", logic_listener, logic)?;
         servers.gateway(gateway, gateway_ws_listener, gateway_grpc_listener)?;
 
         tracing::info!(

@@ -162,6 +162,24 @@ pub struct TidingsConfig {
     pub sync: SyncConfig,
     pub logic: LogicConfig,
     pub gateway: GatewayConfig,
+    pub all_in_one: AllInOneConfig,
+}
+
+/// Settings of the all-in-one shape (`[all_in_one]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AllInOneConfig {
+    /// Services call each other in process (same clients and handlers, no
+    /// socket, no HTTP/2) instead of over loopback gRPC.
+    pub in_process_calls: bool,
+}
+
+impl Default for AllInOneConfig {
+    fn default() -> Self {
+        AllInOneConfig {
+            in_process_calls: true,
+        }
+    }
 }
 
 impl Default for TidingsConfig {
@@ -181,6 +199,7 @@ impl Default for TidingsConfig {
             sync: SyncConfig::default(),
             logic: LogicConfig::default(),
             gateway: GatewayConfig::default(),
+            all_in_one: AllInOneConfig::default(),
         }
     }
 }

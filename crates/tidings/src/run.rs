@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use tidings_gateway::Gateway;
 
 use crate::config::TidingsConfig;
+use crate::serve::lazy_channel;
 use crate::server_set::{ServerSet, bind};
 use crate::{backends, services};
 
@@ -94,7 +95,11 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let listener = bind(listen.sync, "sync").await?;
             let bound = listener.local_addr()?;
             let router = services::sequence_router(config, peers.sequence.clone())?;
-            servers.grpc("sync", listener, services::sync(config, &tables, router))?;
+            servers.grpc(
+                "sync",
+                listener,
+                services::sync(config, &tables, router, lazy_channel(&peers.logic)?),
+            )?;
             vec![("sync", bound)]
         }
         ServiceKind::Logic => {
@@ -103,8 +108,15 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let listener = bind(listen.logic, "logic").await?;
             let bound = listener.local_addr()?;
             let router = services::sequence_router(config, peers.sequence.clone())?;
-            let logic =
-                services::logic(config, &tables, router, &peers.store, &peers.sync, registry)?;
+            let push = services::push_router(config, registry);
+            let logic = services::logic(
+                config,
+                &tables,
+                router,
+                lazy_channel(&peers.store)?,
+                lazy_channel(&peers.sync)?,
+                push,
+            )?;
             servers.grpc("logic", listener, logic)?;
             vec![("logic", bound)]
         }
@@ -118,8 +130,13 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                 grpc_bound,
                 "advertise.gateway_grpc",
             )?;
-            let gateway: std::sync::Arc<Gateway> =
-                services::gateway(config, &peers.logic, &peers.sync, registry, address)?;
+            let gateway: std::sync::Arc<Gateway> = services::gateway(
+                config,
+                lazy_channel(&peers.logic)?,
+                lazy_channel(&peers.sync)?,
+                registry,
+                address,
+            )?;
             servers.gateway(gateway, ws, grpc)?;
             vec![("gateway_ws", ws_bound), ("gateway_grpc", grpc_bound)]
         }

@@ -15,14 +15,16 @@ use tidings_proto::store::v1::store_service_server::StoreServiceServer;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_proto::sync::v1::sync_service_server::SyncServiceServer;
 use tidings_registry::Registry;
-use tidings_sequence::{Allocator, SequenceRouter, SequenceServer};
+use tidings_sequence::{Allocator, SequenceServer};
+use tidings_sequence_client::SequenceRouter;
 use tidings_storage::Tables;
 use tidings_store::StoreServer;
-use tidings_sync::SyncServer;
+use tidings_sync::{SyncServer, SyncTables};
 use tokio::task::JoinHandle;
 
+use tidings_telemetry::TracedChannel;
+
 use crate::config::TidingsConfig;
-use crate::serve::lazy_channel;
 
 /// The sequence service and its background tasks (commit deadline reaper,
 /// lease keeper). `address` is where other services reach this instance.
@@ -55,63 +57,72 @@ pub fn store(tables: &Tables) -> StoreServiceServer<StoreServer> {
     StoreServer::new(tables.messages.clone()).into_service()
 }
 
+/// The sync service, asking `logic` for users' large groups.
 pub fn sync(
     config: &TidingsConfig,
     tables: &Tables,
     router: Arc<SequenceRouter>,
+    logic: TracedChannel,
 ) -> SyncServiceServer<SyncServer> {
     SyncServer::new(
         config.sync.clone(),
-        tables.inbox.clone(),
-        tables.checkpoints.clone(),
-        tables.groups.clone(),
+        SyncTables {
+            inbox: tables.inbox.clone(),
+            checkpoints: tables.checkpoints.clone(),
+            conversations: tables.conversations.clone(),
+        },
         router,
+        LogicServiceClient::new(logic),
     )
     .into_service()
 }
 
-/// The logic service, calling store at `store_addr` and sync at `sync_addr`.
+/// Routes pushes to the gateways the registry names; must be called inside
+/// a tokio runtime.
+pub fn push_router(config: &TidingsConfig, registry: Arc<dyn Registry>) -> PushRouter {
+    PushRouter::new(
+        registry,
+        Duration::from_millis(config.logic.push_timeout_ms),
+    )
+}
+
+/// The logic service, calling `store` and `sync` and pushing through `push`.
 pub fn logic(
     config: &TidingsConfig,
     tables: &Tables,
     router: Arc<SequenceRouter>,
-    store_addr: &str,
-    sync_addr: &str,
-    registry: Arc<dyn Registry>,
+    store: TracedChannel,
+    sync: TracedChannel,
+    push: PushRouter,
 ) -> anyhow::Result<LogicServiceServer<LogicServer>> {
-    let push = PushRouter::new(
-        registry,
-        Duration::from_millis(config.logic.push_timeout_ms),
-    );
     Ok(LogicServer::new(
         config.logic.clone(),
         Backends {
             sequence: router,
-            store: StoreServiceClient::new(lazy_channel(store_addr)?),
-            sync: SyncServiceClient::new(lazy_channel(sync_addr)?),
+            store: StoreServiceClient::new(store),
+            sync: SyncServiceClient::new(sync),
             dedupe: tables.dedupe.clone(),
             groups: tables.groups.clone(),
-            conversations: tables.conversations.clone(),
             push,
         },
     )
     .into_service())
 }
 
-/// A gateway calling logic at `logic_addr` and sync at `sync_addr`, known to
-/// others (in the registry) as `advertised`.
+/// A gateway calling `logic` and `sync`, known to others (in the registry)
+/// as `advertised`; must be called inside a tokio runtime.
 pub fn gateway(
     config: &TidingsConfig,
-    logic_addr: &str,
-    sync_addr: &str,
+    logic: TracedChannel,
+    sync: TracedChannel,
     registry: Arc<dyn Registry>,
     advertised: String,
 ) -> anyhow::Result<Arc<Gateway>> {
     Ok(Gateway::new(
         config.gateway.clone(),
         GatewayBackends {
-            logic: LogicServiceClient::new(lazy_channel(logic_addr)?),
-            sync: SyncServiceClient::new(lazy_channel(sync_addr)?),
+            logic: LogicServiceClient::new(logic),
+            sync: SyncServiceClient::new(sync),
             registry,
             auth: Arc::new(DevAuthenticator),
         },

@@ -7,8 +7,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
-use tidings_proto::sequence::v1::{AllocateRequest, CommitRequest, SeqRef};
+use tidings_proto::sequence::v1::{AllocateRequest, CommitRequest, CommitStatus, SeqRef};
 use tidings_sequence::Allocator;
+use tidings_sequence_client::CommitOutcome;
 use tokio::sync::Mutex;
 use tonic::transport::Channel;
 
@@ -62,8 +63,11 @@ impl Target {
                     return Ok(0);
                 }
                 let refs: Vec<(String, u64)> = keys.iter().cloned().zip(seqs).collect();
-                let committed = allocator.commit(&refs).await;
-                Ok(committed.iter().filter(|ok| !**ok).count() as u64)
+                let outcomes = allocator.commit(&refs).await?;
+                Ok(outcomes
+                    .iter()
+                    .filter(|&&outcome| outcome != CommitOutcome::Committed)
+                    .count() as u64)
             }
             Target::Grpc(client) => {
                 let seqs = client
@@ -91,12 +95,15 @@ impl Target {
                     })
                     .collect();
                 let count = seqs.len();
-                let committed = client
+                let statuses = client
                     .commit(CommitRequest { seqs })
                     .await?
                     .into_inner()
-                    .committed;
-                let accepted = committed.iter().filter(|ok| **ok).count();
+                    .statuses;
+                let accepted = statuses
+                    .iter()
+                    .filter(|&&status| status == CommitStatus::Committed as i32)
+                    .count();
                 Ok((count - accepted.min(count)) as u64)
             }
         }

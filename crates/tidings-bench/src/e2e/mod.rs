@@ -1,115 +1,271 @@
-//! End-to-end benchmark: 1:1 messages over real WebSocket connections to the
-//! all-in-one started in this process, with N sender/receiver pairs sending at
-//! once. Reports acknowledged messages per second, send-to-ack and
-//! send-to-push latency, against a Ping/Pong baseline on the same connections
-//! measured just before and just after the messages.
+//! End-to-end benchmark: 1:1 messages over WebSocket, Tidings against a bare
+//! relay that speaks the same protocol subset ([`crate::relay`]), both driven
+//! by the same load generator ([`crate::load`]) in the same run.
+//!
+//! Each target runs as processes of its own on ephemeral loopback ports: the
+//! relay, and the all-in-one `tidings` (or, with `--shape distributed`, one
+//! process per service on a CQL node and Redis). Per scenario (closed loops
+//! of P pairs with W sends in flight, open loops at fixed offered rates) the
+//! relay runs first and Tidings right after, with fresh users, so drift of
+//! the machine hits both alike. Around each run the targets' CPU time is
+//! read from `/proc`; fresh processes then hold N idle connections for the
+//! memory rows; an `fdatasync` baseline is measured before and after.
+//!
+//! This module must never gate anything on a figure, and never talk to
+//! anything but loopback addresses.
 
-mod messages;
-mod ping;
+mod fsync;
+mod idle;
+mod machine;
+pub mod procfs;
+pub mod report;
+mod scenario;
+pub mod servers;
+pub mod svg;
 
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use anyhow::Context;
-use tidings_client::{Device, dev_token};
-use tidings_testkit::{TestServer, dm};
-use tokio::task::JoinSet;
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::limits;
+use crate::load::Live;
 use crate::params::E2eParams;
-use messages::Pair;
-pub use messages::SendStats;
-pub use ping::PingStats;
+pub use idle::IdleRow;
+pub use report::E2eReport;
+pub use scenario::{RunRow, Scenario};
+use servers::{Target, TargetKind};
 
-/// One scenario: a pair count, its baseline and its messages.
-#[derive(Debug, Clone)]
-pub struct E2eRow {
-    pub pairs: usize,
-    pub ping: PingStats,
-    pub send: SendStats,
+/// Where the Tidings side runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DeploymentShape {
+    /// The all-in-one `tidings` process on the embedded store.
+    #[default]
+    AllInOne,
+    /// One process per service on a CQL node and Redis.
+    Distributed,
 }
 
-/// Everything the end-to-end benchmark measured.
-#[derive(Debug, Clone)]
-pub struct E2eReport {
-    pub rows: Vec<E2eRow>,
-}
-
-/// Runs one scenario per pair count, each on a fresh all-in-one.
-pub async fn run(params: &E2eParams) -> anyhow::Result<E2eReport> {
-    let mut rows = Vec::new();
-    for &pairs in &params.pairs {
-        rows.push(run_pairs(pairs, params).await?);
+impl DeploymentShape {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeploymentShape::AllInOne => "all-in-one",
+            DeploymentShape::Distributed => "distributed",
+        }
     }
-    Ok(E2eReport { rows })
 }
 
-async fn run_pairs(count: usize, params: &E2eParams) -> anyhow::Result<E2eRow> {
-    let server = TestServer::start().await;
-    let pairs = connect_pairs(&server.url(), count).await?;
-    let senders: Vec<Arc<Device>> = pairs.iter().map(|p| p.sender.clone()).collect();
+/// How the comparison runs and where its files go.
+#[derive(Debug, Clone)]
+pub struct E2eOptions {
+    pub shape: DeploymentShape,
+    /// Directory of the markdown, JSON and SVG files.
+    pub out: PathBuf,
+    pub quick: bool,
+}
 
-    let before = ping::run(&senders, params.pings.div_ceil(2), params.ping_time / 2).await?;
-    let send = messages::run(&pairs, params).await?;
-    let after = ping::run(&senders, params.pings.div_ceil(2), params.ping_time / 2).await?;
-    let ping = ping::combine(count, before, after);
+/// Runs the comparison.
+pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2eReport> {
+    let open_files = limits::open_files();
+    let data_root = tempfile::Builder::new()
+        .prefix("tidings-bench-")
+        .tempdir()?;
+    let machine = machine::Machine::detect(data_root.path(), open_files);
+    let scenarios = Scenario::all(params);
+    let idle_steps = if params.idle.is_empty() { 0 } else { 2 };
+    let progress = Progress::new((5 + 2 * scenarios.len() + idle_steps) as u64);
 
-    drop(senders);
-    drop(pairs);
-    server.shutdown().await;
-    Ok(E2eRow {
-        pairs: count,
-        ping,
-        send,
+    progress.step("fdatasync baseline");
+    let fsync_before = fsync::measure(data_root.path(), params.fsyncs, params.fsync_time)?;
+
+    progress.step("starting the relay and tidings");
+    let relay = servers::start_relay()?;
+    let tidings = start_tidings(options.shape, data_root.path())?;
+    let processes = vec![
+        (relay.kind, relay.process_names()),
+        (tidings.kind, tidings.process_names()),
+    ];
+
+    let mut rows = Vec::new();
+    {
+        let targets = [&relay, &tidings];
+        for target in targets {
+            progress.step(&format!("{}: warm-up", target.kind.label()));
+            scenario::warm_up(target, params, progress.live())
+                .await
+                .with_context(|| format!("{} warm-up", target.kind.label()))?;
+        }
+        for (i, scenario) in scenarios.iter().enumerate() {
+            for target in targets {
+                progress.step(&format!("{}: {}", target.kind.label(), scenario.name()));
+                let row =
+                    scenario::run(target, *scenario, params, &format!("s{i}"), progress.live())
+                        .await
+                        .with_context(|| format!("{} {}", target.kind.label(), scenario.name()))?;
+                rows.push(row);
+            }
+        }
+    }
+    relay.stop();
+    tidings.stop();
+
+    let mut idle_rows = Vec::new();
+    if !params.idle.is_empty() {
+        for kind in [TargetKind::Relay, TargetKind::Tidings] {
+            let label = match kind {
+                TargetKind::Relay => "relay",
+                _ => "tidings",
+            };
+            progress.step(&format!("{label}: idle connections"));
+            let target = match kind {
+                TargetKind::Relay => servers::start_relay()?,
+                _ => start_tidings(options.shape, data_root.path())?,
+            };
+            let measured = idle::measure(
+                &target,
+                &params.idle,
+                open_files,
+                params.connect_concurrency,
+                |row| progress.note(&format!("{} idle connections open", row.connections)),
+            )
+            .await
+            .with_context(|| format!("{label} idle connections"))?;
+            idle_rows.extend(measured);
+            target.stop();
+        }
+    }
+
+    progress.step("fdatasync baseline again");
+    let fsync_after = fsync::measure(data_root.path(), params.fsyncs, params.fsync_time)?;
+    progress.finish();
+
+    Ok(E2eReport {
+        shape: options.shape.name(),
+        quick: options.quick,
+        machine,
+        params: params.clone(),
+        fsync_before,
+        fsync_after,
+        rows,
+        idle: idle_rows,
+        processes,
     })
 }
 
-/// Runs the message phase with `count` pairs against a server already
-/// running at `url` (no ping baseline).
-pub async fn run_against(url: &str, count: usize, params: &E2eParams) -> anyhow::Result<SendStats> {
-    let pairs = connect_pairs(url, count).await?;
-    messages::run(&pairs, params).await
+fn start_tidings(shape: DeploymentShape, data_root: &Path) -> anyhow::Result<Target> {
+    match shape {
+        DeploymentShape::AllInOne => servers::start_all_in_one(data_root),
+        DeploymentShape::Distributed => {
+            let services = servers::cluster_services()?;
+            servers::start_distributed(&services)
+        }
+    }
 }
 
-/// Connects `count` sender and receiver devices (users `sender-<i>` and
-/// `receiver-<i>`), each caught up on its empty inbox.
-async fn connect_pairs(url: &str, count: usize) -> anyhow::Result<Vec<Pair>> {
-    let users: Vec<String> = (0..count)
-        .flat_map(|i| [format!("sender-{i}"), format!("receiver-{i}")])
-        .collect();
-    let devices = synced_devices(url, &users).await?;
-    let pairs = users.chunks_exact(2).zip(devices.chunks_exact(2));
-    Ok(pairs
-        .map(|(users, devices)| Pair {
-            sender: devices[0].clone(),
-            receiver: devices[1].clone(),
-            conversation: dm(&users[0], &users[1]),
-        })
-        .collect())
+/// The files a run wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub markdown: PathBuf,
+    pub json: PathBuf,
+    pub svg: PathBuf,
 }
 
-/// Connects one device per user of `users`, at once, each caught up on its
-/// inbox and its large groups; in the order of `users`.
-pub(crate) async fn synced_devices(
-    url: &str,
-    users: &[String],
-) -> anyhow::Result<Vec<Arc<Device>>> {
-    let mut connecting = JoinSet::new();
-    for (i, user) in users.iter().enumerate() {
-        let (url, user) = (url.to_string(), user.clone());
-        connecting.spawn(async move {
-            let (mut device, _welcome) = Device::connect(&url, &dev_token(&user), "bench", 0)
-                .await
-                .with_context(|| format!("{user} cannot connect to {url}"))?;
-            device
-                .pull_all()
-                .await
-                .with_context(|| format!("{user} cannot pull"))?;
-            anyhow::Ok((i, Arc::new(device)))
-        });
+/// Writes `e2e-<shape>.md`, `.json` and `e2e-<shape>-open-loop.svg` under
+/// `out`.
+pub fn write(report: &E2eReport, out: &Path) -> anyhow::Result<Written> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let written = Written {
+        markdown: out.join(format!("e2e-{}.md", report.shape)),
+        json: out.join(format!("e2e-{}.json", report.shape)),
+        svg: out.join(format!("e2e-{}-open-loop.svg", report.shape)),
+    };
+    std::fs::write(&written.markdown, report::markdown(report))?;
+    std::fs::write(
+        &written.json,
+        serde_json::to_string_pretty(&report::json(report))? + "\n",
+    )?;
+    std::fs::write(&written.svg, report::open_loop_svg(report))?;
+    Ok(written)
+}
+
+/// The progress bar on stderr: one step per run, with the live counts of
+/// the current one.
+struct Progress {
+    bar: ProgressBar,
+    live: Arc<Live>,
+    label: Arc<Mutex<String>>,
+    ticker: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn new(steps: u64) -> Progress {
+        let bar = ProgressBar::new(steps);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        let live = Arc::new(Live::default());
+        let label = Arc::new(Mutex::new(String::new()));
+        let ticker = {
+            let (bar, live, label) = (bar.clone(), Arc::clone(&live), Arc::clone(&label));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    let sent = live.sent.load(Ordering::Relaxed);
+                    if sent == 0 {
+                        continue;
+                    }
+                    let delivered = live.delivered.load(Ordering::Relaxed);
+                    let label = label.lock().map(|l| l.clone()).unwrap_or_default();
+                    bar.set_message(format!("{label}: sent {sent}, delivered {delivered}"));
+                }
+            })
+        };
+        Progress {
+            bar,
+            live,
+            label,
+            ticker,
+        }
     }
-    let mut devices = Vec::with_capacity(users.len());
-    while let Some(device) = connecting.join_next().await {
-        devices.push(device??);
+
+    /// Counters of the current step.
+    fn live(&self) -> Arc<Live> {
+        Arc::clone(&self.live)
     }
-    devices.sort_by_key(|(i, _)| *i);
-    Ok(devices.into_iter().map(|(_, device)| device).collect())
+
+    /// Finishes the current step (if any) and starts `label`.
+    fn step(&self, label: &str) {
+        let mut current = self.label.lock().unwrap_or_else(|e| e.into_inner());
+        if !current.is_empty() {
+            self.bar.inc(1);
+        }
+        *current = label.to_string();
+        self.live.sent.store(0, Ordering::Relaxed);
+        self.live.delivered.store(0, Ordering::Relaxed);
+        self.bar.set_message(label.to_string());
+    }
+
+    fn note(&self, text: &str) {
+        let label = self.label.lock().map(|l| l.clone()).unwrap_or_default();
+        self.bar.set_message(format!("{label}: {text}"));
+    }
+
+    fn finish(&self) {
+        self.ticker.abort();
+        self.bar.inc(1);
+        self.bar.finish_and_clear();
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.ticker.abort();
+    }
 }

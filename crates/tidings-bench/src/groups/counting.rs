@@ -119,6 +119,18 @@ impl MessageStore for CountingStore {
         })
     }
 
+    fn delete_messages<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        seqs: &'life1 [(String, Seq)],
+    ) -> Pending<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.store.delete_messages(seqs)
+    }
+
     fn read_messages<'life0, 'life1, 'async_trait>(
         &'life0 self,
         conversation: &'life1 str,
@@ -167,6 +179,18 @@ impl InboxStore for CountingStore {
         })
     }
 
+    fn delete_inbox<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        seqs: &'life1 [(String, Seq)],
+    ) -> Pending<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.store.delete_inbox(seqs)
+    }
+
     fn read_inbox<'life0, 'life1, 'async_trait>(
         &'life0 self,
         user: &'life1 str,
@@ -184,21 +208,19 @@ impl InboxStore for CountingStore {
 }
 
 impl ConversationStore for CountingStore {
-    fn touch_conversations<'life0, 'life1, 'life2, 'async_trait>(
+    fn touch_conversations<'life0, 'life1, 'async_trait>(
         &'life0 self,
-        users: &'life1 [String],
-        message: &'life2 Message,
+        touches: &'life1 [(String, Message)],
     ) -> Pending<'async_trait, ()>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
-        'life2: 'async_trait,
         Self: 'async_trait,
     {
         Box::pin(async move {
-            self.store.touch_conversations(users, message).await?;
+            self.store.touch_conversations(touches).await?;
             self.conversation_list
-                .fetch_add(users.len() as u64, Ordering::AcqRel);
+                .fetch_add(touches.len() as u64, Ordering::AcqRel);
             Ok(())
         })
     }
@@ -291,7 +313,10 @@ mod tests {
             .unwrap();
         tables
             .conversations
-            .touch_conversations(&["alice".into(), "bob".into()], &message(1))
+            .touch_conversations(&[
+                ("alice".to_string(), message(1)),
+                ("bob".to_string(), message(1)),
+            ])
             .await
             .unwrap();
         let written = counting.snapshot().since(before);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tidings_client::proto::server_frame::Frame;
-use tidings_client::{ClientError, Device};
+use tidings_client::{ClientError, Device, dev_token};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -93,7 +93,7 @@ impl Online {
     ) -> anyhow::Result<Online> {
         Ok(Online {
             conversation_id: conversation_id.to_string(),
-            devices: crate::e2e::synced_devices(url, users).await?,
+            devices: synced_devices(url, users).await?,
         })
     }
 
@@ -259,6 +259,31 @@ fn message_number(body: &[u8], prefix: &str) -> Option<usize> {
         .strip_prefix(prefix)?
         .parse()
         .ok()
+}
+
+/// Connects one device per user of `users`, at once, each caught up on its
+/// inbox and its large groups; in the order of `users`.
+async fn synced_devices(url: &str, users: &[String]) -> anyhow::Result<Vec<Arc<Device>>> {
+    let mut connecting = JoinSet::new();
+    for (i, user) in users.iter().enumerate() {
+        let (url, user) = (url.to_string(), user.clone());
+        connecting.spawn(async move {
+            let (mut device, _welcome) = Device::connect(&url, &dev_token(&user), "bench", 0)
+                .await
+                .with_context(|| format!("{user} cannot connect to {url}"))?;
+            device
+                .pull_all()
+                .await
+                .with_context(|| format!("{user} cannot pull"))?;
+            anyhow::Ok((i, Arc::new(device)))
+        });
+    }
+    let mut devices = Vec::with_capacity(users.len());
+    while let Some(device) = connecting.join_next().await {
+        devices.push(device??);
+    }
+    devices.sort_by_key(|(i, _)| *i);
+    Ok(devices.into_iter().map(|(_, device)| device).collect())
 }
 
 #[cfg(test)]

@@ -26,6 +26,14 @@ fn state(conversation: &str, latest: Option<&Message>, read_seq: Seq) -> Convers
     }
 }
 
+/// One touch of `message` for each of `users`, as a call takes them.
+fn for_each(users: &[String], message: &Message) -> Vec<(String, Message)> {
+    users
+        .iter()
+        .map(|user| (user.clone(), message.clone()))
+        .collect()
+}
+
 fn ids(list: &[ConversationState]) -> Vec<&str> {
     list.iter().map(|c| c.conversation_id.as_str()).collect()
 }
@@ -40,26 +48,26 @@ pub async fn conversations_touch_moves_forward_only(tables: &Tables) {
 
     let five = message(&conv, 5);
     conversations
-        .touch_conversations(&users, &five)
+        .touch_conversations(&for_each(&users, &five))
         .await
         .unwrap();
     let found = conversations.get_conversation(&user, &conv).await.unwrap();
     assert_eq!(found, Some(state(&conv, Some(&five), 0)));
 
     conversations
-        .touch_conversations(&users, &sent_at(&conv, 3, i64::MAX / 2))
+        .touch_conversations(&for_each(&users, &sent_at(&conv, 3, i64::MAX / 2)))
         .await
         .unwrap();
     let found = conversations.get_conversation(&user, &conv).await.unwrap();
     assert_eq!(found, Some(state(&conv, Some(&five), 0)));
 
     conversations
-        .touch_conversations(&users, &five)
+        .touch_conversations(&for_each(&users, &five))
         .await
         .unwrap();
     let seven = message(&conv, 7);
     conversations
-        .touch_conversations(&users, &seven)
+        .touch_conversations(&for_each(&users, &seven))
         .await
         .unwrap();
     let found = conversations.get_conversation(&user, &conv).await.unwrap();
@@ -68,8 +76,9 @@ pub async fn conversations_touch_moves_forward_only(tables: &Tables) {
     assert_eq!(listed, [state(&conv, Some(&seven), 0)]);
 }
 
-/// One touch records the message for every listed user (a user listed twice
-/// too), each forward-only on its own; others see nothing.
+/// One call touching one message for many users records it for each (a user
+/// listed twice too), each forward-only on its own; others see nothing; an
+/// empty call changes nothing.
 pub async fn conversations_touch_many_users_at_once(tables: &Tables) {
     let conversations = &tables.conversations;
     let conv = unique_id("conv");
@@ -77,19 +86,16 @@ pub async fn conversations_touch_many_users_at_once(tables: &Tables) {
 
     let ahead = message(&conv, 9);
     conversations
-        .touch_conversations(std::slice::from_ref(&carol), &ahead)
+        .touch_conversations(&for_each(std::slice::from_ref(&carol), &ahead))
         .await
         .unwrap();
     let four = message(&conv, 4);
     let users = [alice.clone(), bob.clone(), carol.clone(), alice.clone()];
     conversations
-        .touch_conversations(&users, &four)
+        .touch_conversations(&for_each(&users, &four))
         .await
         .unwrap();
-    conversations
-        .touch_conversations(&[], &ahead)
-        .await
-        .unwrap();
+    conversations.touch_conversations(&[]).await.unwrap();
 
     for user in [&alice, &bob] {
         let found = conversations.get_conversation(user, &conv).await.unwrap();
@@ -131,7 +137,7 @@ pub async fn conversations_set_read_forward_only_and_independent(tables: &Tables
 
     let six = message(&conv, 6);
     conversations
-        .touch_conversations(&users, &six)
+        .touch_conversations(&for_each(&users, &six))
         .await
         .unwrap();
     let found = conversations.get_conversation(&user, &conv).await.unwrap();
@@ -143,12 +149,12 @@ pub async fn conversations_set_read_forward_only_and_independent(tables: &Tables
     assert_eq!(found, Some(state(&conv, Some(&six), 6)));
 
     conversations
-        .touch_conversations(&users, &message(&conv, 4))
+        .touch_conversations(&for_each(&users, &message(&conv, 4)))
         .await
         .unwrap();
     let eight = message(&conv, 8);
     conversations
-        .touch_conversations(&users, &eight)
+        .touch_conversations(&for_each(&users, &eight))
         .await
         .unwrap();
     let found = conversations.get_conversation(&user, &conv).await.unwrap();
@@ -189,7 +195,7 @@ pub async fn conversations_listed_by_update_time(tables: &Tables) {
     ];
     for sent in &sends {
         conversations
-            .touch_conversations(&users, sent)
+            .touch_conversations(&for_each(&users, sent))
             .await
             .unwrap();
     }
@@ -204,7 +210,7 @@ pub async fn conversations_listed_by_update_time(tables: &Tables) {
 
     let newer = sent_at(&c, 2, 4_000);
     conversations
-        .touch_conversations(&users, &newer)
+        .touch_conversations(&for_each(&users, &newer))
         .await
         .unwrap();
     // Only read so far: listed after every conversation with a message.
@@ -227,11 +233,11 @@ pub async fn conversations_isolated_between_prefix_ids(tables: &Tables) {
     let in_c1 = message(&c1, 1);
     let in_c10 = message(&c10, 2);
     conversations
-        .touch_conversations(std::slice::from_ref(&u1), &in_c1)
+        .touch_conversations(&for_each(std::slice::from_ref(&u1), &in_c1))
         .await
         .unwrap();
     conversations
-        .touch_conversations(&[u1.clone(), u10.clone()], &in_c10)
+        .touch_conversations(&for_each(&[u1.clone(), u10.clone()], &in_c10))
         .await
         .unwrap();
     conversations.set_read(&u10, &c1, 9).await.unwrap();
@@ -262,4 +268,66 @@ pub async fn conversations_isolated_between_prefix_ids(tables: &Tables) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// One call with many messages of several conversations for several users,
+/// in no particular order: for each `(user, conversation)` the highest conv
+/// seq wins wherever it stands in the batch, a recorded higher one is kept,
+/// read positions are left alone, and lists come out ordered as usual.
+pub async fn conversations_touch_batch_highest_seq_wins(tables: &Tables) {
+    let conversations = &tables.conversations;
+    let users = [unique_id("alice"), unique_id("bob"), unique_id("carol")];
+    let base = unique_id("conv");
+    let convs = ["a", "b", "c"].map(|suffix| format!("{base}-{suffix}"));
+    let [alice, bob, carol] = &users;
+    let [a, b, c] = &convs;
+
+    let ahead = message(b, 40);
+    conversations
+        .touch_conversations(&[(carol.clone(), ahead.clone())])
+        .await
+        .unwrap();
+    conversations.set_read(bob, a, 2).await.unwrap();
+
+    // The highest conv seq of each pair, and where it was put in the batch.
+    let highest = |user: usize, conv: usize| 10 + 7 * user as Seq + 3 * conv as Seq;
+    let mut touches = Vec::new();
+    for round in 0..3 {
+        for (u, user) in users.iter().enumerate() {
+            for (k, conv) in convs.iter().enumerate() {
+                // Rounds interleave so that the highest seq comes first for
+                // some pairs, last for others, in the middle for the rest.
+                let offset = ((u + k + round) % 3) as Seq;
+                touches.push((user.clone(), message(conv, highest(u, k) - offset)));
+            }
+        }
+    }
+    // A second copy of some highest touches (same seq: overwrites itself),
+    // and the whole batch reversed, so no order in the batch is favoured.
+    touches.push((alice.clone(), message(a, highest(0, 0))));
+    touches.extend(touches.clone().into_iter().rev());
+    conversations.touch_conversations(&touches).await.unwrap();
+
+    for (u, user) in users.iter().enumerate() {
+        for (k, conv) in convs.iter().enumerate() {
+            let found = conversations.get_conversation(user, conv).await.unwrap();
+            let (latest, read_seq) = match (u, k) {
+                (2, 1) => (ahead.clone(), 0),
+                (1, 0) => (message(conv, highest(u, k)), 2),
+                _ => (message(conv, highest(u, k)), 0),
+            };
+            assert_eq!(
+                found,
+                Some(state(conv, Some(&latest), read_seq)),
+                "{user} in {conv}"
+            );
+        }
+    }
+    // `message` sends seq n at 1_700_000_000_000 + n: the highest seq is the
+    // most recent.
+    let listed = conversations.list_conversations(alice).await.unwrap();
+    assert_eq!(ids(&listed), [c, b, a].map(String::as_str));
+    let listed = conversations.list_conversations(carol).await.unwrap();
+    assert_eq!(ids(&listed), [b, c, a].map(String::as_str));
+    assert_eq!(listed[0], state(b, Some(&ahead), 0));
 }

@@ -198,3 +198,120 @@ pub async fn inbox_not_truncated_without_expiry(tables: &Tables) {
         }
     );
 }
+
+/// Removing entries (abandoned seqs) leaves the inbox exactly as if they had
+/// never been written: every page, `has_more` and `truncated` equals that of
+/// an inbox written without them, also when a whole bucket's worth of seqs is
+/// removed. Absent entries, repeated ones and empty calls are ignored; other
+/// users, including one whose id extends this one's, keep every entry.
+pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
+    let inbox = &tables.inbox;
+    let user = unique_id("user");
+    let (neighbour, nobody) = (format!("{user}0"), unique_id("user"));
+    let reference = unique_id("user");
+    let conv = unique_id("conv");
+    // Seqs far apart land in different partitions of a bucketed backend.
+    let seqs = [1, 2, 3, 4, 5, 70_000, 70_001, 140_000];
+    let removed = [2, 5, 70_000, 70_001];
+    let kept: Vec<u64> = seqs.into_iter().filter(|s| !removed.contains(s)).collect();
+    let mut entries: Vec<(String, InboxEntry)> = Vec::new();
+    for id in [&user, &neighbour] {
+        entries.extend(seqs.iter().map(|&s| (id.clone(), inbox_entry(s, &conv, s))));
+    }
+    entries.extend(
+        kept.iter()
+            .map(|&s| (reference.clone(), inbox_entry(s, &conv, s))),
+    );
+    inbox.append_inbox(&entries, LONG_TTL).await.unwrap();
+
+    let mut deletes: Vec<(String, u64)> = removed.iter().map(|&s| (user.clone(), s)).collect();
+    deletes.extend([(user.clone(), 999), (user.clone(), 5), (nobody.clone(), 1)]);
+    inbox.delete_inbox(&deletes).await.unwrap();
+    inbox.delete_inbox(&deletes[..2]).await.unwrap();
+    inbox.delete_inbox(&[]).await.unwrap();
+
+    let page = inbox.read_inbox(&user, 0, 200_000, 100).await.unwrap();
+    let expected: Vec<InboxEntry> = kept.iter().map(|&s| inbox_entry(s, &conv, s)).collect();
+    assert_eq!(
+        page,
+        InboxPage {
+            entries: expected,
+            has_more: false,
+            truncated: false
+        }
+    );
+    let page = inbox.read_inbox(&user, 4, 200_000, 1).await.unwrap();
+    assert_eq!(
+        (inbox_seqs(&page.entries), page.has_more),
+        (vec![140_000], false)
+    );
+    let page = inbox.read_inbox(&user, 0, 70_001, 3).await.unwrap();
+    assert_eq!(
+        (inbox_seqs(&page.entries), page.has_more),
+        (vec![1, 3, 4], false)
+    );
+
+    let afters = [0, 1, 2, 3, 4, 5, 69_999, 70_001, 140_000];
+    let up_tos = [4, 5, 70_001, 140_000, 200_000];
+    for after in afters {
+        for up_to in up_tos {
+            for limit in [1, 2, 10] {
+                let got = inbox.read_inbox(&user, after, up_to, limit).await.unwrap();
+                let want = inbox
+                    .read_inbox(&reference, after, up_to, limit)
+                    .await
+                    .unwrap();
+                let case = format!("after={after} up_to={up_to} limit={limit}");
+                assert_eq!(
+                    inbox_seqs(&got.entries),
+                    inbox_seqs(&want.entries),
+                    "{case}"
+                );
+                assert_eq!(got.has_more, want.has_more, "{case}");
+                assert_eq!(got.truncated, want.truncated, "{case}");
+            }
+        }
+    }
+
+    let page = inbox.read_inbox(&neighbour, 0, 200_000, 100).await.unwrap();
+    assert_eq!(inbox_seqs(&page.entries), seqs);
+    let page = inbox.read_inbox(&nobody, 0, 10, 10).await.unwrap();
+    assert!(page.entries.is_empty() && !page.has_more && !page.truncated);
+}
+
+/// Removing entries never hides an expiry: entries that expired are still
+/// reported to a reader below them, whichever entries around them (alive or
+/// expired) were removed.
+pub async fn inbox_delete_keeps_expiry_reported(tables: &Tables) {
+    let inbox = &tables.inbox;
+    let user = unique_id("user");
+    let conv = unique_id("conv");
+    let entry = |seq| (user.clone(), inbox_entry(seq, &conv, seq));
+    inbox
+        .append_inbox(&[entry(1), entry(2)], SHORT_TTL)
+        .await
+        .unwrap();
+    inbox
+        .append_inbox(&[entry(3), entry(4)], LONG_TTL)
+        .await
+        .unwrap();
+    inbox
+        .delete_inbox(&[(user.clone(), 1), (user.clone(), 4)])
+        .await
+        .unwrap();
+    tokio::time::sleep(PAST_SHORT_TTL).await;
+
+    let cases: &[ExpiryCase] = &[
+        (0, 10, &[3], true),
+        (1, 10, &[3], true),
+        (2, 10, &[3], false),
+        (3, 10, &[], false),
+    ];
+    for &(after, up_to, expected, truncated) in cases {
+        let page = inbox.read_inbox(&user, after, up_to, 10).await.unwrap();
+        let case = format!("after={after} up_to={up_to}");
+        assert_eq!(inbox_seqs(&page.entries), expected, "{case}");
+        assert_eq!(page.truncated, truncated, "{case}");
+        assert!(!page.has_more, "{case}");
+    }
+}

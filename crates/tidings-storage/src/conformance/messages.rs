@@ -215,3 +215,100 @@ pub async fn messages_concurrent_appends_all_land(tables: &Tables) {
         .unwrap();
     assert_eq!(conv_seqs(&page.items), (1..=32).collect::<Vec<_>>());
 }
+
+/// Removing rows (abandoned seqs) leaves the timeline exactly as if they had
+/// never been written: every forward read and history page, `has_more`
+/// included, equals that of a conversation written without them, also when a
+/// whole bucket's worth of seqs is removed and reads span the gap. Absent
+/// rows, repeated ones and empty calls are ignored; other conversations,
+/// including one whose id extends this one's, keep every row.
+pub async fn messages_delete_as_if_never_written(tables: &Tables) {
+    let store = &tables.messages;
+    let conv = unique_id("conv");
+    let (neighbour, never_written) = (format!("{conv}x"), unique_id("conv"));
+    let reference = unique_id("conv");
+    // Seqs far apart land in different partitions of a bucketed backend.
+    let seqs = [1, 2, 3, 4, 5, 70_000, 70_001, 140_000];
+    let removed = [2, 5, 70_000, 70_001];
+    let kept: Vec<u64> = seqs.into_iter().filter(|s| !removed.contains(s)).collect();
+    for id in [&conv, &neighbour] {
+        let all: Vec<Message> = seqs.iter().map(|&s| message(id, s)).collect();
+        store.append_messages(&all).await.unwrap();
+    }
+    let without: Vec<Message> = kept.iter().map(|&s| message(&reference, s)).collect();
+    store.append_messages(&without).await.unwrap();
+
+    let mut deletes: Vec<(String, u64)> = removed.iter().map(|&s| (conv.clone(), s)).collect();
+    deletes.extend([
+        (conv.clone(), 999),
+        (conv.clone(), 2),
+        (never_written.clone(), 1),
+    ]);
+    store.delete_messages(&deletes).await.unwrap();
+    store.delete_messages(&deletes[..2]).await.unwrap();
+    store.delete_messages(&[]).await.unwrap();
+
+    let page = store.read_messages(&conv, 0, None, 100).await.unwrap();
+    let expected: Vec<Message> = kept.iter().map(|&s| message(&conv, s)).collect();
+    assert_eq!(page.items, expected);
+    assert!(!page.has_more);
+    let page = store.read_messages(&conv, 4, None, 1).await.unwrap();
+    assert_eq!(
+        (conv_seqs(&page.items), page.has_more),
+        (vec![140_000], false)
+    );
+    let page = store
+        .read_messages(&conv, 0, Some(70_001), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        (conv_seqs(&page.items), page.has_more),
+        (vec![1, 3, 4], false)
+    );
+    let page = store.read_history(&conv, Some(140_000), 3).await.unwrap();
+    assert_eq!(
+        (conv_seqs(&page.items), page.has_more),
+        (vec![4, 3, 1], false)
+    );
+
+    let afters = [0, 1, 2, 3, 4, 5, 69_999, 70_001, 140_000];
+    let up_tos = [None, Some(4), Some(5), Some(70_001), Some(140_000)];
+    for after in afters {
+        for up_to in up_tos {
+            for limit in [1, 2, 10] {
+                let got = store
+                    .read_messages(&conv, after, up_to, limit)
+                    .await
+                    .unwrap();
+                let want = store
+                    .read_messages(&reference, after, up_to, limit)
+                    .await
+                    .unwrap();
+                let case = format!("after={after} up_to={up_to:?} limit={limit}");
+                assert_eq!(conv_seqs(&got.items), conv_seqs(&want.items), "{case}");
+                assert_eq!(got.has_more, want.has_more, "{case}");
+            }
+        }
+    }
+    let befores = [None, Some(140_000), Some(70_001), Some(6), Some(5), Some(3)];
+    for before in befores {
+        for limit in [1, 2, 10] {
+            let got = store.read_history(&conv, before, limit).await.unwrap();
+            let want = store.read_history(&reference, before, limit).await.unwrap();
+            let case = format!("before={before:?} limit={limit}");
+            assert_eq!(conv_seqs(&got.items), conv_seqs(&want.items), "{case}");
+            assert_eq!(got.has_more, want.has_more, "{case}");
+        }
+    }
+
+    let page = store.read_messages(&neighbour, 0, None, 100).await.unwrap();
+    assert_eq!(conv_seqs(&page.items), seqs);
+    let history = store.read_history(&neighbour, None, 100).await.unwrap();
+    let newest_first: Vec<u64> = seqs.into_iter().rev().collect();
+    assert_eq!(conv_seqs(&history.items), newest_first);
+    let page = store
+        .read_messages(&never_written, 0, None, 10)
+        .await
+        .unwrap();
+    assert!(page.items.is_empty() && !page.has_more);
+}

@@ -124,7 +124,11 @@ pub(super) struct SectionRow {
     pub lease_until_ms: i64,
 }
 
-/// What a send stored (`dedupe`), after the expiry header.
+/// What a send reserved or stored (`dedupe`), after the expiry header.
+///
+/// Tags 1 to 4 are the layout of the first release, which wrote a record
+/// only once its send had committed: a row without the later fields decodes
+/// as committed, with no inbox seqs and nothing stale.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(super) struct DedupeRow {
     #[prost(string, tag = "1")]
@@ -135,6 +139,32 @@ pub(super) struct DedupeRow {
     pub message_id: String,
     #[prost(int64, tag = "4")]
     pub created_at_ms: i64,
+    #[prost(message, repeated, tag = "5")]
+    pub inbox_seqs: Vec<UserSeqRow>,
+    #[prost(enumeration = "DedupeStateRow", tag = "6")]
+    pub state: i32,
+    #[prost(uint64, repeated, tag = "7")]
+    pub stale_conv_seqs: Vec<Seq>,
+    #[prost(message, repeated, tag = "8")]
+    pub stale_inbox_seqs: Vec<UserSeqRow>,
+}
+
+/// The state of a [`DedupeRow`]. Committed is 0, the value an absent field
+/// decodes to, because rows of the first release are all committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, prost::Enumeration)]
+#[repr(i32)]
+pub(super) enum DedupeStateRow {
+    Committed = 0,
+    Reserved = 1,
+}
+
+/// A seq in one user's inbox (`dedupe` inbox seqs).
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct UserSeqRow {
+    #[prost(string, tag = "1")]
+    pub user: String,
+    #[prost(uint64, tag = "2")]
+    pub seq: Seq,
 }
 
 /// A device's recorded checkpoint (`device_checkpoints`).

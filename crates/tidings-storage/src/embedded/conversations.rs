@@ -23,34 +23,42 @@ const TABLE: &str = "conversations";
 
 #[async_trait]
 impl ConversationStore for EmbeddedStore {
-    async fn touch_conversations(
-        &self,
-        users: &[String],
-        message: &Message,
-    ) -> Result<(), StorageError> {
-        if users.is_empty() {
+    /// Keeps, per `(user, conversation)`, the touch with the highest conv
+    /// seq (the last of equal ones), then does every read-modify-write under
+    /// the users' lock stripes in one fjall batch, behind one durable commit.
+    async fn touch_conversations(&self, touches: &[(String, Message)]) -> Result<(), StorageError> {
+        if touches.is_empty() {
             return Ok(());
         }
-        // Keyed, so a user listed twice is written once.
-        let keys = users
-            .iter()
-            .map(|user| Ok((user.clone(), named_key(user, &message.conversation_id)?)))
-            .collect::<Result<BTreeMap<_, _>, StorageError>>()?;
-        let conv_seq = message.conv_seq;
-        let updated_at_ms = message.created_at_ms;
-        let preview = pb::Message::from(message.clone());
+        let mut latest: BTreeMap<(&str, &str), &Message> = BTreeMap::new();
+        for (user, message) in touches {
+            let slot = latest
+                .entry((user.as_str(), message.conversation_id.as_str()))
+                .or_insert(message);
+            if message.conv_seq >= slot.conv_seq {
+                *slot = message;
+            }
+        }
+        let rows = latest
+            .into_iter()
+            .map(|((user, conversation), message)| {
+                let key = named_key(user, conversation)?;
+                Ok((user.to_string(), key, pb::Message::from(message.clone())))
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
         self.write(move |tables| {
-            let _guards = lock_users(&tables.conversation_locks, keys.keys().map(String::as_str));
+            let users = rows.iter().map(|(user, ..)| user.as_str());
+            let _guards = lock_users(&tables.conversation_locks, users);
             let mut batch = tables.db.batch();
-            for key in keys.values() {
-                let mut row = tables.conversation(key)?.unwrap_or_default();
-                if row.last_conv_seq > conv_seq {
+            for (_, key, preview) in rows {
+                let mut row = tables.conversation(&key)?.unwrap_or_default();
+                if row.last_conv_seq > preview.conv_seq {
                     continue;
                 }
-                row.last_conv_seq = conv_seq;
-                row.last_message = Some(preview.clone());
-                row.updated_at_ms = updated_at_ms;
-                batch.insert(&tables.conversations, key.clone(), row.encode_to_vec());
+                row.last_conv_seq = preview.conv_seq;
+                row.updated_at_ms = preview.created_at_ms;
+                row.last_message = Some(preview);
+                batch.insert(&tables.conversations, key, row.encode_to_vec());
             }
             batch
                 .commit()

@@ -15,8 +15,19 @@
 //! `truncated = after < max(floor, windows started by now)`: true as soon as
 //! an entry above `after` may be gone (at most one window width early), never
 //! false once one is.
+//!
+//! Removing entries (`delete_inbox`, for abandoned seqs) removes their rows
+//! and nothing else. Pages and `has_more` are made of rows, so they are what
+//! they would be had the entries never been written. Windows and the floor
+//! keep the removed seqs: a window holds only the max of what was appended
+//! into it, which cannot be lowered without knowing the rest of the window
+//! (the CQL backend, whose windows are timestamp maxima, cannot lower it at
+//! all without a transaction), and a seq kept there only errs on the side
+//! [`InboxPage::truncated`] allows. The send path removes a stale seq to
+//! write the same message again at a later seq, which lands in the same
+//! window or a later one, so the answer is in practice the same.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -79,6 +90,28 @@ impl InboxStore for EmbeddedStore {
                 batch.insert(&tables.inbox, key, encode_expiring(expires_at_ms, &entry));
             }
             batch.commit().map_err(|e| backend("commit inbox", e))
+        })
+        .await
+    }
+
+    /// Removes every row in one fjall batch, behind one durable commit. Takes
+    /// no user lock: windows and floors are not touched (see the module docs).
+    async fn delete_inbox(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let keys = seqs
+            .iter()
+            .map(|(user, seq)| numbered_key(user, *seq))
+            .collect::<Result<BTreeSet<_>, StorageError>>()?;
+        self.write(move |tables| {
+            let mut batch = tables.db.batch();
+            for key in keys {
+                batch.remove(&tables.inbox, key);
+            }
+            batch
+                .commit()
+                .map_err(|e| backend("commit inbox deletes", e))
         })
         .await
     }

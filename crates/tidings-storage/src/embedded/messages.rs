@@ -1,7 +1,12 @@
 //! Store timelines: `messages` keyed `conversation ++ 0x00 ++ conv_seq`, the
 //! value a `tidings.common.v1.Message`.
+//!
+//! A timeline is nothing but its rows: there is no bucket index or count to
+//! keep in step, so removing a row leaves exactly what a timeline that never
+//! had it would hold, and range reads (and `has_more`, which looks at the row
+//! after a page) cannot tell the difference.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 use prost::Message as _;
@@ -35,6 +40,28 @@ impl MessageStore for EmbeddedStore {
                 batch.insert(&tables.messages, key, value);
             }
             batch.commit().map_err(|e| backend("commit messages", e))
+        })
+        .await
+    }
+
+    /// Removes every key in one fjall batch, behind one durable commit.
+    /// Removing an absent key writes a tombstone that hides nothing.
+    async fn delete_messages(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        let keys = seqs
+            .iter()
+            .map(|(conversation, seq)| numbered_key(conversation, *seq))
+            .collect::<Result<BTreeSet<_>, StorageError>>()?;
+        self.write(move |tables| {
+            let mut batch = tables.db.batch();
+            for key in keys {
+                batch.remove(&tables.messages, key);
+            }
+            batch
+                .commit()
+                .map_err(|e| backend("commit message deletes", e))
         })
         .await
     }

@@ -71,12 +71,8 @@ impl GroupStore for Instrumented<dyn GroupStore> {
 
 #[async_trait]
 impl ConversationStore for Instrumented<dyn ConversationStore> {
-    async fn touch_conversations(
-        &self,
-        users: &[String],
-        message: &Message,
-    ) -> Result<(), StorageError> {
-        let call = self.inner.touch_conversations(users, message);
+    async fn touch_conversations(&self, touches: &[(String, Message)]) -> Result<(), StorageError> {
+        let call = self.inner.touch_conversations(touches);
         self.timed("touch_conversations", call).await
     }
 

@@ -7,7 +7,7 @@ use tidings_core::{InboxEntry, Message, Seq};
 
 use super::Instrumented;
 use crate::{
-    CheckpointStore, DedupeRecord, DedupeStore, DeviceCheckpoint, InboxPage, InboxStore,
+    CheckpointStore, DedupeKey, DedupeRecord, DedupeStore, DeviceCheckpoint, InboxPage, InboxStore,
     MessageStore, Page, SectionState, SectionStore, StorageError,
 };
 
@@ -15,6 +15,11 @@ use crate::{
 impl MessageStore for Instrumented<dyn MessageStore> {
     async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError> {
         self.timed("append_messages", self.inner.append_messages(messages))
+            .await
+    }
+
+    async fn delete_messages(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        self.timed("delete_messages", self.inner.delete_messages(seqs))
             .await
     }
 
@@ -48,6 +53,11 @@ impl InboxStore for Instrumented<dyn InboxStore> {
         ttl: Duration,
     ) -> Result<(), StorageError> {
         self.timed("append_inbox", self.inner.append_inbox(entries, ttl))
+            .await
+    }
+
+    async fn delete_inbox(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError> {
+        self.timed("delete_inbox", self.inner.delete_inbox(seqs))
             .await
     }
 
@@ -111,22 +121,18 @@ impl SectionStore for Instrumented<dyn SectionStore> {
 impl DedupeStore for Instrumented<dyn DedupeStore> {
     async fn get_dedupe(
         &self,
-        sender: &str,
-        client_msg_id: &str,
-    ) -> Result<Option<DedupeRecord>, StorageError> {
-        let call = self.inner.get_dedupe(sender, client_msg_id);
-        self.timed("get_dedupe", call).await
+        keys: &[DedupeKey],
+    ) -> Result<Vec<Option<DedupeRecord>>, StorageError> {
+        self.timed("get_dedupe", self.inner.get_dedupe(keys)).await
     }
 
     async fn put_dedupe(
         &self,
-        sender: &str,
-        client_msg_id: &str,
-        record: &DedupeRecord,
+        records: &[(DedupeKey, DedupeRecord)],
         ttl: Duration,
     ) -> Result<(), StorageError> {
-        let call = self.inner.put_dedupe(sender, client_msg_id, record, ttl);
-        self.timed("put_dedupe", call).await
+        self.timed("put_dedupe", self.inner.put_dedupe(records, ttl))
+            .await
     }
 }
 

@@ -10,24 +10,22 @@ use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 use super::{ERRORS, OPERATION_DURATION};
-use crate::conformance::{message, unique_id};
+use crate::conformance::{inbox_entry, message, unique_id};
 use crate::embedded::EmbeddedStore;
-use crate::{DedupeRecord, DedupeStore, StorageError, Tables};
+use crate::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, StorageError, Tables};
 
 /// A dedupe table whose backend is down.
 struct UnreachableDedupe;
 
 #[async_trait]
 impl DedupeStore for UnreachableDedupe {
-    async fn get_dedupe(&self, _: &str, _: &str) -> Result<Option<DedupeRecord>, StorageError> {
+    async fn get_dedupe(&self, _: &[DedupeKey]) -> Result<Vec<Option<DedupeRecord>>, StorageError> {
         Err(StorageError::Backend("unreachable".to_string()))
     }
 
     async fn put_dedupe(
         &self,
-        _: &str,
-        _: &str,
-        _: &DedupeRecord,
+        _: &[(DedupeKey, DedupeRecord)],
         _: Duration,
     ) -> Result<(), StorageError> {
         Err(StorageError::Backend("unreachable".to_string()))
@@ -137,8 +135,12 @@ async fn a_failed_call_is_counted_and_its_error_passed_through() {
     let tables = tables.instrumented("embedded");
 
     let _local = metrics::set_default_local_recorder(&recorder);
-    let first = tables.dedupe.get_dedupe("alice", "c1").await;
-    let second = tables.dedupe.get_dedupe("alice", "c2").await;
+    let keys = ["c1", "c2"].map(|client_msg_id| DedupeKey {
+        sender: "alice".to_string(),
+        client_msg_id: client_msg_id.to_string(),
+    });
+    let first = tables.dedupe.get_dedupe(&keys).await;
+    let second = tables.dedupe.get_dedupe(&keys[1..]).await;
 
     for result in [first, second] {
         match result {
@@ -156,4 +158,68 @@ async fn a_failed_call_is_counted_and_its_error_passed_through() {
     );
     assert_eq!(errors, Some(&DebugValue::Counter(2)));
     assert_eq!(samples(&recorded, "dedupe", "get_dedupe"), 2);
+}
+
+/// The batched calls of the send path are timed under their own names, each
+/// batch once whatever its size.
+#[tokio::test]
+async fn batched_calls_are_timed_once_per_batch() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let dir = tempfile::tempdir().unwrap();
+    let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
+    let tables = tables.instrumented("embedded");
+    let (conv, user) = (unique_id("conv"), unique_id("user"));
+    let stored = vec![message(&conv, 1), message(&conv, 2)];
+    let key = DedupeKey {
+        sender: user.clone(),
+        client_msg_id: "c1".to_string(),
+    };
+    let record = DedupeRecord {
+        conversation_id: conv.clone(),
+        message_id: "m2".to_string(),
+        created_at_ms: 2,
+        conv_seq: 2,
+        inbox_seqs: vec![(user.clone(), 1)],
+        state: DedupeState::Reserved,
+        stale_conv_seqs: vec![1],
+        stale_inbox_seqs: Vec::new(),
+    };
+    let ttl = Duration::from_secs(60);
+
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let dedupe = &tables.dedupe;
+    dedupe
+        .put_dedupe(&[(key.clone(), record.clone())], ttl)
+        .await
+        .unwrap();
+    let found = dedupe.get_dedupe(&[key.clone(), key]).await.unwrap();
+    tables.messages.append_messages(&stored).await.unwrap();
+    let deletes = [(conv.clone(), 1), (conv.clone(), 3)];
+    tables.messages.delete_messages(&deletes).await.unwrap();
+    let entries = [(user.clone(), inbox_entry(1, &conv, 2))];
+    tables.inbox.append_inbox(&entries, ttl).await.unwrap();
+    tables
+        .inbox
+        .delete_inbox(&[(user.clone(), 1)])
+        .await
+        .unwrap();
+    let touches = [(user.clone(), stored[1].clone()), (user, stored[0].clone())];
+    let conversations = &tables.conversations;
+    conversations.touch_conversations(&touches).await.unwrap();
+
+    assert_eq!(found, [Some(record.clone()), Some(record)]);
+    let recorded = take(&snapshotter);
+    let ops = [
+        ("dedupe", "put_dedupe"),
+        ("dedupe", "get_dedupe"),
+        ("messages", "delete_messages"),
+        ("inbox", "delete_inbox"),
+        ("conversations", "touch_conversations"),
+    ];
+    for (table, op) in ops {
+        assert_eq!(samples(&recorded, table, op), 1, "{table}.{op}");
+        let errors = find(&recorded, MetricKind::Counter, ERRORS, table, op);
+        assert!(errors.is_none(), "{table}.{op} failed: {errors:?}");
+    }
 }

@@ -3,40 +3,128 @@
 //!
 //! Sections are owned by instances under leases. A caller starts from a guess
 //! (section number modulo the instance list); an instance that does not own a
-//! section answers `wrong_owner` naming the owner, and the router remembers it
-//! and retries there. An unreachable owner is forgotten, so the next attempt
+//! section answers `wrong_owner` naming the owner in its structured details
+//! (never in text to parse), and the router remembers it and retries there. An unreachable owner is forgotten, so the next attempt
 //! goes to another instance, which claims the section once the lease is over.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tidings_core::error::ErrorInfo;
 use tidings_core::{Error, ErrorCode, Result, Seq};
 use tidings_proto::sequence::v1::{
-    AbandonRequest, AllocateRequest, CommitRequest, HeadsRequest, SeqRef,
-    sequence_service_client::SequenceServiceClient,
+    AbandonRequest, AllocateRequest, CheckRequest, CommitRequest, CommitStatus, HeadsRequest,
+    SeqRef, SeqState, sequence_service_client::SequenceServiceClient,
 };
 use tidings_telemetry::TracedChannel;
 use tonic::transport::Endpoint;
 
-use crate::section::section_of;
+use crate::section_of;
 
 /// Attempts per call before giving up (owners learned or instances tried).
 const ATTEMPTS: usize = 6;
 
+/// The domain and reason of a `wrong_owner` refusal's [`ErrorInfo`].
+const DOMAIN: &str = "tidings.sequence";
+const WRONG_OWNER: &str = "WRONG_OWNER";
+
 /// Builds the `wrong_owner` error an instance answers for a section it does
-/// not hold.
+/// not hold. The section and its owner (`<instance>@<address>`) travel as
+/// structured details; the message is for people only.
 pub fn wrong_owner(section: u32, owner: &str) -> Error {
     Error::new(
         ErrorCode::WrongOwner,
         format!("section {section} is held by {owner}"),
     )
+    .with_info(
+        ErrorInfo::new(WRONG_OWNER, DOMAIN)
+            .with("section", section.to_string())
+            .with("owner", owner),
+    )
 }
 
-fn parse_wrong_owner(message: &str) -> Option<(u32, String)> {
-    let rest = message.strip_prefix("section ")?;
-    let (section, owner) = rest.split_once(" is held by ")?;
-    Some((section.parse().ok()?, owner.to_string()))
+/// The section and owner a `wrong_owner` refusal names, read from its
+/// structured details.
+fn refused_for_owner(e: &Error) -> Option<(u32, &str)> {
+    let info = e.info().filter(|i| i.is(DOMAIN, WRONG_OWNER))?;
+    let section = info.metadata.get("section")?.parse().ok()?;
+    let owner = info.metadata.get("owner")?;
+    Some((section, owner.as_str()))
+}
+
+/// What became of a seq given to `commit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CommitOutcome {
+    /// Committed, by this call or an earlier one.
+    Committed,
+    /// Abandoned or never allocated: the seq stays empty for good.
+    #[default]
+    Abandoned,
+    /// Allocated under an earlier owner of the section; its fate is unknown.
+    Unknown,
+}
+
+impl CommitOutcome {
+    fn from_status(status: i32) -> Self {
+        match CommitStatus::try_from(status) {
+            Ok(CommitStatus::Committed) => CommitOutcome::Committed,
+            Ok(CommitStatus::Unknown) => CommitOutcome::Unknown,
+            _ => CommitOutcome::Abandoned,
+        }
+    }
+
+    /// The wire form.
+    pub fn to_status(self) -> CommitStatus {
+        match self {
+            CommitOutcome::Committed => CommitStatus::Committed,
+            CommitOutcome::Abandoned => CommitStatus::Abandoned,
+            CommitOutcome::Unknown => CommitStatus::Unknown,
+        }
+    }
+}
+
+/// Where a seq stands, as `check` tells without changing anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SeqStatus {
+    /// Allocated, neither committed nor abandoned yet.
+    Pending,
+    Committed,
+    #[default]
+    Abandoned,
+    /// Allocated under an earlier owner of the section; fate unknown.
+    Unknown,
+}
+
+impl SeqStatus {
+    /// `None` is a pending seq; otherwise what became of it.
+    pub fn from_outcome(outcome: Option<CommitOutcome>) -> Self {
+        match outcome {
+            None => SeqStatus::Pending,
+            Some(CommitOutcome::Committed) => SeqStatus::Committed,
+            Some(CommitOutcome::Abandoned) => SeqStatus::Abandoned,
+            Some(CommitOutcome::Unknown) => SeqStatus::Unknown,
+        }
+    }
+
+    fn from_state(state: i32) -> Self {
+        match SeqState::try_from(state) {
+            Ok(SeqState::Pending) => SeqStatus::Pending,
+            Ok(SeqState::Committed) => SeqStatus::Committed,
+            Ok(SeqState::Unknown) => SeqStatus::Unknown,
+            _ => SeqStatus::Abandoned,
+        }
+    }
+
+    /// The wire form.
+    pub fn to_state(self) -> SeqState {
+        match self {
+            SeqStatus::Pending => SeqState::Pending,
+            SeqStatus::Committed => SeqState::Committed,
+            SeqStatus::Abandoned => SeqState::Abandoned,
+            SeqStatus::Unknown => SeqState::Unknown,
+        }
+    }
 }
 
 /// Routes sequence calls to section owners.
@@ -86,17 +174,45 @@ impl SequenceRouter {
         .await
     }
 
-    /// Commits; `false` for seqs no longer pending (or whose owner changed).
-    pub async fn commit(&self, refs: &[(String, Seq)]) -> Result<Vec<bool>> {
+    /// Commits, telling for each seq what became of it.
+    pub async fn commit(&self, refs: &[(String, Seq)]) -> Result<Vec<CommitOutcome>> {
         let (keys, payload) = seq_refs(refs);
         self.routed_with(&keys, &payload, |mut client, seqs| async move {
             Ok(client
                 .commit(CommitRequest { seqs })
                 .await?
                 .into_inner()
-                .committed)
+                .statuses
+                .into_iter()
+                .map(CommitOutcome::from_status)
+                .collect())
         })
         .await
+    }
+
+    /// Where each seq stands, changing nothing.
+    pub async fn check(&self, refs: &[(String, Seq)]) -> Result<Vec<SeqStatus>> {
+        let (keys, payload) = seq_refs(refs);
+        self.routed_with(&keys, &payload, |mut client, seqs| async move {
+            Ok(client
+                .check(CheckRequest { seqs })
+                .await?
+                .into_inner()
+                .states
+                .into_iter()
+                .map(SeqStatus::from_state)
+                .collect())
+        })
+        .await
+    }
+
+    /// Reaches the instance at `addr` through `channel` (the all-in-one's
+    /// own allocator, called in process).
+    pub fn connect_in_process(&self, addr: &str, channel: TracedChannel) {
+        self.clients
+            .lock()
+            .expect("clients lock")
+            .insert(addr.to_string(), SequenceServiceClient::new(channel));
     }
 
     /// Gives up seqs at once (best effort; the deadline abandons them anyway).
@@ -160,9 +276,9 @@ impl SequenceRouter {
                     }
                     Ok(_) => return Err(Error::internal("sequence answered a short batch")),
                     Err(e) if e.code == ErrorCode::WrongOwner => {
-                        if let Some((section, owner)) = parse_wrong_owner(&e.message) {
+                        if let Some((section, owner)) = refused_for_owner(&e) {
                             // Owners are `<instance>@<address>`.
-                            let address = owner.rsplit('@').next().unwrap_or(&owner).to_string();
+                            let address = owner.rsplit('@').next().unwrap_or(owner).to_string();
                             self.owners
                                 .lock()
                                 .expect("owners lock")
@@ -233,13 +349,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrong_owner_round_trips() {
-        let e = wrong_owner(12, "10.0.0.7:7403");
+    fn wrong_owner_details_survive_the_grpc_hop() {
+        let e = wrong_owner(12, "seq-1@10.0.0.7:7403");
         assert_eq!(e.code, ErrorCode::WrongOwner);
-        assert_eq!(
-            parse_wrong_owner(&e.message),
-            Some((12, "10.0.0.7:7403".to_string()))
+        let back = Error::from_status(&e.to_status());
+        assert_eq!(refused_for_owner(&back), Some((12, "seq-1@10.0.0.7:7403")));
+    }
+
+    #[test]
+    fn owner_is_never_read_from_the_message() {
+        // A refusal without details (an older or foreign server) teaches the
+        // router nothing, whatever its text says.
+        let e = Error::new(
+            ErrorCode::WrongOwner,
+            "section 12 is held by seq-1@10.0.0.7:7403",
         );
-        assert_eq!(parse_wrong_owner("nonsense"), None);
+        assert_eq!(refused_for_owner(&e), None);
+        let other = Error::new(ErrorCode::WrongOwner, "x")
+            .with_info(ErrorInfo::new(WRONG_OWNER, "elsewhere").with("section", "1"));
+        assert_eq!(refused_for_owner(&other), None);
     }
 }

@@ -1,0 +1,121 @@
+//! The gateway's one dispatch table: which module serves each client frame,
+//! and whether the connection's reader waits for it.
+//!
+//! Most frames run concurrently, up to the connection's in-flight limit, and
+//! are answered as they finish (each answer names its request). Sends are
+//! queued in read order before they run, so their conv seqs follow the order
+//! the client sent them. Room frames change what the connection receives and
+//! run in order, one at a time. Hello is the connection's own business (see
+//! `connection`).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tidings_core::{Error, ErrorCode};
+use tidings_proto::client::v1::{
+    ClientFrame, client_frame::Frame as In, server_frame::Frame as Out,
+};
+
+use crate::session::{Conn, Identity};
+
+/// A frame's work, ready to run.
+pub(crate) type Work = Pin<Box<dyn Future<Output = Result<Out, Error>> + Send + 'static>>;
+
+/// How the reader treats a frame's work.
+pub(crate) enum Mode {
+    /// Run it beside the connection's other requests.
+    Concurrent,
+    /// Finish it before reading the next frame.
+    InOrder,
+}
+
+/// Starts the work of an authenticated connection's frame (anything but
+/// hello). Sends are queued here, before this returns.
+pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (Mode, Work) {
+    let (c, id) = (Arc::clone(conn), Arc::clone(identity));
+    match frame {
+        In::Send(send) => (
+            Mode::Concurrent,
+            Box::pin(crate::messages::send(conn, identity, send)),
+        ),
+        In::Pull(pull) => (
+            Mode::Concurrent,
+            Box::pin(async move { crate::messages::pull(&c, &id, pull).await }),
+        ),
+        In::Ack(ack) => (
+            Mode::Concurrent,
+            Box::pin(async move { crate::messages::ack(&c, &id, ack).await }),
+        ),
+        In::History(history) => (
+            Mode::Concurrent,
+            Box::pin(async move { crate::messages::history(&c, &id, history).await }),
+        ),
+        In::Ping(ping) => (
+            Mode::Concurrent,
+            Box::pin(async move {
+                Ok(Out::Pong(tidings_proto::client::v1::Pong {
+                    nonce: ping.nonce,
+                }))
+            }),
+        ),
+        In::RoomJoin(join) => (
+            Mode::InOrder,
+            Box::pin(async move { c.room_join(&id, join).await }),
+        ),
+        In::RoomLeave(_) => (
+            Mode::InOrder,
+            Box::pin(async move { c.room_leave(&id).await }),
+        ),
+        In::RoomSend(send) => (
+            Mode::InOrder,
+            Box::pin(async move { c.room_send(&id, send).await }),
+        ),
+        In::Hello(_) => (
+            Mode::InOrder,
+            Box::pin(async {
+                Err(Error::new(
+                    ErrorCode::AlreadyAuthenticated,
+                    "hello was already accepted on this connection",
+                ))
+            }),
+        ),
+        other @ (In::CreateGroup(_)
+        | In::AddMembers(_)
+        | In::RemoveMembers(_)
+        | In::ListMembers(_)
+        | In::ListGroups(_)
+        | In::PullConversation(_)
+        | In::ReadAck(_)
+        | In::ConversationList(_)) => (
+            Mode::Concurrent,
+            Box::pin(async move {
+                crate::groups::dispatch(&c.gateway, &id.user, &id.device, other).await
+            }),
+        ),
+    }
+}
+
+/// The request type of a frame, as a metric label and span name.
+pub(crate) fn frame_kind(frame: &ClientFrame) -> &'static str {
+    match &frame.frame {
+        None => "unknown",
+        Some(In::Hello(_)) => "hello",
+        Some(In::Send(_)) => "send",
+        Some(In::Pull(_)) => "pull",
+        Some(In::Ack(_)) => "ack",
+        Some(In::History(_)) => "history",
+        Some(In::Ping(_)) => "ping",
+        Some(In::RoomJoin(_)) => "room_join",
+        Some(In::RoomLeave(_)) => "room_leave",
+        Some(In::RoomSend(_)) => "room_send",
+        Some(In::CreateGroup(_)) => "create_group",
+        Some(In::AddMembers(_)) => "add_members",
+        Some(In::RemoveMembers(_)) => "remove_members",
+        Some(In::ListMembers(_)) => "list_members",
+        Some(In::ListGroups(_)) => "list_groups",
+        Some(In::PullConversation(_)) => "pull_conversation",
+        Some(In::ReadAck(_)) => "read_ack",
+        Some(In::ConversationList(_)) => "conversation_list",
+    }
+}

@@ -1,0 +1,64 @@
+//! The state one gateway shares with all its connection tasks. A leaf: the
+//! modules that serve frames and pushes build on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
+use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
+use tidings_registry::Registry;
+use tidings_telemetry::TracedChannel;
+
+use crate::room_registrations::RoomRegistrations;
+use crate::send_batcher::SendBatcher;
+use crate::{Authenticator, GatewayConfig, Hub};
+
+/// What a gateway talks to.
+#[derive(Clone)]
+pub struct GatewayBackends {
+    pub logic: LogicServiceClient<TracedChannel>,
+    pub sync: SyncServiceClient<TracedChannel>,
+    pub registry: Arc<dyn Registry>,
+    pub auth: Arc<dyn Authenticator>,
+}
+
+/// One gateway: shared by all its connection tasks.
+pub struct Gateway {
+    pub(crate) config: GatewayConfig,
+    pub(crate) backends: GatewayBackends,
+    pub(crate) hub: Arc<Hub>,
+    /// The gRPC address logic uses to reach this gateway, as written in the
+    /// registry.
+    pub(crate) advertised: String,
+    /// The rooms this gateway is registered in.
+    pub(crate) rooms: RoomRegistrations,
+    /// Sends on their way to logic, in batches.
+    pub(crate) sends: SendBatcher,
+}
+
+impl Gateway {
+    /// Starts the send batcher: must be called inside a tokio runtime.
+    pub fn new(config: GatewayConfig, backends: GatewayBackends, advertised: String) -> Arc<Self> {
+        let sends = SendBatcher::new(
+            backends.logic.clone(),
+            config.send_lanes,
+            config.max_send_batch,
+        );
+        Arc::new(Gateway {
+            sends,
+            config,
+            backends,
+            hub: Arc::new(Hub::new()),
+            advertised,
+            rooms: RoomRegistrations::default(),
+        })
+    }
+
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    pub fn registry_ttl(&self) -> Duration {
+        Duration::from_secs(self.config.registry_ttl_secs)
+    }
+}

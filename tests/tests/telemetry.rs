@@ -183,7 +183,7 @@ async fn every_service_serves_metrics_and_a_send_is_one_trace_across_all_five() 
         &[
             ("backend", "scylla"),
             ("table", "dedupe"),
-            ("op", "put_dedupe"),
+            ("op", "put_dedupe_ordered"),
         ],
         1.0,
     );

@@ -11,4 +11,4 @@ pub mod message;
 
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{ConversationId, DeviceId, GroupId, RoomId, TimelineKey, UserId};
-pub use message::{InboxEntry, Message, Seq, message_id_for, now_ms};
+pub use message::{InboxEntry, Message, MessageId, Seq, message_id_for, now_ms};

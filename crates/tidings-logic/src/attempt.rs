@@ -1,7 +1,9 @@
 //! One message on its way through the send path: its seqs, its recipients,
 //! and what an earlier try of it left behind.
 
-use tidings_core::{ConversationId, GroupId, InboxEntry, Message, Seq, TimelineKey, UserId};
+use tidings_core::{
+    ConversationId, GroupId, InboxEntry, Message, MessageId, Seq, TimelineKey, UserId,
+};
 use tidings_proto::logic::v1 as pb;
 use tidings_storage::{DedupeKey, DedupeRecord, DedupeState};
 
@@ -76,7 +78,7 @@ impl Attempt {
             _ => None,
         };
         let mut message = message;
-        message.message_id = record.message_id.clone();
+        message.message_id = MessageId::parse(&record.message_id)?;
         message.created_at_ms = record.created_at_ms;
         message.conv_seq = record.conv_seq;
         Ok(Attempt {
@@ -156,8 +158,8 @@ impl Attempt {
     /// The dedupe record of this attempt in `state`.
     pub fn record(&self, state: DedupeState) -> DedupeRecord {
         DedupeRecord {
-            conversation_id: self.message.conversation_id.clone(),
-            message_id: self.message.message_id.clone(),
+            conversation_id: self.message.conversation_id.to_string(),
+            message_id: self.message.message_id.to_string(),
             created_at_ms: self.message.created_at_ms,
             conv_seq: self.message.conv_seq,
             inbox_seqs: self.inbox_seqs(),

@@ -60,7 +60,7 @@ impl LogicServer {
             && let Err(e) = self
                 .backends
                 .dedupe
-                .put_dedupe(&reserve, self.dedupe_ttl())
+                .put_dedupe_ordered(&reserve, self.dedupe_ttl())
                 .await
         {
             self.abandon(&attempts).await;
@@ -193,7 +193,7 @@ impl LogicServer {
             .iter()
             .flat_map(|a| {
                 a.stale_conv_seqs.iter().map(|&conv_seq| MessageRef {
-                    conversation_id: a.message.conversation_id.clone(),
+                    conversation_id: a.message.conversation_id.to_string(),
                     conv_seq,
                 })
             })
@@ -241,7 +241,7 @@ impl LogicServer {
         let messages = attempts
             .iter()
             .map(|a| MessageRef {
-                conversation_id: a.message.conversation_id.clone(),
+                conversation_id: a.message.conversation_id.to_string(),
                 conv_seq: a.message.conv_seq,
             })
             .collect();
@@ -276,8 +276,9 @@ impl LogicServer {
     }
 
     /// What follows a commit, none of which can fail the send: records marked
-    /// committed (in the background: a retry that comes first learns the same
-    /// from the allocator), read-diffusion pushes, metrics.
+    /// committed (in the background, and not waited for: a retry that finds
+    /// only the reservation learns the same from the allocator),
+    /// read-diffusion pushes, metrics.
     fn after_commit(&self, committed: &[Attempt]) {
         let marks: Vec<(DedupeKey, DedupeRecord)> = committed
             .iter()
@@ -287,7 +288,7 @@ impl LogicServer {
             let dedupe = self.backends.dedupe.clone();
             let ttl = self.dedupe_ttl();
             tokio::spawn(async move {
-                if let Err(e) = dedupe.put_dedupe(&marks, ttl).await {
+                if let Err(e) = dedupe.put_dedupe_ordered(&marks, ttl).await {
                     tracing::warn!(error = %e, "cannot mark sends committed; retries settle them");
                 }
                 crash_point("send.after_mark");

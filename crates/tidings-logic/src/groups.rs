@@ -4,7 +4,7 @@
 //! messages.
 
 use prost::Message as _;
-use tidings_core::{ConversationId, Error, ErrorCode, GroupId, Message, UserId, now_ms};
+use tidings_core::{ConversationId, DeviceId, Error, ErrorCode, GroupId, Message, UserId, now_ms};
 use tidings_proto::common::v1::{MembershipEvent, membership_event::Action};
 use tidings_proto::logic::v1 as pb;
 use tidings_storage::{GroupInfo, GroupMember, MAX_PAGE};
@@ -262,13 +262,13 @@ impl LogicServer {
         let client_msg_id = uuid::Uuid::new_v4().simple().to_string();
         let message = Message {
             message_id: tidings_core::message_id_for(actor, &client_msg_id),
-            conversation_id: conversation.to_string(),
+            conversation_id: conversation.clone(),
             conv_seq: 0,
-            sender_id: actor.to_string(),
+            sender_id: actor.clone(),
             sender_device: if device.is_empty() {
-                "server".into()
+                DeviceId::parse("server")?
             } else {
-                device.to_string()
+                DeviceId::parse(device)?
             },
             client_msg_id,
             kind: MEMBERS_KIND.into(),

@@ -147,7 +147,7 @@ impl Drop for Expected {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidings_core::Message;
+    use tidings_core::{ConversationId, DeviceId, Message, MessageId, UserId};
 
     #[derive(Default)]
     struct Collect(Mutex<Vec<(String, Seq)>>);
@@ -160,16 +160,17 @@ mod tests {
     }
 
     fn entry(seq: Seq) -> InboxEntry {
+        let conversation = ConversationId::parse("dm:a:b").unwrap();
         InboxEntry {
             seq,
-            conversation_id: "dm:a:b".into(),
+            conversation_id: conversation.clone(),
             conv_seq: seq,
             message: Message {
-                message_id: format!("m{seq}"),
-                conversation_id: "dm:a:b".into(),
+                message_id: MessageId::parse(&format!("m{seq}")).unwrap(),
+                conversation_id: conversation,
                 conv_seq: seq,
-                sender_id: "a".into(),
-                sender_device: "d".into(),
+                sender_id: UserId::parse("a").unwrap(),
+                sender_device: DeviceId::parse("d").unwrap(),
                 client_msg_id: format!("c{seq}"),
                 kind: "text".into(),
                 body: Vec::new(),

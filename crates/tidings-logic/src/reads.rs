@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use prost::Message as _;
 use tidings_core::{
-    ConversationId, Error, GroupId, InboxEntry, Message, TimelineKey, UserId, now_ms,
+    ConversationId, DeviceId, Error, GroupId, InboxEntry, Message, MessageId, TimelineKey, UserId,
+    now_ms,
 };
 use tidings_proto::common::v1::ReadPosition;
 use tidings_proto::logic::v1 as pb;
@@ -108,14 +109,14 @@ impl LogicServer {
         };
         let entry = InboxEntry {
             seq,
-            conversation_id: conversation.to_string(),
+            conversation_id: conversation.clone(),
             conv_seq: 0,
             message: Message {
-                message_id: format!("read:{conversation}:{}", req.read_seq),
-                conversation_id: conversation.to_string(),
+                message_id: MessageId::parse(&format!("read:{conversation}:{}", req.read_seq))?,
+                conversation_id: conversation.clone(),
                 conv_seq: 0,
-                sender_id: user.to_string(),
-                sender_device: req.device_id.clone(),
+                sender_id: user.clone(),
+                sender_device: DeviceId::parse(&req.device_id)?,
                 client_msg_id: String::new(),
                 kind: READ_KIND.into(),
                 body: position.encode_to_vec(),

@@ -47,10 +47,10 @@ impl Send {
     fn message(self) -> Message {
         Message {
             message_id: message_id_for(&self.sender, &self.client_msg_id),
-            conversation_id: self.conversation.to_string(),
+            conversation_id: self.conversation,
             conv_seq: 0,
-            sender_id: self.sender.to_string(),
-            sender_device: self.device.to_string(),
+            sender_id: self.sender,
+            sender_device: self.device,
             client_msg_id: self.client_msg_id,
             kind: self.kind,
             body: self.body,
@@ -289,17 +289,16 @@ impl LogicServer {
             .store
             .clone()
             .range(RangeRequest {
-                conversation_id: attempt.message.conversation_id.clone(),
+                conversation_id: attempt.message.conversation_id.to_string(),
                 after: seq.saturating_sub(1),
                 up_to: seq,
                 limit: 1,
             })
             .await?
             .into_inner();
-        let stored = page
-            .messages
-            .first()
-            .is_some_and(|m| m.conv_seq == seq && m.message_id == attempt.message.message_id);
+        let stored = page.messages.first().is_some_and(|m| {
+            m.conv_seq == seq && m.message_id == attempt.message.message_id.as_str()
+        });
         if !stored || attempt.inbox.is_empty() {
             return Ok(stored);
         }
@@ -309,7 +308,7 @@ impl LogicServer {
             .map(|(user_id, seq)| InboxSeq {
                 user_id,
                 seq,
-                message_id: attempt.message.message_id.clone(),
+                message_id: attempt.message.message_id.to_string(),
             })
             .collect();
         let present = self

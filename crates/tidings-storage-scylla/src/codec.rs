@@ -44,12 +44,9 @@ pub(crate) fn signed_seq(what: &str, seq: Seq) -> Result<i64, StorageError> {
 /// A message stored as a protobuf `tidings.common.v1.Message` `blob` (inbox
 /// entries, conversation previews), naming `table` when it is unreadable.
 pub(crate) fn decode_message(table: &'static str, bytes: &[u8]) -> Result<Message, StorageError> {
-    pb::Message::decode(bytes)
-        .map(Message::from)
-        .map_err(|e| StorageError::Corrupt {
-            table,
-            detail: e.to_string(),
-        })
+    let corrupt = |detail: String| StorageError::Corrupt { table, detail };
+    let row = pb::Message::decode(bytes).map_err(|e| corrupt(e.to_string()))?;
+    Message::try_from(row).map_err(|e| corrupt(e.message))
 }
 
 /// Splits a timeline into partitions of `2^bits` consecutive seqs.

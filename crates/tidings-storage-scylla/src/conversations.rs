@@ -44,10 +44,10 @@ impl ConversationStore for ScyllaStore {
     /// settled by value, not by order), then writes each, bounded like every
     /// batch of writes.
     async fn touch_conversations(&self, touches: &[(String, Message)]) -> Result<(), StorageError> {
-        let mut latest: BTreeMap<(&str, &str), &Message> = BTreeMap::new();
+        let mut latest: BTreeMap<(&str, String), &Message> = BTreeMap::new();
         for (user, message) in touches {
             let slot = latest
-                .entry((user.as_str(), message.conversation_id.as_str()))
+                .entry((user.as_str(), message.conversation_id.to_string()))
                 .or_insert(message);
             if message.conv_seq >= slot.conv_seq {
                 *slot = message;

@@ -50,7 +50,7 @@ use futures_util::future::{BoxFuture, FutureExt};
 use prost::Message as _;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::CqlValue;
-use tidings_core::{InboxEntry, Seq};
+use tidings_core::{ConversationId, InboxEntry, Seq};
 use tidings_proto::common::v1 as pb;
 use tidings_storage::{InboxPage, InboxStore, MAX_PAGE, StorageError};
 
@@ -132,7 +132,7 @@ impl InboxStore for ScyllaStore {
                 user,
                 self.inbox_buckets.of(seq),
                 seq_to_cql(seq),
-                entry.conversation_id.as_str(),
+                entry.conversation_id.to_string(),
                 seq_to_cql(entry.conv_seq),
                 message,
                 ttl_secs,
@@ -310,7 +310,12 @@ fn entry_from_row(row: InboxRow) -> Result<InboxEntry, StorageError> {
     let (seq, conversation_id, conv_seq, message) = row;
     Ok(InboxEntry {
         seq: seq_from_cql(seq),
-        conversation_id,
+        conversation_id: ConversationId::parse(&conversation_id).map_err(|e| {
+            StorageError::Corrupt {
+                table: TABLE,
+                detail: e.message,
+            }
+        })?,
         conv_seq: seq_from_cql(conv_seq),
         message: decode_message(TABLE, &message)?,
     })

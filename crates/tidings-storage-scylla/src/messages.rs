@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use futures_util::TryStreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
 use scylla::value::CqlTimestamp;
-use tidings_core::{Message, Seq};
+use tidings_core::{ConversationId, DeviceId, Message, MessageId, Seq, UserId};
 use tidings_storage::{MAX_PAGE, MessageStore, Page, StorageError};
 
 use crate::codec::{seq_from_cql, seq_to_cql};
@@ -48,9 +48,14 @@ impl MessageStore for ScyllaStore {
     async fn append_messages(&self, messages: &[Message]) -> Result<(), StorageError> {
         // Keyed, so a message repeated within one call is written once (the
         // last copy, as if the calls had been separate).
+        let ids: Vec<String> = messages
+            .iter()
+            .map(|m| m.conversation_id.to_string())
+            .collect();
         let rows: BTreeMap<(&str, Seq), &Message> = messages
             .iter()
-            .map(|m| ((m.conversation_id.as_str(), m.conv_seq), m))
+            .zip(&ids)
+            .map(|(m, id)| ((id.as_str(), m.conv_seq), m))
             .collect();
         let buckets: BTreeSet<(&str, i64)> = rows
             .keys()
@@ -67,9 +72,9 @@ impl MessageStore for ScyllaStore {
                     .boxed(),
             );
         }
-        for message in rows.values() {
+        for (&(conversation, _), message) in &rows {
             let values = (
-                message.conversation_id.as_str(),
+                conversation,
                 self.message_buckets.of(message.conv_seq),
                 seq_to_cql(message.conv_seq),
                 message.message_id.as_str(),
@@ -182,7 +187,7 @@ impl ScyllaStore {
                 .rows::<MessageRow>("read messages", statement, values)
                 .await?;
             while let Some(row) = rows.try_next().await? {
-                items.push(message_from_row(conversation, row));
+                items.push(message_from_row(conversation, row)?);
             }
             if items.len() >= wanted {
                 break;
@@ -194,20 +199,24 @@ impl ScyllaStore {
     }
 }
 
-fn message_from_row(conversation: &str, row: MessageRow) -> Message {
+fn message_from_row(conversation: &str, row: MessageRow) -> Result<Message, StorageError> {
     let (conv_seq, message_id, sender_id, sender_device, client_msg_id, kind, body, created_at) =
         row;
-    Message {
-        message_id,
-        conversation_id: conversation.to_string(),
+    let corrupt = |e: tidings_core::Error| StorageError::Corrupt {
+        table: "messages",
+        detail: e.message,
+    };
+    Ok(Message {
+        message_id: MessageId::parse(&message_id).map_err(corrupt)?,
+        conversation_id: ConversationId::parse(conversation).map_err(corrupt)?,
         conv_seq: seq_from_cql(conv_seq),
-        sender_id,
-        sender_device,
+        sender_id: UserId::parse(&sender_id).map_err(corrupt)?,
+        sender_device: DeviceId::parse(&sender_device).map_err(corrupt)?,
         client_msg_id,
         kind,
         body,
         created_at_ms: created_at.0,
-    }
+    })
 }
 
 fn empty_page() -> Page<Message> {

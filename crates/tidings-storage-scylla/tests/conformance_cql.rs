@@ -9,7 +9,9 @@ mod common;
 
 use std::time::Duration;
 
-use tidings_storage::conformance::{conv_seqs, inbox_entry, inbox_seqs, message, unique_id};
+use tidings_storage::conformance::{
+    conv_seqs, inbox_entry, inbox_seqs, message, unique_conversation, unique_id,
+};
 use tidings_storage::{StorageError, Tables};
 use tidings_storage_scylla::{ScyllaConfig, ScyllaStore};
 use tokio::sync::OnceCell;
@@ -82,7 +84,7 @@ async fn every_statement_binds_the_whole_partition_key() {
 #[tokio::test]
 async fn messages_span_buckets_with_gaps() {
     let tables = fresh_tables().await.0;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let seqs = [
         1,
         2,
@@ -149,7 +151,7 @@ async fn messages_span_buckets_with_gaps() {
 async fn inbox_spans_buckets_and_mixed_ttls() {
     let tables = fresh_tables().await.0;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let long: Vec<_> = [1, 65_536, 300_000]
         .iter()
         .map(|&s| (user.clone(), inbox_entry(s, &conv, s)))
@@ -194,7 +196,7 @@ async fn inbox_spans_buckets_and_mixed_ttls() {
 async fn inbox_expiry_through_a_window() {
     let tables = fresh_tables().await.0;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<_> = (1..=2)
         .map(|s| (user.clone(), inbox_entry(s, &conv, s)))
         .collect();
@@ -223,7 +225,7 @@ async fn inbox_expiry_through_a_window() {
 #[tokio::test]
 async fn instances_share_state() {
     let (a, b) = (fresh_tables().await.0, fresh_tables().await.0);
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     a.messages
         .append_messages(&[message(&conv, 1)])
         .await

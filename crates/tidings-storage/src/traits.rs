@@ -224,6 +224,23 @@ pub trait DedupeStore: Send + Sync {
         records: &[(DedupeKey, DedupeRecord)],
         ttl: Duration,
     ) -> Result<(), StorageError>;
+
+    /// Like [`DedupeStore::put_dedupe`], but the records need only be durable
+    /// no later than any write made, to this backend's tables, after this
+    /// returns. A backend with one ordered journal for every table (the
+    /// embedded store) may return before syncing: the next write that is
+    /// waited for carries the records to disk first. The send path uses it
+    /// for reservations (its row writes follow) and for committed marks
+    /// (nothing waits for them: a retry that finds only the reservation
+    /// learns the same from the allocator). Every other backend waits, as
+    /// `put_dedupe` does.
+    async fn put_dedupe_ordered(
+        &self,
+        records: &[(DedupeKey, DedupeRecord)],
+        ttl: Duration,
+    ) -> Result<(), StorageError> {
+        self.put_dedupe(records, ttl).await
+    }
 }
 
 /// A device's recorded checkpoint.

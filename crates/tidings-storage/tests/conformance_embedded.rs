@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tidings_storage::conformance::{inbox_entry, message, unique_id, unique_section};
+use tidings_storage::conformance::{
+    inbox_entry, message, unique_conversation, unique_id, unique_section,
+};
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{
     ConversationState, DedupeKey, DedupeRecord, DedupeState, DeviceCheckpoint, GroupInfo,
@@ -23,7 +25,7 @@ tidings_storage::storage_conformance_tests!(fresh_tables());
 #[tokio::test]
 async fn everything_survives_reopening_the_data_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let user = unique_id("user");
     let section = unique_section();
     let messages: Vec<_> = (1..=3).map(|s| message(&conv, s)).collect();
@@ -176,7 +178,7 @@ async fn everything_survives_reopening_the_data_directory() {
 async fn expiry_floor_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<_> = (1..=2)
         .map(|s| (user.clone(), inbox_entry(s, &conv, s)))
         .collect();
@@ -225,7 +227,7 @@ async fn a_data_directory_has_one_owner() {
 #[tokio::test]
 async fn acknowledged_writes_are_in_the_files_before_close() {
     let dir = tempfile::tempdir().unwrap();
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let user = unique_id("user");
     let store = EmbeddedStore::open(dir.path()).unwrap();
     let tables = Tables::from_backend(store.clone());

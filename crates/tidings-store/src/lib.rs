@@ -40,13 +40,10 @@ pub fn page_size(limit: u32) -> usize {
     }
 }
 
+/// Ids were parsed with the message; what is left to check is its place.
 fn validate_message(m: &Message) -> Result<(), Error> {
-    ConversationId::parse(&m.conversation_id)?;
     if m.conv_seq == 0 {
         return Err(Error::invalid("message conv_seq must be positive"));
-    }
-    if m.message_id.is_empty() {
-        return Err(Error::invalid("message_id must not be empty"));
     }
     Ok(())
 }
@@ -57,12 +54,12 @@ impl StoreService for StoreServer {
         &self,
         request: Request<pb::AppendRequest>,
     ) -> Result<Response<pb::AppendResponse>, Status> {
-        let messages: Vec<Message> = request
+        let messages = request
             .into_inner()
             .messages
             .into_iter()
-            .map(Message::from)
-            .collect();
+            .map(Message::try_from)
+            .collect::<Result<Vec<Message>, Error>>()?;
         for m in &messages {
             validate_message(m)?;
         }

@@ -176,7 +176,7 @@ impl SyncService for SyncServer {
             present.push(
                 page.entries
                     .first()
-                    .is_some_and(|e| e.seq == seq && e.message.message_id == message_id),
+                    .is_some_and(|e| e.seq == seq && e.message.message_id.as_str() == message_id),
             );
         }
         Ok(Response::new(pb::HasEntriesResponse { present }))

@@ -273,11 +273,11 @@ mod tests {
 
     fn message(conv_seq: Seq) -> Message {
         Message {
-            message_id: format!("m{conv_seq}"),
-            conversation_id: "g:counted".into(),
+            message_id: tidings_core::MessageId::parse(&format!("m{conv_seq}")).unwrap(),
+            conversation_id: tidings_core::ConversationId::parse("g:counted").unwrap(),
             conv_seq,
-            sender_id: "alice".into(),
-            sender_device: "d".into(),
+            sender_id: tidings_core::UserId::parse("alice").unwrap(),
+            sender_device: tidings_core::DeviceId::parse("d").unwrap(),
             client_msg_id: format!("c{conv_seq}"),
             kind: "text".into(),
             body: b"hi".to_vec(),
@@ -298,7 +298,7 @@ mod tests {
             .unwrap();
         let entry = |seq| InboxEntry {
             seq,
-            conversation_id: "g:counted".into(),
+            conversation_id: tidings_core::ConversationId::parse("g:counted").unwrap(),
             conv_seq: 1,
             message: message(1),
         };

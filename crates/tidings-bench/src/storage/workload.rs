@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_core::{InboxEntry, Message, Seq, now_ms};
+use tidings_core::{ConversationId, DeviceId, InboxEntry, Message, MessageId, Seq, UserId, now_ms};
 use tidings_storage::{InboxStore, MessageStore};
 
 use super::backends::Backend;
@@ -52,7 +52,7 @@ impl Workload {
     pub(crate) async fn prepare(backend: &Backend, params: &StorageParams) -> anyhow::Result<Self> {
         let data = DataSet {
             conversations: (0..params.read_timelines)
-                .map(|i| format!("bench-read-{i}"))
+                .map(|i| format!("g:bench-read-{i}"))
                 .collect(),
             users: (0..params.read_timelines)
                 .map(|i| format!("bench-reader-{i}"))
@@ -130,14 +130,15 @@ impl Caller {
         match self.op {
             StorageOp::AppendMessage => {
                 let seq = self.take_seq();
-                let message = self.data.message(&self.writer, &self.writer, seq);
+                let conversation = format!("g:{}", self.writer);
+                let message = self.data.message(&conversation, &self.writer, seq);
                 self.messages.append_messages(&[message]).await?;
             }
             StorageOp::AppendInbox => {
                 // One 1:1 send: the same message in the sender's and the
                 // receiver's inbox, at the same seq in each here.
                 let seq = self.take_seq();
-                let conversation = format!("{}-dm", self.writer);
+                let conversation = format!("g:{}-dm", self.writer);
                 let message = self.data.message(&conversation, &self.writer, seq);
                 let entries = [
                     (
@@ -201,12 +202,13 @@ impl Caller {
 impl DataSet {
     fn message(&self, conversation: &str, sender: &str, seq: Seq) -> Message {
         let id = format!("{conversation}-{seq}");
+        // Only valid ids reach the tables, as in the services.
         Message {
-            message_id: id.clone(),
-            conversation_id: conversation.to_string(),
+            message_id: MessageId::parse(&id).expect("bench message id"),
+            conversation_id: ConversationId::parse(conversation).expect("bench conversation id"),
             conv_seq: seq,
-            sender_id: sender.to_string(),
-            sender_device: "bench".to_string(),
+            sender_id: UserId::parse(sender).expect("bench user id"),
+            sender_device: DeviceId::parse("bench").expect("bench device id"),
             client_msg_id: id,
             kind: "text".to_string(),
             body: self.body.clone(),

@@ -3,7 +3,7 @@
 
 use tidings_core::{Message, Seq};
 
-use super::{message, unique_id};
+use super::{message, unique_conversation, unique_id};
 use crate::{ConversationState, Tables};
 
 /// Message `conv_seq` of `conversation`, sent at `created_at_ms`.
@@ -43,7 +43,7 @@ fn ids(list: &[ConversationState]) -> Vec<&str> {
 pub async fn conversations_touch_moves_forward_only(tables: &Tables) {
     let conversations = &tables.conversations;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let users = [user.clone()];
 
     let five = message(&conv, 5);
@@ -81,7 +81,7 @@ pub async fn conversations_touch_moves_forward_only(tables: &Tables) {
 /// empty call changes nothing.
 pub async fn conversations_touch_many_users_at_once(tables: &Tables) {
     let conversations = &tables.conversations;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let (alice, bob, carol) = (unique_id("alice"), unique_id("bob"), unique_id("carol"));
 
     let ahead = message(&conv, 9);
@@ -125,7 +125,7 @@ pub async fn conversations_touch_many_users_at_once(tables: &Tables) {
 pub async fn conversations_set_read_forward_only_and_independent(tables: &Tables) {
     let conversations = &tables.conversations;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let users = [user.clone()];
 
     conversations.set_read(&user, &conv, 3).await.unwrap();
@@ -169,7 +169,7 @@ pub async fn conversations_set_read_forward_only_and_independent(tables: &Tables
     assert_eq!(found, Some(state(&conv, None, 1)));
 
     // A read position of 0 still creates the entry.
-    let fresh = unique_id("conv");
+    let fresh = unique_conversation();
     conversations.set_read(&other, &fresh, 0).await.unwrap();
     let found = conversations
         .get_conversation(&other, &fresh)
@@ -184,7 +184,7 @@ pub async fn conversations_listed_by_update_time(tables: &Tables) {
     let conversations = &tables.conversations;
     let user = unique_id("user");
     let users = [user.clone()];
-    let base = unique_id("conv");
+    let base = unique_conversation();
     let [a, b, c, d] = ["a", "b", "c", "d"].map(|suffix| format!("{base}-{suffix}"));
 
     let sends = [
@@ -226,7 +226,7 @@ pub async fn conversations_listed_by_update_time(tables: &Tables) {
 /// up under the other; unknown ones are `None` or empty.
 pub async fn conversations_isolated_between_prefix_ids(tables: &Tables) {
     let conversations = &tables.conversations;
-    let (u, c) = (unique_id("u"), unique_id("c"));
+    let (u, c) = (unique_id("u"), unique_conversation());
     let (u1, u10) = (format!("{u}1"), format!("{u}10"));
     let (c1, c10) = (format!("{c}1"), format!("{c}10"));
 
@@ -277,7 +277,7 @@ pub async fn conversations_isolated_between_prefix_ids(tables: &Tables) {
 pub async fn conversations_touch_batch_highest_seq_wins(tables: &Tables) {
     let conversations = &tables.conversations;
     let users = [unique_id("alice"), unique_id("bob"), unique_id("carol")];
-    let base = unique_id("conv");
+    let base = unique_conversation();
     let convs = ["a", "b", "c"].map(|suffix| format!("{base}-{suffix}"));
     let [alice, bob, carol] = &users;
     let [a, b, c] = &convs;

@@ -1,6 +1,6 @@
 //! Send idempotency records: exact keys, batches, overwrites and expiry.
 
-use super::{LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, unique_id};
+use super::{LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, unique_conversation, unique_id};
 use crate::{DedupeKey, DedupeRecord, DedupeState, Tables};
 
 fn key(sender: &str, client_msg_id: &str) -> DedupeKey {
@@ -46,7 +46,7 @@ fn reserved(conversation: &str, conv_seq: u64, users: &[&str]) -> DedupeRecord {
 pub async fn dedupe_put_then_get(tables: &Tables) {
     let dedupe = &tables.dedupe;
     let sender = unique_id("sender");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let c1 = key(&sender, "c1");
     assert_eq!(
         dedupe.get_dedupe(std::slice::from_ref(&c1)).await.unwrap(),
@@ -86,7 +86,7 @@ pub async fn dedupe_put_then_get(tables: &Tables) {
 pub async fn dedupe_expires_after_ttl(tables: &Tables) {
     let dedupe = &tables.dedupe;
     let sender = unique_id("sender");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let (short, long) = (key(&sender, "short"), key(&sender, "long"));
     dedupe
         .put_dedupe(&[(short.clone(), record(&conv, 1))], SHORT_TTL)
@@ -115,7 +115,7 @@ pub async fn dedupe_expires_after_ttl(tables: &Tables) {
 pub async fn dedupe_batch_mixes_present_absent_and_expired(tables: &Tables) {
     let dedupe = &tables.dedupe;
     let (alice, bob) = (unique_id("alice"), unique_id("bob"));
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let long_lived: Vec<(DedupeKey, DedupeRecord)> = (1..=20)
         .map(|n| {
             let sender = if n % 2 == 0 { &alice } else { &bob };
@@ -171,16 +171,17 @@ pub async fn dedupe_reserved_then_committed_overwrites(tables: &Tables) {
     let dedupe = &tables.dedupe;
     let sender = unique_id("sender");
     let (user_a, user_b) = (unique_id("user"), unique_id("user"));
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let (send, other, shortened) = (
         key(&sender, "send"),
         key(&sender, "other"),
         key(&sender, "shortened"),
     );
 
+    // The send path reserves with `put_dedupe_ordered`: readable at once, like a put.
     let first_try = reserved(&conv, 5, &[&user_a, &user_b]);
     dedupe
-        .put_dedupe(&[(send.clone(), first_try.clone())], LONG_TTL)
+        .put_dedupe_ordered(&[(send.clone(), first_try.clone())], LONG_TTL)
         .await
         .unwrap();
     assert_eq!(

@@ -3,7 +3,9 @@
 
 use tidings_core::InboxEntry;
 
-use super::{LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, inbox_entry, inbox_seqs, unique_id};
+use super::{
+    LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, inbox_entry, inbox_seqs, unique_conversation, unique_id,
+};
 use crate::{InboxPage, MAX_PAGE, Tables};
 
 /// `(after, up_to, limit, expected seqs, has_more)`.
@@ -16,7 +18,7 @@ type ExpiryCase = (u64, u64, &'static [u64], bool);
 pub async fn inbox_read_range_limit_and_order(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<(String, InboxEntry)> = [4, 1, 6, 2, 5, 3]
         .iter()
         .map(|&seq| (user.clone(), inbox_entry(seq, &conv, seq + 100)))
@@ -56,7 +58,7 @@ pub async fn inbox_read_range_limit_and_order(tables: &Tables) {
 /// A limit above `MAX_PAGE` returns `MAX_PAGE` entries and `has_more`.
 pub async fn inbox_page_is_clamped_to_max_page(tables: &Tables) {
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let total = MAX_PAGE as u64 + 5;
     let entries: Vec<(String, InboxEntry)> = (1..=total)
         .map(|seq| (user.clone(), inbox_entry(seq, &conv, seq)))
@@ -78,7 +80,7 @@ pub async fn inbox_isolated_between_prefix_users(tables: &Tables) {
     let inbox = &tables.inbox;
     let base = unique_id("u");
     let (short, long) = (format!("{base}1"), format!("{base}10"));
-    let (conv_a, conv_b) = (unique_id("conv"), unique_id("conv"));
+    let (conv_a, conv_b) = (unique_conversation(), unique_conversation());
     let mut entries = Vec::new();
     for seq in 1..=3 {
         entries.push((short.clone(), inbox_entry(seq, &conv_a, seq)));
@@ -102,7 +104,7 @@ pub async fn inbox_isolated_between_prefix_users(tables: &Tables) {
 pub async fn inbox_reappend_is_idempotent(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<(String, InboxEntry)> = (1..=3)
         .map(|seq| (user.clone(), inbox_entry(seq, &conv, seq)))
         .collect();
@@ -123,7 +125,7 @@ pub async fn inbox_reappend_is_idempotent(tables: &Tables) {
 pub async fn inbox_expired_entries_are_gone_and_reported(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let short: Vec<(String, InboxEntry)> = (1..=3)
         .map(|seq| (user.clone(), inbox_entry(seq, &conv, seq)))
         .collect();
@@ -156,7 +158,7 @@ pub async fn inbox_expired_entries_are_gone_and_reported(tables: &Tables) {
 pub async fn inbox_expiry_reported_without_later_appends(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<(String, InboxEntry)> = (1..=2)
         .map(|seq| (user.clone(), inbox_entry(seq, &conv, seq)))
         .collect();
@@ -177,7 +179,7 @@ pub async fn inbox_expiry_reported_without_later_appends(tables: &Tables) {
 pub async fn inbox_not_truncated_without_expiry(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entries: Vec<(String, InboxEntry)> = (1..=3)
         .map(|seq| (user.clone(), inbox_entry(seq, &conv, seq)))
         .collect();
@@ -209,7 +211,7 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
     let user = unique_id("user");
     let (neighbour, nobody) = (format!("{user}0"), unique_id("user"));
     let reference = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     // Seqs far apart land in different partitions of a bucketed backend.
     let seqs = [1, 2, 3, 4, 5, 70_000, 70_001, 140_000];
     let removed = [2, 5, 70_000, 70_001];
@@ -285,7 +287,7 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
 pub async fn inbox_delete_keeps_expiry_reported(tables: &Tables) {
     let inbox = &tables.inbox;
     let user = unique_id("user");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let entry = |seq| (user.clone(), inbox_entry(seq, &conv, seq));
     inbox
         .append_inbox(&[entry(1), entry(2)], SHORT_TTL)

@@ -2,7 +2,7 @@
 
 use tidings_core::Message;
 
-use super::{conv_seqs, message, unique_id};
+use super::{conv_seqs, message, unique_conversation, unique_id};
 use crate::{MAX_PAGE, Tables};
 
 /// `(after, up_to, limit, expected conv seqs, has_more)`.
@@ -14,7 +14,7 @@ type HistoryCase = (Option<u64>, usize, &'static [u64], bool);
 /// including gaps in the seqs (abandoned allocations).
 pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let all: Vec<Message> = (1..=10).map(|s| message(&conv, s)).collect();
     store.append_messages(&all).await.unwrap();
 
@@ -44,7 +44,7 @@ pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
         assert_eq!(page.has_more, has_more, "{case}");
     }
 
-    let gappy = unique_id("conv");
+    let gappy = unique_conversation();
     let sparse: Vec<Message> = [1, 2, 5, 9].iter().map(|&s| message(&gappy, s)).collect();
     store.append_messages(&sparse).await.unwrap();
     let page = store.read_messages(&gappy, 2, None, 1).await.unwrap();
@@ -58,7 +58,7 @@ pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
 /// A limit above `MAX_PAGE` returns `MAX_PAGE` items and `has_more`.
 pub async fn messages_page_is_clamped_to_max_page(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let total = MAX_PAGE as u64 + 5;
     let all: Vec<Message> = (1..=total).map(|s| message(&conv, s)).collect();
     store.append_messages(&all).await.unwrap();
@@ -84,7 +84,8 @@ pub async fn messages_page_is_clamped_to_max_page(tables: &Tables) {
 /// Conversations whose ids share a prefix never see each other's messages.
 pub async fn messages_isolated_between_prefix_conversations(tables: &Tables) {
     let store = &tables.messages;
-    let base = unique_id("dm");
+    // The first user id sorts below "b", as dm ids require.
+    let base = unique_id("a");
     let ids = [
         format!("dm:{base}:b"),
         format!("dm:{base}:bb"),
@@ -115,7 +116,7 @@ pub async fn messages_isolated_between_prefix_conversations(tables: &Tables) {
 /// the earlier one (the documented overwrite).
 pub async fn messages_reappend_is_idempotent(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let all: Vec<Message> = (1..=3).map(|s| message(&conv, s)).collect();
     store.append_messages(&all).await.unwrap();
     store.append_messages(&all[1..2]).await.unwrap();
@@ -136,7 +137,7 @@ pub async fn messages_reappend_is_idempotent(tables: &Tables) {
 /// Roaming: history pages newest first, `before` exclusive, down to seq 1.
 pub async fn messages_history_pages_newest_first(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let all: Vec<Message> = (1..=7).map(|s| message(&conv, s)).collect();
     store.append_messages(&all).await.unwrap();
 
@@ -175,7 +176,7 @@ pub async fn messages_history_pages_newest_first(tables: &Tables) {
 /// Every field survives storage, including empty and binary bodies.
 pub async fn messages_round_trip_every_field(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("group");
+    let conv = format!("g:{}", unique_id("group"));
     let mut empty = message(&conv, 1);
     empty.body.clear();
     empty.kind = String::new();
@@ -198,7 +199,7 @@ pub async fn messages_round_trip_every_field(tables: &Tables) {
 
 /// Concurrent appends to one conversation all land and are all readable.
 pub async fn messages_concurrent_appends_all_land(tables: &Tables) {
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let mut writers = tokio::task::JoinSet::new();
     for seq in 1..=32 {
         let store = tables.messages.clone();
@@ -224,9 +225,9 @@ pub async fn messages_concurrent_appends_all_land(tables: &Tables) {
 /// including one whose id extends this one's, keep every row.
 pub async fn messages_delete_as_if_never_written(tables: &Tables) {
     let store = &tables.messages;
-    let conv = unique_id("conv");
-    let (neighbour, never_written) = (format!("{conv}x"), unique_id("conv"));
-    let reference = unique_id("conv");
+    let conv = unique_conversation();
+    let (neighbour, never_written) = (format!("{conv}x"), unique_conversation());
+    let reference = unique_conversation();
     // Seqs far apart land in different partitions of a bucketed backend.
     let seqs = [1, 2, 3, 4, 5, 70_000, 70_001, 140_000];
     let removed = [2, 5, 70_000, 70_001];

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tidings_core::{InboxEntry, Message, Seq};
+use tidings_core::{ConversationId, DeviceId, InboxEntry, Message, MessageId, Seq, UserId};
 
 pub use checkpoints::*;
 pub use conversations::*;
@@ -136,6 +136,12 @@ pub fn unique_id(prefix: &str) -> String {
     format!("{prefix}.{run:x}.{n}")
 }
 
+/// A conversation id no other test uses: a group conversation
+/// `g:conv.<run>.<n>`, to which any id characters may be appended.
+pub fn unique_conversation() -> String {
+    format!("g:{}", unique_id("conv"))
+}
+
 /// A section number no other test uses (derived from [`unique_id`]).
 pub fn unique_section() -> u32 {
     // FNV-1a: stable, and spreads consecutive ids over the u32 space.
@@ -148,11 +154,11 @@ pub fn unique_section() -> u32 {
 /// contains zero bytes.
 pub fn message(conversation: &str, conv_seq: Seq) -> Message {
     Message {
-        message_id: format!("msg-{conversation}-{conv_seq}"),
-        conversation_id: conversation.to_string(),
+        message_id: MessageId::parse(&format!("msg-{conversation}-{conv_seq}")).unwrap(),
+        conversation_id: conversation_id(conversation),
         conv_seq,
-        sender_id: "alice".to_string(),
-        sender_device: "phone".to_string(),
+        sender_id: UserId::parse("alice").unwrap(),
+        sender_device: DeviceId::parse("phone").unwrap(),
         client_msg_id: format!("client-{conv_seq}"),
         kind: "text".to_string(),
         body: [b"body\0".as_slice(), &conv_seq.to_be_bytes()].concat(),
@@ -164,10 +170,16 @@ pub fn message(conversation: &str, conv_seq: Seq) -> Message {
 pub fn inbox_entry(seq: Seq, conversation: &str, conv_seq: Seq) -> InboxEntry {
     InboxEntry {
         seq,
-        conversation_id: conversation.to_string(),
+        conversation_id: conversation_id(conversation),
         conv_seq,
         message: message(conversation, conv_seq),
     }
+}
+
+/// `conversation` parsed; the suite only makes valid ones.
+pub fn conversation_id(conversation: &str) -> ConversationId {
+    ConversationId::parse(conversation)
+        .unwrap_or_else(|e| panic!("the suite's conversation id {conversation:?}: {e}"))
 }
 
 /// The conv seqs of messages, for compact assertions.

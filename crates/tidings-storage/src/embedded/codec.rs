@@ -96,6 +96,14 @@ pub(super) fn split_expiring(value: &[u8]) -> Option<(u64, &[u8])> {
     Some((u64::from_be_bytes(head.try_into().ok()?), body))
 }
 
+/// A stored message, its ids parsed; a row that does not parse is corrupt.
+pub(super) fn message_from_row(
+    table: &'static str,
+    row: tidings_proto::common::v1::Message,
+) -> Result<tidings_core::Message, StorageError> {
+    tidings_core::Message::try_from(row).map_err(|e| corrupt(table, e.message))
+}
+
 pub(super) fn corrupt(table: &'static str, detail: impl Into<String>) -> StorageError {
     StorageError::Corrupt {
         table,

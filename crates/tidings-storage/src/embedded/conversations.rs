@@ -15,7 +15,7 @@ use prost::Message as _;
 use tidings_core::{Message, Seq};
 use tidings_proto::common::v1 as pb;
 
-use super::codec::{ConversationRow, decode, id_prefix, key_name, named_key};
+use super::codec::{ConversationRow, decode, id_prefix, key_name, message_from_row, named_key};
 use super::{EmbeddedStore, FjallTables, backend, lock_users};
 use crate::{ConversationState, ConversationStore, StorageError, sort_conversation_list};
 
@@ -30,10 +30,10 @@ impl ConversationStore for EmbeddedStore {
         if touches.is_empty() {
             return Ok(());
         }
-        let mut latest: BTreeMap<(&str, &str), &Message> = BTreeMap::new();
+        let mut latest: BTreeMap<(&str, String), &Message> = BTreeMap::new();
         for (user, message) in touches {
             let slot = latest
-                .entry((user.as_str(), message.conversation_id.as_str()))
+                .entry((user.as_str(), message.conversation_id.to_string()))
                 .or_insert(message);
             if message.conv_seq >= slot.conv_seq {
                 *slot = message;
@@ -42,7 +42,7 @@ impl ConversationStore for EmbeddedStore {
         let rows = latest
             .into_iter()
             .map(|((user, conversation), message)| {
-                let key = named_key(user, conversation)?;
+                let key = named_key(user, &conversation)?;
                 Ok((user.to_string(), key, pb::Message::from(message.clone())))
             })
             .collect::<Result<Vec<_>, StorageError>>()?;
@@ -103,9 +103,10 @@ impl ConversationStore for EmbeddedStore {
         let key = named_key(user, conversation)?;
         let conversation = conversation.to_string();
         self.blocking(move |tables| {
-            Ok(tables
+            tables
                 .conversation(&key)?
-                .map(|row| state_from_row(conversation, row)))
+                .map(|row| state_from_row(conversation, row))
+                .transpose()
         })
         .await
     }
@@ -119,7 +120,7 @@ impl ConversationStore for EmbeddedStore {
                     .into_inner()
                     .map_err(|e| backend("scan conversations", e))?;
                 let conversation = key_name(TABLE, prefix.len(), &key)?;
-                list.push(state_from_row(conversation, decode(TABLE, &value)?));
+                list.push(state_from_row(conversation, decode(TABLE, &value)?)?);
             }
             sort_conversation_list(&mut list);
             Ok(list)
@@ -138,12 +139,18 @@ impl FjallTables {
     }
 }
 
-fn state_from_row(conversation_id: String, row: ConversationRow) -> ConversationState {
-    ConversationState {
+fn state_from_row(
+    conversation_id: String,
+    row: ConversationRow,
+) -> Result<ConversationState, StorageError> {
+    Ok(ConversationState {
         conversation_id,
         last_conv_seq: row.last_conv_seq,
-        last_message: row.last_message.map(Message::from),
+        last_message: row
+            .last_message
+            .map(|m| message_from_row(TABLE, m))
+            .transpose()?,
         read_seq: row.read_seq,
         updated_at_ms: row.updated_at_ms,
-    }
+    })
 }

@@ -22,6 +22,33 @@ use crate::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, StorageError};
 
 const TABLE: &str = "dedupe";
 
+/// Encoded rows by key: a key repeated within one call is written once, with
+/// its last record, as if the calls had been separate.
+fn rows_by_key(
+    records: &[(DedupeKey, DedupeRecord)],
+) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, StorageError> {
+    records
+        .iter()
+        .map(|(key, record)| {
+            let key = named_key(&key.sender, &key.client_msg_id)?;
+            Ok((key, row_from_record(record).encode_to_vec()))
+        })
+        .collect()
+}
+
+fn insert_rows(
+    tables: &super::FjallTables,
+    rows: BTreeMap<Vec<u8>, Vec<u8>>,
+    ttl: Duration,
+) -> Result<(), StorageError> {
+    let expires_at_ms = expires_at(now_ms(), ttl);
+    let mut batch = tables.db.batch();
+    for (key, row) in rows {
+        batch.insert(&tables.dedupe, key, encode_expiring(expires_at_ms, &row));
+    }
+    batch.commit().map_err(|e| backend("commit dedupe", e))
+}
+
 #[async_trait]
 impl DedupeStore for EmbeddedStore {
     async fn get_dedupe(
@@ -59,24 +86,22 @@ impl DedupeStore for EmbeddedStore {
         if records.is_empty() {
             return Ok(());
         }
-        // Keyed, so a key repeated within one call is written once: its last
-        // record, as if the calls had been separate.
-        let rows = records
-            .iter()
-            .map(|(key, record)| {
-                let key = named_key(&key.sender, &key.client_msg_id)?;
-                Ok((key, row_from_record(record).encode_to_vec()))
-            })
-            .collect::<Result<BTreeMap<_, _>, StorageError>>()?;
-        self.write(move |tables| {
-            let expires_at_ms = expires_at(now_ms(), ttl);
-            let mut batch = tables.db.batch();
-            for (key, row) in rows {
-                batch.insert(&tables.dedupe, key, encode_expiring(expires_at_ms, &row));
-            }
-            batch.commit().map_err(|e| backend("commit dedupe", e))
-        })
-        .await
+        let rows = rows_by_key(records)?;
+        self.write(|tables| insert_rows(tables, rows, ttl)).await
+    }
+
+    /// One fjall batch, not waited for: the journal orders it before every
+    /// later write, and the next one that is waited for syncs it too.
+    async fn put_dedupe_ordered(
+        &self,
+        records: &[(DedupeKey, DedupeRecord)],
+        ttl: Duration,
+    ) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let rows = rows_by_key(records)?;
+        self.write_ordered(|tables| insert_rows(tables, rows, ttl))
     }
 }
 

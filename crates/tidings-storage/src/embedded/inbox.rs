@@ -279,7 +279,7 @@ mod tests {
         let user = "u1".to_string();
         let append = |seqs: std::ops::RangeInclusive<Seq>, ttl| {
             let entries: Vec<_> = seqs
-                .map(|s| (user.clone(), inbox_entry(s, "c", s)))
+                .map(|s| (user.clone(), inbox_entry(s, "g:c", s)))
                 .collect();
             let store = store.clone();
             async move { store.append_inbox(&entries, ttl).await.unwrap() }

@@ -13,7 +13,7 @@ use prost::Message as _;
 use tidings_core::{Message, Seq};
 use tidings_proto::common::v1 as pb;
 
-use super::codec::{decode, numbered_key};
+use super::codec::{decode, message_from_row, numbered_key};
 use super::{EmbeddedStore, backend, read_page};
 use crate::{MAX_PAGE, MessageStore, Page, StorageError};
 
@@ -30,7 +30,7 @@ impl MessageStore for EmbeddedStore {
         let rows = messages
             .iter()
             .map(|m| {
-                let key = numbered_key(&m.conversation_id, m.conv_seq)?;
+                let key = numbered_key(&m.conversation_id.to_string(), m.conv_seq)?;
                 Ok((key, pb::Message::from(m.clone()).encode_to_vec()))
             })
             .collect::<Result<BTreeMap<_, _>, StorageError>>()?;
@@ -112,7 +112,10 @@ impl MessageStore for EmbeddedStore {
 }
 
 fn decode_message(_key: &[u8], value: &[u8]) -> Result<Option<Message>, StorageError> {
-    Ok(Some(decode::<pb::Message>(TABLE, value)?.into()))
+    Ok(Some(message_from_row(
+        TABLE,
+        decode::<pb::Message>(TABLE, value)?,
+    )?))
 }
 
 fn empty_page() -> Page<Message> {

@@ -134,6 +134,18 @@ impl DedupeStore for Instrumented<dyn DedupeStore> {
         self.timed("put_dedupe", self.inner.put_dedupe(records, ttl))
             .await
     }
+
+    async fn put_dedupe_ordered(
+        &self,
+        records: &[(DedupeKey, DedupeRecord)],
+        ttl: Duration,
+    ) -> Result<(), StorageError> {
+        self.timed(
+            "put_dedupe_ordered",
+            self.inner.put_dedupe_ordered(records, ttl),
+        )
+        .await
+    }
 }
 
 #[async_trait]

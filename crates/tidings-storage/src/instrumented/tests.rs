@@ -10,7 +10,7 @@ use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
 use super::{ERRORS, OPERATION_DURATION};
-use crate::conformance::{inbox_entry, message, unique_id};
+use crate::conformance::{inbox_entry, message, unique_conversation, unique_id};
 use crate::embedded::EmbeddedStore;
 use crate::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, StorageError, Tables};
 
@@ -94,7 +94,7 @@ async fn every_call_records_its_duration_by_table_and_operation() {
     let dir = tempfile::tempdir().unwrap();
     let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
     let tables = tables.instrumented("embedded");
-    let conv = unique_id("conv");
+    let conv = unique_conversation();
     let stored = vec![message(&conv, 1), message(&conv, 2)];
 
     let _local = metrics::set_default_local_recorder(&recorder);
@@ -169,7 +169,7 @@ async fn batched_calls_are_timed_once_per_batch() {
     let dir = tempfile::tempdir().unwrap();
     let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
     let tables = tables.instrumented("embedded");
-    let (conv, user) = (unique_id("conv"), unique_id("user"));
+    let (conv, user) = (unique_conversation(), unique_id("user"));
     let stored = vec![message(&conv, 1), message(&conv, 2)];
     let key = DedupeKey {
         sender: user.clone(),

@@ -73,7 +73,7 @@ fmt: ## Format the code.
 	$(CARGO) fmt --all
 
 .PHONY: bench
-bench: ## End-to-end comparison in release mode, Tidings against a bare relay (a few minutes; BENCH_ARGS="--quick" for a smoke run, "--shape distributed" for the multi-process cluster; files in target/bench/). Other benchmarks: see docs/benchmarks.md.
+bench: ## Tidings against a bare relay, end to end, in release mode; files in target/bench/ (BENCH_ARGS=--quick, or "--shape distributed"; docs/benchmarks.md).
 	$(CARGO) build --release -p tidings --bins
 	$(CARGO) run --release -p tidings-bench --bin tidings-bench -- e2e $(BENCH_ARGS)
 

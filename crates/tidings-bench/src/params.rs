@@ -60,24 +60,24 @@ pub struct E2eParams {
     /// Closed-loop scenarios, each run against every target.
     pub closed: Vec<ClosedScenario>,
     /// Send phase of one closed-loop run.
-    #[serde(with = "crate::e2e::report::millis")]
+    #[serde(with = "crate::e2e::json::millis")]
     pub closed_time: Duration,
     /// Sender/receiver pairs of the open-loop runs.
     pub open_pairs: usize,
     /// Offered loads of the open-loop runs, in messages per second in total.
     pub rates: Vec<u64>,
     /// Send phase of one open-loop run.
-    #[serde(with = "crate::e2e::report::millis")]
+    #[serde(with = "crate::e2e::json::millis")]
     pub open_time: Duration,
     /// Most unacknowledged sends per sender connection in an open loop; a
     /// sender that hits it falls behind its schedule, which the latencies
     /// (measured from the schedule) show.
     pub open_max_in_flight: usize,
     /// An untimed closed-loop run against each target before the others.
-    #[serde(with = "crate::e2e::report::millis")]
+    #[serde(with = "crate::e2e::json::millis")]
     pub warm_up: Duration,
     /// How long acks and deliveries are awaited once the senders stop.
-    #[serde(with = "crate::e2e::report::millis")]
+    #[serde(with = "crate::e2e::json::millis")]
     pub drain_time: Duration,
     /// Messages each sender sends in one run, at most.
     pub max_messages: u64,
@@ -85,7 +85,7 @@ pub struct E2eParams {
     pub idle: Vec<usize>,
     /// `fdatasync` calls of the disk baseline, at most, and their time limit.
     pub fsyncs: u32,
-    #[serde(with = "crate::e2e::report::millis")]
+    #[serde(with = "crate::e2e::json::millis")]
     pub fsync_time: Duration,
     /// WebSocket handshakes in progress at once while connecting.
     pub connect_concurrency: usize,

@@ -1,7 +1,8 @@
 //! The end-to-end baseline: a bare WebSocket relay that speaks the subset of
-//! the client protocol the load generator uses, with the same framing as the
-//! gateway (one protobuf frame per binary message, one writer task and a
-//! bounded queue per connection, one `send` per frame).
+//! the client protocol the load generator uses, with the gateway's framing
+//! and connection handling (one protobuf frame per binary message; per
+//! connection a bounded queue and a writer task that flushes a burst of
+//! frames at once; 4 KiB WebSocket buffers).
 //!
 //! - `Hello{token: "dev:<user>"}` → `Welcome{user_id, device_id, head}`;
 //! - `Send{conversation_id: "dm:<a>:<b>"}` → `SendAck` to the sender (same
@@ -31,12 +32,18 @@ use tidings_proto::common::v1::{InboxEntry, Message};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::wire::{self, Incoming, MAX_FRAME_BYTES};
 
 /// Frames queued for one connection before pushes to it are dropped, as the
 /// gateway's default `outbound_queue`.
 pub const OUTBOUND_QUEUE: usize = 1024;
+
+/// WebSocket read and write buffer of a connection, as the gateway's
+/// defaults: sized for chat frames, so an idle connection costs a few KiB
+/// (larger frames still arrive whole).
+pub const WS_BUFFER_BYTES: usize = 4096;
 
 /// The relay's listener and shared state.
 pub struct Relay {
@@ -138,15 +145,23 @@ struct Session {
 
 async fn serve_connection(hub: Arc<RelayHub>, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let socket = match tokio_tungstenite::accept_async(stream).await {
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES);
+    let socket = match tokio_tungstenite::accept_async_with_config(stream, Some(config)).await {
         Ok(socket) => socket,
         Err(_) => return,
     };
     let (mut sink, mut stream) = socket.split();
     let (outbound, mut queue) = mpsc::channel::<WsMessage>(OUTBOUND_QUEUE);
     let writer = tokio::spawn(async move {
+        // Everything queued goes out with one flush: one write for a burst.
         while let Some(message) = queue.recv().await {
-            if sink.send(message).await.is_err() {
+            let mut failed = sink.feed(message).await.is_err();
+            while !failed && let Ok(more) = queue.try_recv() {
+                failed = sink.feed(more).await.is_err();
+            }
+            if failed || sink.flush().await.is_err() {
                 break;
             }
         }

@@ -16,7 +16,7 @@ const WRITE_BYTES: usize = 128;
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct FsyncBaseline {
     pub samples: u64,
-    #[serde(with = "crate::e2e::report::micros")]
+    #[serde(with = "crate::e2e::json::micros")]
     pub mean: Duration,
     #[serde(skip)]
     pub summary: LatencySummary,

@@ -82,7 +82,7 @@ mod tests {
             Some("tmpfs on tmpfs")
         );
         assert_eq!(
-            filesystem_of(mounts, "/work/x").as_deref(),
+            filesystem_of(mounts, "/srv/x").as_deref(),
             Some("ext4 on /dev/vda")
         );
         assert_eq!(

@@ -16,6 +16,7 @@
 
 mod fsync;
 mod idle;
+pub mod json;
 mod machine;
 pub mod procfs;
 pub mod report;
@@ -88,6 +89,10 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
         (relay.kind, relay.process_names()),
         (tidings.kind, tidings.process_names()),
     ];
+    let server_open_files = vec![
+        (relay.kind, relay.open_files_limit()),
+        (tidings.kind, tidings.open_files_limit()),
+    ];
 
     let mut rows = Vec::new();
     {
@@ -152,6 +157,7 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
         rows,
         idle: idle_rows,
         processes,
+        server_open_files,
     })
 }
 
@@ -185,7 +191,7 @@ pub fn write(report: &E2eReport, out: &Path) -> anyhow::Result<Written> {
     std::fs::write(&written.markdown, report::markdown(report))?;
     std::fs::write(
         &written.json,
-        serde_json::to_string_pretty(&report::json(report))? + "\n",
+        serde_json::to_string_pretty(&json::json(report))? + "\n",
     )?;
     std::fs::write(&written.svg, report::open_loop_svg(report))?;
     Ok(written)

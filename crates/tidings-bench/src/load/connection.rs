@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use futures_util::{SinkExt, StreamExt};
 use tidings_proto::client::v1::{Hello, ServerFrame, client_frame, server_frame};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::wire::{self, Incoming};
@@ -20,7 +21,12 @@ pub const DEVICE: &str = "bench";
 /// How long connecting and the `Hello`/`Welcome` exchange may take.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Request id of the `Hello`; the load's requests start above it.
+/// WebSocket read and write buffer of a client connection: chat-sized, as
+/// the gateway's and the relay's, so thousands of idle connections stay
+/// cheap in this process too.
+const WS_BUFFER_BYTES: usize = 4096;
+
+/// Request id of the `Hello`: the load numbers its requests from 1 up.
 const HELLO_REQUEST: u64 = u64::MAX;
 
 /// Opens a WebSocket to `url` (Nagle off, as the SDK) and authenticates as
@@ -32,9 +38,13 @@ pub async fn open(url: &str, user: &str) -> anyhow::Result<WsStream> {
 }
 
 async fn open_inner(url: &str, user: &str) -> anyhow::Result<WsStream> {
-    let (mut socket, _response) = tokio_tungstenite::connect_async_with_config(url, None, true)
-        .await
-        .with_context(|| format!("{user} cannot connect to {url}"))?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_BUFFER_BYTES)
+        .write_buffer_size(WS_BUFFER_BYTES);
+    let (mut socket, _response) =
+        tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .with_context(|| format!("{user} cannot connect to {url}"))?;
     let hello = client_frame::Frame::Hello(Hello {
         token: format!("dev:{user}"),
         device_id: DEVICE.to_string(),

@@ -2,9 +2,9 @@
 //! value an expiry header and a [`DedupeRow`]. The first 0x00 ends the
 //! sender, so any client id is safe in the key.
 //!
-//! Both calls are batched: a get reads every key in one blocking closure, a
-//! put writes every record in one fjall batch and waits for one shared
-//! durable commit, so a batch of sends costs one fsync, not one per send.
+//! Both calls are batched: a get reads every key at once, a put writes every
+//! record in one fjall batch and waits for one shared durable commit, so a
+//! batch of sends costs one fsync, not one per send.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -62,20 +62,20 @@ impl DedupeStore for EmbeddedStore {
             .iter()
             .map(|key| named_key(&key.sender, &key.client_msg_id))
             .collect::<Result<Vec<_>, StorageError>>()?;
-        self.blocking(move |tables| {
-            // One `now` for the whole batch, as if all keys were read at once.
-            let now = now_ms();
-            keys.iter()
-                .map(|key| {
-                    let value = tables
-                        .dedupe
-                        .get(key)
-                        .map_err(|e| backend("read dedupe", e))?;
-                    value.map_or(Ok(None), |value| decode_live(&value, now))
-                })
-                .collect()
-        })
-        .await
+        // Point reads of recent keys hit the memtables and the block cache:
+        // on the caller's thread, like the writes (see `EmbeddedStore::write`).
+        let tables = &self.tables;
+        // One `now` for the whole batch, as if all keys were read at once.
+        let now = now_ms();
+        keys.iter()
+            .map(|key| {
+                let value = tables
+                    .dedupe
+                    .get(key)
+                    .map_err(|e| backend("read dedupe", e))?;
+                value.map_or(Ok(None), |value| decode_live(&value, now))
+            })
+            .collect()
     }
 
     async fn put_dedupe(

@@ -22,7 +22,7 @@ use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
 pub use cluster::{Cluster, cql_contact_point, redis_url};
-pub use process::{ProcessServer, ServiceProcess, binary};
+pub use process::{EPHEMERAL, ProcessServer, ServiceProcess, binary};
 
 /// The canonical 1:1 conversation id of two users.
 pub fn dm(a: &str, b: &str) -> String {

@@ -44,8 +44,9 @@ pub fn binary(name: &str) -> PathBuf {
     })
 }
 
-/// Listen on ephemeral loopback ports for every service.
-const EPHEMERAL: &[&str] = &[
+/// Every `TIDINGS__LISTEN__*` key: set to `127.0.0.1:0` for ephemeral
+/// loopback ports (the process prints the ports it got).
+pub const EPHEMERAL: &[&str] = &[
     "GATEWAY_WS",
     "GATEWAY_GRPC",
     "LOGIC",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::fsync::FsyncBaseline;
 use super::report::E2eReport;
-use super::scenario::{RunRow, Scenario};
+use super::scenario::RunRow;
 use super::servers::TargetKind;
 use crate::latency::Latencies;
 
@@ -76,15 +76,7 @@ pub fn json(report: &E2eReport) -> Value {
         .collect();
     let fsync = report.fsync_mean();
     let single_pair: Vec<Value> = report
-        .rows
-        .iter()
-        .filter(|r| {
-            r.scenario
-                == (Scenario::Closed {
-                    pairs: 1,
-                    window: 1,
-                })
-        })
+        .single_pair_rows()
         .map(|r| {
             let p50 = r.outcome.latency.summary().p50;
             json!({

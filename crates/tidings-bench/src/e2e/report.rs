@@ -43,6 +43,16 @@ impl E2eReport {
             .find(|r| r.target == TargetKind::Relay && r.scenario == scenario)
     }
 
+    /// The rows of the single-pair, one-in-flight scenario, whose p50 is set
+    /// against the disk's fdatasync time.
+    pub fn single_pair_rows(&self) -> impl Iterator<Item = &RunRow> {
+        let single = Scenario::Closed {
+            pairs: 1,
+            window: 1,
+        };
+        self.rows.iter().filter(move |r| r.scenario == single)
+    }
+
     /// Mean of the disk baselines before and after the load.
     pub fn fsync_mean(&self) -> Duration {
         (self.fsync_before.mean + self.fsync_after.mean) / 2
@@ -199,15 +209,7 @@ pub fn markdown(report: &E2eReport) -> String {
         report.fsync_after.samples,
     );
     let singles: Vec<String> = report
-        .rows
-        .iter()
-        .filter(|r| {
-            r.scenario
-                == (Scenario::Closed {
-                    pairs: 1,
-                    window: 1,
-                })
-        })
+        .single_pair_rows()
         .map(|r| {
             let p50 = r.outcome.latency.summary().p50;
             format!(

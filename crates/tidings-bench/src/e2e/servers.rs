@@ -12,22 +12,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tidings_testkit::EPHEMERAL;
 
 use super::procfs;
 
 /// How long a process may take to print its addresses.
 const START_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Every `TIDINGS__LISTEN__*` key, all set to an ephemeral loopback port.
-const EPHEMERAL: &[&str] = &[
-    "GATEWAY_WS",
-    "GATEWAY_GRPC",
-    "LOGIC",
-    "SEQUENCE",
-    "STORE",
-    "SYNC",
-    "METRICS",
-];
 
 /// One server process.
 pub struct ServerProcess {

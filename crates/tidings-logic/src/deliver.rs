@@ -287,12 +287,18 @@ impl LogicServer {
         if !marks.is_empty() {
             let dedupe = self.backends.dedupe.clone();
             let ttl = self.dedupe_ttl();
-            tokio::spawn(async move {
+            let mark = async move {
                 if let Err(e) = dedupe.put_dedupe_ordered(&marks, ttl).await {
                     tracing::warn!(error = %e, "cannot mark sends committed; retries settle them");
                 }
                 crash_point("send.after_mark");
-            });
+            };
+            // The embedded store finishes an ordered write at once: no task
+            // for it. A remote backend's write goes on in the background.
+            let mut mark = Box::pin(mark);
+            if futures_util::FutureExt::now_or_never(&mut mark).is_none() {
+                tokio::spawn(mark);
+            }
         }
         for attempt in committed {
             let kind = if attempt.conversation.group().is_some() {

@@ -3,6 +3,7 @@
 #
 #   scripts/cassandra.sh start    fetch the jars if needed, start the node, wait until CQL answers
 #   scripts/cassandra.sh stop     stop the node and delete its data directory
+#   scripts/cassandra.sh kill     kill -9 the node and keep its data (`start` restarts on it)
 #   scripts/cassandra.sh status   exit 0 if the node runs and answers CQL
 #   scripts/cassandra.sh env      print TIDINGS_TEST_CQL=127.0.0.1:<port>
 #                                 (use: export "$(scripts/cassandra.sh env)")
@@ -262,8 +263,9 @@ jvm_args() {
         -Dcassandra.skip_wait_for_gossip_to_settle=0
         -Dcassandra.ring_delay_ms=1000
         -Dcassandra.shutdown_announce_in_ms=0
-        # System tables are not fsynced: schema changes in tests are much faster. Test data only.
-        -Dcassandra.unsafesystem=true
+        # No -Dcassandra.unsafesystem: with it, the schema's own mutations skip the commit log
+        # and a kill -9 loses every keyspace. The fault suite kills this node and needs it as
+        # durable as a production node (commit log periodic, as in ScyllaDB's default).
     )
     # Extra JVM flags, split on spaces; they come last, so they override the ones above.
     local -a extra=()
@@ -356,6 +358,20 @@ cmd_stop() {
     fi
 }
 
+# kill -9, as a crash would: the data directory stays, so `start` recovers from it.
+cmd_kill() {
+    local pid
+    with_lock
+    if pid=$(node_pid); then
+        log "killing Cassandra (pid $pid) with SIGKILL; data kept in $DATA_DIR"
+        kill -KILL "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+        rm -f "$PID_FILE"
+    else
+        log "not running"
+    fi
+}
+
 cmd_status() {
     local pid
     require_python
@@ -376,6 +392,7 @@ main() {
     case ${1:-} in
         start) cmd_start ;;
         stop) cmd_stop ;;
+        kill) cmd_kill ;;
         status) cmd_status ;;
         env) echo "TIDINGS_TEST_CQL=127.0.0.1:$NATIVE_PORT" ;;
         -h | --help | help) usage ;;

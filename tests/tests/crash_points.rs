@@ -42,6 +42,7 @@ async fn inbox_copies(server: &ProcessServer, user: &str, message_id: &str) -> u
                 user_id: user.into(),
                 after,
                 limit: 500,
+                max_bytes: 0,
             })
             .await
             .expect("pull")

@@ -50,6 +50,7 @@ async fn send_ack_follows_store_and_inbox_and_push_applies_without_pull() {
             user_id: "bob".into(),
             after: bob.checkpoint(),
             limit: 10,
+            max_bytes: 0,
         })
         .await
         .unwrap()

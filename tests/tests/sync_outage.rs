@@ -52,6 +52,7 @@ async fn retries_during_a_sync_outage_store_the_message_once() {
                 user_id: user.into(),
                 after: 0,
                 limit: 100,
+                max_bytes: 0,
             })
             .await
             .unwrap()

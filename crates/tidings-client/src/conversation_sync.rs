@@ -7,10 +7,14 @@
 //! conversation is the highest conv seq applied in it, whichever way it came;
 //! a device pulls a conversation when a reported head is above its cursor or
 //! when a group message arrives more than one above it.
+//!
+//! Entries of kind `tidings.read` are not timeline messages: they carry the
+//! user's read position in a conversation, kept here as the highest seen.
 
 use std::collections::{HashMap, HashSet};
 
-use tidings_proto::common::v1::Message;
+use prost::Message as _;
+use tidings_proto::common::v1::{Message, ReadPosition};
 
 /// Kind of inbox entries that carry read positions; not timeline messages.
 pub const READ_KIND: &str = "tidings.read";
@@ -21,6 +25,7 @@ pub struct ConversationSync {
     cursors: HashMap<String, u64>,
     seen: HashSet<String>,
     messages: Vec<Message>,
+    read_positions: HashMap<String, u64>,
 }
 
 impl ConversationSync {
@@ -40,6 +45,7 @@ impl ConversationSync {
     /// are dropped).
     pub fn apply(&mut self, message: &Message) -> bool {
         if message.kind == READ_KIND {
+            self.apply_read(message);
             return false;
         }
         if message.conv_seq > 0 {
@@ -54,6 +60,26 @@ impl ConversationSync {
         }
         self.messages.push(message.clone());
         true
+    }
+
+    /// Keeps the highest read position: the entries of two devices reading
+    /// at once may arrive in either order.
+    fn apply_read(&mut self, message: &Message) {
+        let Ok(position) = ReadPosition::decode(message.body.as_slice()) else {
+            tracing::warn!(message_id = %message.message_id, "unreadable read position entry");
+            return;
+        };
+        let read = self
+            .read_positions
+            .entry(position.conversation_id)
+            .or_default();
+        *read = (*read).max(position.read_seq);
+    }
+
+    /// The user's read position in `conversation`, as far as this device has
+    /// heard (0 if it has heard of none).
+    pub fn read_position(&self, conversation: &str) -> u64 {
+        self.read_positions.get(conversation).copied().unwrap_or(0)
     }
 
     /// Every message applied, in the order applied.
@@ -99,5 +125,25 @@ mod tests {
         };
         assert!(!sync.apply(&read));
         assert_eq!(sync.messages().len(), 2);
+    }
+
+    #[test]
+    fn read_positions_keep_the_highest() {
+        let mut sync = ConversationSync::default();
+        let read = |seq: u64| Message {
+            kind: READ_KIND.into(),
+            body: ReadPosition {
+                conversation_id: "g:a".into(),
+                read_seq: seq,
+            }
+            .encode_to_vec(),
+            ..msg("g:a", 0, &format!("read:g:a:{seq}"))
+        };
+        assert_eq!(sync.read_position("g:a"), 0);
+        sync.apply(&read(7));
+        sync.apply(&read(5));
+        assert_eq!(sync.read_position("g:a"), 7);
+        assert_eq!(sync.read_position("g:b"), 0);
+        assert!(sync.messages().is_empty());
     }
 }

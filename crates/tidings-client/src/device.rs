@@ -217,6 +217,12 @@ impl Device {
         self.conversations.cursor(conversation_id)
     }
 
+    /// The user's read position in a conversation, from the `tidings.read`
+    /// entries this device applied (the highest; 0 if none).
+    pub fn read_position(&self, conversation_id: &str) -> u64 {
+        self.conversations.read_position(conversation_id)
+    }
+
     /// Applies one pushed entry (see [`DeviceState::handle_push`]); does no I/O.
     /// On [`PushOutcome::NeedsPull`] the caller must call [`Device::pull_all`].
     pub fn handle_push(&mut self, entry: InboxEntry) -> PushOutcome {

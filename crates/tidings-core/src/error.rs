@@ -257,25 +257,15 @@ impl Error {
     }
 
     /// Recovers the error from a gRPC status; statuses that did not come from a
-    /// Tidings service (transport failures) map by their gRPC code.
+    /// Tidings service (transport failures) map by their gRPC code (see
+    /// [`untagged_code`]).
     pub fn from_status(status: &tonic::Status) -> Self {
         let tagged = status
             .metadata()
             .get(CODE_METADATA_KEY)
             .and_then(|v| v.to_str().ok())
             .and_then(ErrorCode::parse);
-        let code = tagged.unwrap_or(match status.code() {
-            tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
-            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
-            tonic::Code::PermissionDenied => ErrorCode::NotMember,
-            tonic::Code::NotFound => ErrorCode::UnknownGroup,
-            tonic::Code::AlreadyExists => ErrorCode::AlreadyExists,
-            tonic::Code::Aborted => ErrorCode::Retry,
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                ErrorCode::Unavailable
-            }
-            _ => ErrorCode::Internal,
-        });
+        let code = tagged.unwrap_or_else(|| untagged_code(status.code()));
         let error = Error::new(code, status.message().to_string());
         // Most statuses carry no details: skip decoding an empty buffer.
         if status.details().is_empty() {
@@ -298,6 +288,44 @@ impl Error {
             message: self.message.clone(),
             connection_kept,
         }
+    }
+}
+
+/// The code of a status without `tidings-code` metadata. No Tidings handler
+/// answers without it, so such a status comes from the transport or its
+/// surroundings: a refused connection, a stream reset by a peer that was
+/// killed, a deadline, a proxy, a decoder. The request may or may not have
+/// been carried out, and the peer is likely to answer again, so anything
+/// that is not clearly the caller's fault is `unavailable`: the client
+/// retries with the same `client_msg_id`, which finds what the first attempt
+/// did. Only what a retry cannot cure is `internal`.
+fn untagged_code(code: tonic::Code) -> ErrorCode {
+    use tonic::Code;
+    match code {
+        Code::InvalidArgument => ErrorCode::InvalidArgument,
+        Code::Unauthenticated => ErrorCode::Unauthenticated,
+        Code::PermissionDenied => ErrorCode::NotMember,
+        Code::NotFound => ErrorCode::UnknownGroup,
+        Code::AlreadyExists => ErrorCode::AlreadyExists,
+        Code::Aborted => ErrorCode::Retry,
+        // Reset streams and killed peers surface as `Unknown`, `Internal`
+        // (an h2 INTERNAL_ERROR) or `Cancelled`; a full peer as
+        // `ResourceExhausted`; a peer mid-deploy (a proxy's 404) as
+        // `Unimplemented`.
+        Code::Unavailable
+        | Code::DeadlineExceeded
+        | Code::Cancelled
+        | Code::Unknown
+        | Code::Internal
+        | Code::ResourceExhausted
+        | Code::Unimplemented
+        | Code::FailedPrecondition => ErrorCode::Unavailable,
+        // A message over the gRPC size limit, or lost data: a retry gets the
+        // same answer. Internal answers are cut well below the limit, so
+        // crossing it is a bug.
+        Code::OutOfRange | Code::DataLoss => ErrorCode::Internal,
+        // An error status with code OK is itself a broken peer.
+        Code::Ok => ErrorCode::Internal,
     }
 }
 
@@ -361,5 +389,56 @@ mod tests {
     fn foreign_status_maps_by_grpc_code() {
         let e = Error::from_status(&tonic::Status::unavailable("connection refused"));
         assert_eq!(e.code, ErrorCode::Unavailable);
+        assert_eq!(e.message, "connection refused");
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_never_internal() {
+        use tonic::Code;
+        // What tonic, hyper and h2 answer when a peer is unreachable, killed
+        // mid-request, overloaded or too slow.
+        for code in [
+            Code::Unavailable,
+            Code::DeadlineExceeded,
+            Code::Cancelled,
+            Code::Unknown,
+            Code::Internal,
+            Code::ResourceExhausted,
+            Code::Unimplemented,
+        ] {
+            let status = tonic::Status::new(code, "h2 protocol error: stream reset");
+            assert_eq!(
+                Error::from_status(&status).code,
+                ErrorCode::Unavailable,
+                "an untagged {code:?} is worth a retry"
+            );
+        }
+    }
+
+    #[test]
+    fn untagged_statuses_the_caller_caused_or_no_retry_cures_keep_their_meaning() {
+        use tonic::Code;
+        let cases = [
+            (Code::InvalidArgument, ErrorCode::InvalidArgument),
+            (Code::Unauthenticated, ErrorCode::Unauthenticated),
+            (Code::Aborted, ErrorCode::Retry),
+            (Code::OutOfRange, ErrorCode::Internal),
+            (Code::DataLoss, ErrorCode::Internal),
+        ];
+        for (code, expected) in cases {
+            let status = tonic::Status::new(code, "why");
+            assert_eq!(Error::from_status(&status).code, expected, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn a_tagged_status_keeps_its_code_whatever_its_grpc_code() {
+        // A Tidings handler's internal error is a bug and stays one.
+        let status = Error::internal("impossible state").to_status();
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert_eq!(Error::from_status(&status).code, ErrorCode::Internal);
+        // A tag survives even on a code the transport would also use.
+        let status = Error::new(ErrorCode::Retry, "in progress").to_status();
+        assert_eq!(Error::from_status(&status).code, ErrorCode::Retry);
     }
 }

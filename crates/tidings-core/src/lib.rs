@@ -8,6 +8,7 @@ pub mod convert;
 pub mod error;
 pub mod ids;
 pub mod message;
+pub mod wire;
 
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{ConversationId, DeviceId, GroupId, RoomId, TimelineKey, UserId};

@@ -1,13 +1,18 @@
 //! Gateway settings.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 
 /// Settings of the gateway (`[gateway]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// Largest client frame accepted, in bytes; larger ones get
-    /// `frame_too_large` and the connection stays open.
+    /// Largest frame either way, in bytes, announced in `Welcome`: larger
+    /// client frames get `frame_too_large` and the connection stays open;
+    /// the gateway never writes a larger one (pages are cut to fit, with
+    /// `has_more` set). Must hold one message of `logic.max_body_bytes`
+    /// with its ids (see `tidings_core::wire::MESSAGE_OVERHEAD`).
     pub max_frame_bytes: usize,
     /// How long a registry entry lives without a heartbeat (seconds); the
     /// gateway refreshes its entries every third of it.
@@ -15,6 +20,25 @@ pub struct GatewayConfig {
     /// Frames queued for one slow connection before it is closed (it will
     /// reconnect and pull).
     pub outbound_queue: usize,
+    /// Bytes of frames queued for one connection before it is closed like
+    /// one whose queue is full (at least twice `max_frame_bytes`, see
+    /// [`GatewayConfig::outbound_bytes`]). Answers to its own requests wait
+    /// for room instead (the connection's requests slow down).
+    pub outbound_queue_bytes: usize,
+    /// A connection that takes none of its waiting frames for this long
+    /// (milliseconds) is closed as too slow.
+    pub write_timeout_ms: u64,
+    /// On SIGTERM: how long (milliseconds) requests in flight get to finish
+    /// before they are answered `unavailable`; then every connection gets
+    /// its close frame and the process exits.
+    pub drain_timeout_ms: u64,
+    /// How often (milliseconds) the gateway checks that the registry still
+    /// holds its entries; when they are gone (Redis restarted empty) it
+    /// registers its connections again at once.
+    pub registry_check_ms: u64,
+    /// Listen backlog of the WebSocket port: connections the kernel queues
+    /// before they are accepted (capped by `net.core.somaxconn`).
+    pub listen_backlog: u32,
     /// Token scheme: only `dev` for now (`dev:<user_id>`).
     pub auth: String,
     /// Requests of one connection served at once; past it the gateway stops
@@ -36,9 +60,18 @@ pub struct GatewayConfig {
 impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
+            // One body of the default 32 KiB limit with its ids, and pages
+            // of a few hundred ordinary messages. Larger frames would let
+            // one page fill a connection's whole `outbound_queue_bytes`,
+            // so that any push racing it closed the connection.
             max_frame_bytes: 64 * 1024,
             registry_ttl_secs: 60,
             outbound_queue: 1024,
+            outbound_queue_bytes: 1 << 20,
+            write_timeout_ms: 10_000,
+            drain_timeout_ms: 5_000,
+            registry_check_ms: 1_000,
+            listen_backlog: 4096,
             auth: "dev".to_string(),
             max_in_flight: 32,
             send_lanes: 2,
@@ -50,6 +83,25 @@ impl Default for GatewayConfig {
 }
 
 impl GatewayConfig {
+    /// The byte bound of a connection's queue: `outbound_queue_bytes`, but
+    /// room for two of the largest frames at least, so that a push of the
+    /// largest size does not close a connection that has one frame queued.
+    pub fn outbound_bytes(&self) -> usize {
+        self.outbound_queue_bytes.max(2 * self.max_frame_bytes)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
+    }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    pub fn registry_check(&self) -> Duration {
+        Duration::from_millis(self.registry_check_ms)
+    }
+
     /// Checks the values, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
         if !(1024..=16 << 20).contains(&self.max_frame_bytes) {
@@ -76,6 +128,24 @@ impl GatewayConfig {
         if self.outbound_queue == 0 {
             return Err("gateway.outbound_queue must be at least 1".into());
         }
+        if !(4096..=1 << 30).contains(&self.outbound_queue_bytes) {
+            return Err("gateway.outbound_queue_bytes must be between 4096 and 1073741824".into());
+        }
+        if !(100..=600_000).contains(&self.write_timeout_ms) {
+            return Err("gateway.write_timeout_ms must be between 100 and 600000".into());
+        }
+        if self.drain_timeout_ms > 600_000 {
+            return Err("gateway.drain_timeout_ms must be at most 600000".into());
+        }
+        if self.registry_check_ms < 100 || self.registry_check_ms >= self.registry_ttl_secs * 1000 {
+            return Err(
+                "gateway.registry_check_ms must be at least 100 and below gateway.registry_ttl_secs"
+                    .into(),
+            );
+        }
+        if !(1..=65_535).contains(&self.listen_backlog) {
+            return Err("gateway.listen_backlog must be between 1 and 65535".into());
+        }
         if self.auth != "dev" {
             return Err(format!(
                 "gateway.auth: unknown scheme {:?}; supported: \"dev\"",
@@ -83,5 +153,41 @@ impl GatewayConfig {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spoils one value of a valid config.
+    type Spoil = fn(&mut GatewayConfig);
+
+    #[test]
+    fn out_of_range_values_name_their_key() {
+        assert_eq!(GatewayConfig::default().validate(), Ok(()));
+        let cases: [(&str, Spoil); 5] = [
+            ("gateway.outbound_queue_bytes", |c| {
+                c.outbound_queue_bytes = 100
+            }),
+            ("gateway.write_timeout_ms", |c| c.write_timeout_ms = 0),
+            ("gateway.drain_timeout_ms", |c| c.drain_timeout_ms = 1 << 30),
+            ("gateway.registry_check_ms", |c| c.registry_check_ms = 1),
+            ("gateway.listen_backlog", |c| c.listen_backlog = 0),
+        ];
+        for (key, spoil) in cases {
+            let mut config = GatewayConfig::default();
+            spoil(&mut config);
+            let error = config.validate().unwrap_err();
+            assert!(error.starts_with(key), "{key}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_queue_holds_two_of_the_largest_frames() {
+        let mut config = GatewayConfig::default();
+        assert_eq!(config.outbound_bytes(), 1 << 20);
+        config.max_frame_bytes = 1 << 20;
+        assert_eq!(config.outbound_bytes(), 2 << 20);
     }
 }

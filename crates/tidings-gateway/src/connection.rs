@@ -1,101 +1,217 @@
 //! One client connection: decode frames, enforce the session rules (hello
 //! first, size limits), hand each request to the dispatch table, and write
-//! answers and pushes through one outbound queue.
+//! answers and pushes through one outbound queue (`outbound`, `writer`).
 //!
 //! A connection's requests run concurrently up to `gateway.max_in_flight`;
 //! past it the reader stops reading until one finishes, so a client that
 //! floods is slowed down by TCP instead of buffered without bound.
+//!
+//! How a connection ends, and what the client is told first:
+//! - the client closes, or the socket breaks: a plain close;
+//! - a frame past the transport's hard limit (`server::FRAME_HARD_LIMIT`),
+//!   which cannot be read past: `Error` frame_too_large with
+//!   `connection_kept` false, then Close 1009;
+//! - too slow (its queue overflowed, or it took no frame for
+//!   `gateway.write_timeout_ms`): `Error` unavailable, then Close 1008, if
+//!   it still takes them (`writer`);
+//! - the gateway drains: reading stops, requests in flight finish (or are
+//!   answered unavailable at the drain deadline), then `Error` unavailable
+//!   and Close 1012 (`drain`).
 
 use std::sync::Arc;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
-use futures_util::{SinkExt, StreamExt};
-use prost::Message as _;
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
 use tidings_core::{DeviceId, Error, ErrorCode};
 use tidings_proto::client::v1::{
-    self as client, ClientFrame, client_frame::Frame as In, server_frame::Frame as Out,
+    self as client, client_frame::Frame as In, server_frame::Frame as Out,
 };
 use tidings_proto::sync::v1 as sync;
 use tidings_telemetry::metrics::names;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
 use crate::dispatch::{self, Mode, frame_kind};
-use crate::session::{Conn, Identity};
+use crate::drain::CLOSE_SERVICE_RESTART;
+use crate::outbound::{Ending, Outbound};
+use crate::session::{Conn, Identity, server_frame};
 use crate::state::Gateway;
+use crate::writer::{self, CLOSE_GRACE};
+
+/// WebSocket close code after a frame too large to read (1009, message too
+/// big).
+const CLOSE_TOO_BIG: u16 = 1009;
 
 struct Session {
     conn: Arc<Conn>,
     identity: Option<Arc<Identity>>,
 }
 
+/// Why the reader stopped.
+enum Ended {
+    /// The client closed, or the socket broke.
+    Left,
+    /// A frame past the transport's limit; the text says how large.
+    TooLarge(String),
+    /// Given up as too slow (see `writer`).
+    Abandoned,
+    /// The gateway drains.
+    Draining,
+}
+
+impl Ended {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Ended::Left => "left",
+            Ended::TooLarge(_) => "frame too large",
+            Ended::Abandoned => "too slow",
+            Ended::Draining => "draining",
+        }
+    }
+}
+
 /// Serves one upgraded WebSocket until either side closes it.
 pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
-    let (mut sink, mut stream) = socket.split();
-    let (outbound, mut queue) = mpsc::channel::<WsMessage>(gateway.config.outbound_queue);
-    let writer = tokio::spawn(async move {
-        // Everything queued goes out with one flush: one write for a burst.
-        while let Some(message) = queue.recv().await {
-            if sink.feed(message).await.is_err() {
-                break;
-            }
-            let mut failed = false;
-            while let Ok(more) = queue.try_recv() {
-                if sink.feed(more).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if failed || sink.flush().await.is_err() {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let Some(_open) = gateway.open_connection() else {
+        // Upgraded just as the drain began: off to another gateway at once.
+        let (mut sink, _stream) = socket.split();
+        writer::finish(&mut sink, Some(drain_ending())).await;
+        return;
+    };
+    let config = &gateway.config;
+    let (sink, mut stream) = socket.split();
+    let (outbound, queue) = Outbound::new(config.outbound_queue, config.outbound_bytes());
+    let writer = tokio::spawn(writer::run(sink, queue, config.write_timeout()));
     metrics::counter!(names::GATEWAY_CONNECTIONS_OPENED).increment(1);
     let open = metrics::gauge!(names::GATEWAY_CONNECTIONS);
     open.increment(1.0);
-    let close = Arc::new(Notify::new());
-    let in_flight = Arc::new(Semaphore::new(gateway.config.max_in_flight));
+    let in_flight = Arc::new(Semaphore::new(config.max_in_flight));
     let mut session = Session {
         conn: Arc::new(Conn {
-            gateway,
-            outbound,
-            close: Arc::clone(&close),
+            gateway: Arc::clone(&gateway),
+            outbound: outbound.clone(),
         }),
         identity: None,
     };
-    loop {
-        let permit = tokio::select! {
-            permit = Arc::clone(&in_flight).acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            _ = close.notified() => break,
-        };
-        tokio::select! {
-            message = stream.next() => match message {
-                Some(Ok(message)) => {
-                    if !session.handle(message, permit).await {
-                        break;
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(error = %e, "websocket read failed");
-                    break;
-                }
-                None => break,
-            },
-            _ = close.notified() => break,
+    let ended = session.read(&mut stream, &in_flight).await;
+    let ending = match &ended {
+        Ended::Left => None,
+        Ended::TooLarge(why) => Some(Ending {
+            error: Some(error_frame(ErrorCode::FrameTooLarge, why.clone())),
+            code: CLOSE_TOO_BIG,
+            reason: "frame too large",
+        }),
+        Ended::Abandoned => None,
+        Ended::Draining => {
+            // Every request in flight ends by the drain deadline, answered.
+            let all = config.max_in_flight as u32;
+            let _finished = in_flight.acquire_many(all).await;
+            Some(drain_ending())
+        }
+    };
+    if !matches!(ended, Ended::Abandoned) {
+        // Behind every answer queued so far; a client that takes none of
+        // them for the write timeout is too slow to wait for.
+        let queued = tokio::time::timeout(config.write_timeout(), outbound.end(ending)).await;
+        if queued.is_err() {
+            outbound.abandon();
         }
     }
     session.cleanup().await;
     drop(session);
-    let _ = writer.await;
+    drop(outbound);
+    let sink = writer.await;
+    tracing::debug!(why = ended.as_str(), "connection closed");
+    if matches!(ended, Ended::TooLarge(_)) {
+        // The rest of the oversize frame is still unread: closing the socket
+        // now would reset it, and a reset can destroy the error and close
+        // frames before the client reads them. Give it a moment.
+        tokio::time::sleep(CLOSE_GRACE).await;
+    }
+    drop((sink, stream));
     open.decrement(1.0);
 }
 
+/// What a drained connection is told: reconnect, elsewhere if possible.
+fn drain_ending() -> Ending {
+    let why =
+        "this gateway is shutting down; reconnect (to another gateway if there is one) and pull";
+    Ending {
+        error: Some(error_frame(ErrorCode::Unavailable, why.to_string())),
+        code: CLOSE_SERVICE_RESTART,
+        reason: "service restart",
+    }
+}
+
+/// An unsolicited error frame announcing that the connection closes next.
+fn error_frame(code: ErrorCode, why: String) -> axum::body::Bytes {
+    server_frame(Out::Error(Error::new(code, why).to_client_frame(false)))
+}
+
+/// The size of a frame the WebSocket layer refused to read, if that is why
+/// reading failed.
+fn refused_frame(error: axum::Error) -> Result<String, axum::Error> {
+    use tungstenite::error::CapacityError;
+    let inner = error.into_inner();
+    match inner.downcast::<tungstenite::Error>() {
+        Ok(e) => match *e {
+            tungstenite::Error::Capacity(CapacityError::MessageTooLong { size, max_size }) => {
+                Ok(format!(
+                    "frame is at least {size} bytes; frames over {max_size} bytes close the connection"
+                ))
+            }
+            other => Err(axum::Error::new(other)),
+        },
+        Err(inner) => Err(axum::Error::new(inner)),
+    }
+}
+
 impl Session {
+    /// Reads and serves frames until the connection ends; says why.
+    async fn read(
+        &mut self,
+        stream: &mut SplitStream<WebSocket>,
+        in_flight: &Arc<Semaphore>,
+    ) -> Ended {
+        let outbound = self.conn.outbound.clone();
+        let abandoned = outbound.abandoned();
+        let draining = self.conn.gateway.stopped_accepting();
+        tokio::pin!(abandoned, draining);
+        loop {
+            let permit = tokio::select! {
+                biased;
+                _ = &mut abandoned => return Ended::Abandoned,
+                _ = &mut draining => return Ended::Draining,
+                permit = Arc::clone(in_flight).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => return Ended::Left,
+                },
+            };
+            let message = tokio::select! {
+                biased;
+                _ = &mut abandoned => return Ended::Abandoned,
+                _ = &mut draining => return Ended::Draining,
+                message = stream.next() => message,
+            };
+            match message {
+                Some(Ok(message)) => {
+                    if !self.handle(message, permit).await {
+                        return Ended::Left;
+                    }
+                }
+                Some(Err(e)) => match refused_frame(e) {
+                    Ok(why) => return Ended::TooLarge(why),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "websocket read failed");
+                        return Ended::Left;
+                    }
+                },
+                None => return Ended::Left,
+            }
+        }
+    }
+
     /// Handles one WebSocket message; `false` ends the connection. `permit`
     /// is this request's place among the connection's requests in flight.
     async fn handle(&mut self, message: WsMessage, permit: OwnedSemaphorePermit) -> bool {
@@ -117,20 +233,10 @@ impl Session {
             WsMessage::Ping(_) | WsMessage::Pong(_) => return true,
         };
         let limit = self.conn.gateway.config.max_frame_bytes;
-        if bytes.len() > limit {
-            let why = format!("frame is {} bytes; the limit is {limit}", bytes.len());
-            self.conn
-                .error(0, Error::new(ErrorCode::FrameTooLarge, why))
-                .await;
-            return true;
-        }
-        let frame = match ClientFrame::decode(bytes) {
+        let frame = match crate::inbound::decode_client_frame(&bytes, limit) {
             Ok(frame) => frame,
             Err(e) => {
-                let why = format!("frame is not a ClientFrame: {e}");
-                self.conn
-                    .error(0, Error::new(ErrorCode::MalformedFrame, why))
-                    .await;
+                self.conn.error(0, e).await;
                 return true;
             }
         };
@@ -176,7 +282,7 @@ impl Session {
         let (mode, work) = span.in_scope(|| dispatch::start(&self.conn, &identity, frame));
         let conn = Arc::clone(&self.conn);
         let answered = async move {
-            let answer = work.await;
+            let answer = conn.gateway.before_deadline(work).await;
             match answer {
                 Ok(out) => conn.reply(request_id, out).await,
                 Err(e) => conn.error(request_id, e).await,

@@ -31,6 +31,8 @@ pub(crate) async fn dispatch(
 ) -> Result<Out, Error> {
     let mut logic = gateway.backends.logic.clone();
     let user_id = user.to_string();
+    // Paged answers are asked for what fits in one frame.
+    let max_bytes = crate::frame_limit::answer_budget(gateway.config.max_frame_bytes);
     match frame {
         In::CreateGroup(req) => {
             let group = logic
@@ -109,6 +111,7 @@ pub(crate) async fn dispatch(
                     conversation_id: req.conversation_id,
                     after: req.after,
                     limit: req.limit,
+                    max_bytes,
                 })
                 .await?
                 .into_inner();
@@ -140,6 +143,7 @@ pub(crate) async fn dispatch(
                 .conversation_list(logic::ConversationListRequest {
                     user_id,
                     latest: req.latest,
+                    max_bytes,
                 })
                 .await?
                 .into_inner();

@@ -11,20 +11,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
-use axum::extract::ws::Message as WsMessage;
-use std::sync::Arc;
 
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{Notify, mpsc};
+use crate::outbound::{Outbound, QueueError};
 
 /// A handle to write frames to one connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionHandle {
     pub id: u64,
     pub device_id: String,
-    pub outbound: mpsc::Sender<WsMessage>,
-    /// Wakes the connection's task to close it (e.g. its queue overflowed).
-    pub close: Arc<Notify>,
+    /// The connection's queue; also how it is given up when too slow.
+    pub outbound: Outbound,
 }
 
 /// user id to the live connections of that user on this gateway, and room
@@ -123,17 +119,16 @@ impl Hub {
             return writes;
         };
         for connection in connections {
-            match connection
-                .outbound
-                .try_send(WsMessage::Binary(frame.clone()))
-            {
+            match connection.outbound.try_push(frame.clone()) {
                 Ok(()) => writes.delivered += 1,
-                Err(TrySendError::Full(_)) => {
-                    tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
-                    connection.close.notify_one();
+                Err(QueueError::Full) => {
+                    if !connection.outbound.is_abandoned() {
+                        tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
+                        connection.outbound.abandon();
+                    }
                     writes.missed += 1;
                 }
-                Err(TrySendError::Closed(_)) => writes.missed += 1,
+                Err(QueueError::Closed) => writes.missed += 1,
             }
         }
         writes
@@ -149,15 +144,6 @@ impl Hub {
         devices.sort();
         devices.dedup();
         devices
-    }
-
-    /// Asks every connection to close (graceful drain); devices reconnect
-    /// elsewhere and pull.
-    pub fn close_all(&self) {
-        let users = self.users.lock().expect("hub lock");
-        for handle in users.values().flatten() {
-            handle.close.notify_one();
-        }
     }
 
     /// Puts the connection of `handle` in `room`, taking it out of the room
@@ -225,16 +211,13 @@ impl Hub {
             return writes;
         };
         for connection in members.values() {
-            match connection
-                .outbound
-                .try_send(WsMessage::Binary(frame.clone()))
-            {
+            match connection.outbound.try_push(frame.clone()) {
                 Ok(()) => writes.delivered += 1,
-                Err(TrySendError::Full(_)) => {
+                Err(QueueError::Full) => {
                     tracing::debug!(room_id = %room, device_id = %connection.device_id, "outbound queue full; room message dropped");
                     writes.missed += 1;
                 }
-                Err(TrySendError::Closed(_)) => writes.missed += 1,
+                Err(QueueError::Closed) => writes.missed += 1,
             }
         }
         writes
@@ -252,17 +235,17 @@ impl Hub {
 
 #[cfg(test)]
 mod tests {
-    use futures_util::FutureExt;
+    use axum::extract::ws::Message as WsMessage;
 
     use super::*;
+    use crate::outbound::{OutboundQueue, Queued};
 
-    fn connection(hub: &Hub, queue: usize) -> (ConnectionHandle, mpsc::Receiver<WsMessage>) {
-        let (outbound, inbound) = mpsc::channel(queue);
+    fn connection(hub: &Hub, queue: usize) -> (ConnectionHandle, OutboundQueue) {
+        let (outbound, inbound) = Outbound::new(queue, 1 << 20);
         let handle = ConnectionHandle {
             id: hub.next_connection_id(),
             device_id: "d".to_string(),
             outbound,
-            close: Arc::new(Notify::new()),
         };
         (handle, inbound)
     }
@@ -271,9 +254,9 @@ mod tests {
         Bytes::from(text.to_string())
     }
 
-    fn received(inbound: &mut mpsc::Receiver<WsMessage>) -> Vec<Bytes> {
+    fn received(inbound: &mut OutboundQueue) -> Vec<Bytes> {
         let mut frames = Vec::new();
-        while let Ok(WsMessage::Binary(bytes)) = inbound.try_recv() {
+        while let Ok(Queued::Frame(WsMessage::Binary(bytes), _)) = inbound.frames.try_recv() {
             frames.push(bytes);
         }
         frames
@@ -331,9 +314,8 @@ mod tests {
         assert_eq!((first.delivered, first.missed), (1, 0));
         assert_eq!((second.delivered, second.missed), (0, 1));
         assert_eq!(received(&mut a_in), [frame("1")]);
-        let asked_to_close = a.close.notified().now_or_never().is_some();
         assert!(
-            asked_to_close,
+            a.outbound.is_abandoned(),
             "a slow connection is closed; it pulls on reconnect"
         );
         let offline = hub.write_to_user("bob", &frame("3"));
@@ -351,9 +333,8 @@ mod tests {
         assert_eq!((second.delivered, second.missed), (0, 1));
         assert_eq!(received(&mut a_in), [frame("1")]);
         assert_eq!(hub.room_of(a.id).as_deref(), Some("red"));
-        let asked_to_close = a.close.notified().now_or_never().is_some();
         assert!(
-            !asked_to_close,
+            !a.outbound.is_abandoned(),
             "a slow connection is not closed for a room message"
         );
     }

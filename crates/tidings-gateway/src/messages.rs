@@ -7,6 +7,7 @@ use tidings_proto::client::v1::{self as client, server_frame::Frame as Out};
 use tidings_proto::logic::v1 as logic;
 use tidings_proto::sync::v1 as sync;
 
+use crate::frame_limit::{answer_budget, fit};
 use crate::session::{Conn, Identity};
 
 /// Queues a send in the gateway's batcher *now*, so sends keep the order
@@ -43,6 +44,7 @@ pub(crate) async fn pull(
     identity: &Identity,
     pull: client::Pull,
 ) -> Result<Out, Error> {
+    let max_frame_bytes = conn.gateway.config.max_frame_bytes;
     let page = conn
         .gateway
         .backends
@@ -52,12 +54,15 @@ pub(crate) async fn pull(
             user_id: identity.user.to_string(),
             after: pull.after,
             limit: pull.limit,
+            max_bytes: answer_budget(max_frame_bytes),
         })
         .await?
         .into_inner();
-    Ok(Out::PullResult(crate::compression::compress_page(
-        identity.compress_above,
-        client::PullResult {
+    // Cut by the plain size before compressing: the compressed page is
+    // smaller still, and the device can size its decompression by the
+    // frame limit.
+    let page = fit(
+        Out::PullResult(client::PullResult {
             entries: page.entries,
             head: page.head,
             has_more: page.has_more,
@@ -71,7 +76,15 @@ pub(crate) async fn pull(
                 })
                 .collect(),
             compressed_entries: Vec::new(),
-        },
+        }),
+        max_frame_bytes,
+    )?;
+    let Out::PullResult(page) = page else {
+        return Ok(page);
+    };
+    Ok(Out::PullResult(crate::compression::compress_page(
+        identity.compress_above,
+        page,
     )))
 }
 
@@ -106,6 +119,7 @@ pub(crate) async fn history(
             conversation_id: history.conversation_id,
             before: history.before,
             limit: history.limit,
+            max_bytes: answer_budget(conn.gateway.config.max_frame_bytes),
         })
         .await?
         .into_inner();

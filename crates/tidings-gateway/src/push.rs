@@ -12,6 +12,7 @@ use tidings_telemetry::metrics::names;
 use tonic::{Request, Response, Status};
 
 use crate::Hub;
+use crate::frame_limit::push_fits;
 use crate::hub::Writes;
 use crate::session::server_frame;
 
@@ -19,15 +20,23 @@ use crate::session::server_frame;
 #[derive(Clone)]
 pub struct GatewayServer {
     hub: Arc<Hub>,
+    /// No push larger than this is written (`gateway.max_frame_bytes`).
+    max_frame_bytes: usize,
 }
 
 impl GatewayServer {
-    pub fn new(hub: Arc<Hub>) -> Self {
-        GatewayServer { hub }
+    pub fn new(hub: Arc<Hub>, max_frame_bytes: usize) -> Self {
+        GatewayServer {
+            hub,
+            max_frame_bytes,
+        }
     }
 
     pub fn into_service(self) -> GatewayServiceServer<Self> {
+        // Explicit both ways: tonic's 4 MiB default would refuse large answers.
         GatewayServiceServer::new(self)
+            .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }
 }
 
@@ -52,6 +61,10 @@ impl GatewayService for GatewayServer {
             message: request.message,
         }));
         let mut writes = Writes::default();
+        if !push_fits(&frame, self.max_frame_bytes) {
+            writes.missed = request.user_ids.len() as u32;
+            return Ok(answer(writes));
+        }
         for user in &request.user_ids {
             writes += self.hub.write_to_user(user, &frame);
         }
@@ -65,6 +78,7 @@ impl GatewayService for GatewayServer {
         Ok(answer(crate::rooms::push_room(
             &self.hub,
             request.into_inner(),
+            self.max_frame_bytes,
         )))
     }
 
@@ -74,6 +88,11 @@ impl GatewayService for GatewayServer {
             let frame = server_frame(Frame::Push(Push {
                 entry: delivery.entry,
             }));
+            // The device finds the entry by pulling, whose pages are cut.
+            if !push_fits(&frame, self.max_frame_bytes) {
+                writes.missed += 1;
+                continue;
+            }
             writes += self.hub.write_to_user(&delivery.user_id, &frame);
         }
         Ok(answer(writes))

@@ -156,7 +156,7 @@ impl Conn {
 }
 
 /// Writes a room message to this gateway's connections in the room.
-pub(crate) fn push_room(hub: &Hub, request: PushRoomRequest) -> Writes {
+pub(crate) fn push_room(hub: &Hub, request: PushRoomRequest, max_frame_bytes: usize) -> Writes {
     let frame = server_frame(Out::RoomMessage(client::RoomMessage {
         room_id: request.room_id.clone(),
         sender_id: request.sender_id,
@@ -164,6 +164,12 @@ pub(crate) fn push_room(hub: &Hub, request: PushRoomRequest) -> Writes {
         body: request.body,
         sent_at_ms: request.sent_at_ms,
     }));
+    if !crate::frame_limit::push_fits(&frame, max_frame_bytes) {
+        return Writes {
+            delivered: 0,
+            missed: 1,
+        };
+    }
     hub.write_to_room(&request.room_id, &frame)
 }
 

@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::ws::Message as WsMessage;
 use prost::Message as _;
 use tidings_core::{DeviceId, Error, UserId};
 use tidings_proto::client::v1::{ServerFrame, server_frame::Frame as Out};
-use tokio::sync::{Notify, mpsc};
 
 use crate::hub::ConnectionHandle;
+use crate::outbound::Outbound;
 use crate::state::Gateway;
 
 /// The identity hello established; fixed for the connection's life.
@@ -23,11 +22,10 @@ pub(crate) struct Identity {
     pub(crate) compress_above: u32,
 }
 
-/// One connection's gateway, outbound queue and close signal.
+/// One connection's gateway and outbound queue.
 pub(crate) struct Conn {
     pub(crate) gateway: Arc<Gateway>,
-    pub(crate) outbound: mpsc::Sender<WsMessage>,
-    pub(crate) close: Arc<Notify>,
+    pub(crate) outbound: Outbound,
 }
 
 impl Conn {
@@ -37,20 +35,15 @@ impl Conn {
             id,
             device_id: device.to_string(),
             outbound: self.outbound.clone(),
-            close: Arc::clone(&self.close),
         }
     }
 
-    /// Queues the answer to `request_id`.
+    /// Queues the answer to `request_id`, waiting for room in the queue.
+    /// An answer larger than a frame is cut or refused, never sent.
     pub(crate) async fn reply(&self, request_id: u64, frame: Out) {
-        let frame = ServerFrame {
-            request_id,
-            frame: Some(frame),
-        };
-        let _ = self
-            .outbound
-            .send(WsMessage::Binary(frame.encode_to_vec().into()))
-            .await;
+        let max_frame_bytes = self.gateway.config.max_frame_bytes;
+        let frame = crate::frame_limit::encode_answer(request_id, frame, max_frame_bytes);
+        let _ = self.outbound.send(frame).await;
     }
 
     /// Queues an error frame answering `request_id`; the connection stays.

@@ -9,6 +9,7 @@ use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_registry::Registry;
 use tidings_telemetry::TracedChannel;
 
+use crate::drain::DrainState;
 use crate::room_registrations::RoomRegistrations;
 use crate::send_batcher::SendBatcher;
 use crate::{Authenticator, GatewayConfig, Hub};
@@ -34,6 +35,8 @@ pub struct Gateway {
     pub(crate) rooms: RoomRegistrations,
     /// Sends on their way to logic, in batches.
     pub(crate) sends: SendBatcher,
+    /// Serving or draining, and how many connections are open.
+    pub(crate) drain: DrainState,
 }
 
 impl Gateway {
@@ -51,6 +54,7 @@ impl Gateway {
             hub: Arc::new(Hub::new()),
             advertised,
             rooms: RoomRegistrations::default(),
+            drain: DrainState::default(),
         })
     }
 

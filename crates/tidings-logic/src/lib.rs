@@ -9,6 +9,7 @@
 //!
 //! Logic holds no connections and no timelines of its own.
 
+mod answer_bytes;
 mod attempt;
 mod audience;
 mod config;
@@ -19,6 +20,7 @@ mod in_flight;
 mod membership;
 mod push;
 mod push_order;
+mod read_positions;
 mod reads;
 mod rooms;
 mod send;
@@ -27,6 +29,6 @@ mod service;
 pub use config::LogicConfig;
 pub use groups::MEMBERS_KIND;
 pub use push::PushRouter;
-pub use reads::READ_KIND;
+pub use read_positions::READ_KIND;
 pub use send::MAX_SEND_BATCH;
 pub use service::{Backends, LogicServer};

@@ -97,7 +97,10 @@ impl PushRouter {
             .gateways
             .lock()
             .expect("gateway pool lock poisoned")
-            .insert(address.to_string(), GatewayServiceClient::new(channel));
+            .insert(
+                address.to_string(),
+                sized(GatewayServiceClient::new(channel)),
+            );
     }
 
     /// Expects inbox seqs just allocated: their entries are pushed, in seq
@@ -287,8 +290,17 @@ impl Inner {
                 return None;
             }
         };
-        let client = GatewayServiceClient::new(tidings_telemetry::traced(endpoint.connect_lazy()));
+        // The push deadline is the call's deadline.
+        let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.timeout);
+        let client = sized(GatewayServiceClient::new(channel));
         gateways.insert(gateway.to_string(), client.clone());
         Some(client)
     }
+}
+
+/// Explicit message limits both ways, not tonic's 4 MiB decode default.
+fn sized(client: GatewayServiceClient<TracedChannel>) -> GatewayServiceClient<TracedChannel> {
+    client
+        .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
 }

@@ -1,27 +1,16 @@
 //! Reads on behalf of a user: a conversation's store timeline after a cursor
-//! (read diffusion and gap filling), read positions, and the conversation
-//! list a returning device shows first.
+//! (read diffusion and gap filling) and the conversation list a returning
+//! device shows first.
 
 use std::collections::BTreeMap;
 
-use prost::Message as _;
-use tidings_core::{
-    ConversationId, DeviceId, Error, GroupId, InboxEntry, Message, MessageId, TimelineKey, UserId,
-    now_ms,
-};
-use tidings_proto::common::v1::ReadPosition;
+use tidings_core::wire::answer_budget;
+use tidings_core::{ConversationId, Error, GroupId, TimelineKey, UserId};
 use tidings_proto::logic::v1 as pb;
 use tidings_proto::store::v1::{HistoryRequest, RangeRequest};
-use tidings_proto::sync::v1::{
-    AppendInboxRequest, ConversationsRequest, SetReadRequest, UserEntry,
-};
-use tidings_sequence_client::CommitOutcome;
+use tidings_proto::sync::v1::ConversationsRequest;
 
 use crate::service::LogicServer;
-
-/// Kind of the inbox entries that carry a read position to a user's other
-/// devices.
-pub const READ_KIND: &str = "tidings.read";
 
 /// Most latest messages per conversation in a conversation list.
 const MAX_LATEST: u32 = 50;
@@ -51,6 +40,7 @@ impl LogicServer {
                 after: req.after,
                 up_to: head,
                 limit: req.limit,
+                max_bytes: crate::answer_bytes::pull_conversation_range_bytes(req.max_bytes, head),
             })
             .await?
             .into_inner();
@@ -77,81 +67,6 @@ impl LogicServer {
             .ok_or_else(|| Error::internal("sequence service returned no head"))
     }
 
-    pub(crate) async fn handle_read_ack(
-        &self,
-        req: pb::ReadAckRequest,
-    ) -> Result<pb::ReadAckResponse, Error> {
-        let user = UserId::parse(&req.user_id)?;
-        let conversation = ConversationId::parse(&req.conversation_id)?;
-        self.check_member(&conversation, &user).await?;
-        self.backends
-            .sync
-            .clone()
-            .set_read(SetReadRequest {
-                user_id: user.to_string(),
-                conversation_id: conversation.to_string(),
-                read_seq: req.read_seq,
-            })
-            .await?;
-        // Tell the user's other devices through the user's own inbox.
-        let key = TimelineKey::inbox(&user).to_string();
-        let allocation = self.allocation.lock().await;
-        let seq = self
-            .backends
-            .sequence
-            .allocate(std::slice::from_ref(&key))
-            .await?[0];
-        let expected = self.backends.push.expect(vec![(user.to_string(), seq)]);
-        drop(allocation);
-        let position = ReadPosition {
-            conversation_id: conversation.to_string(),
-            read_seq: req.read_seq,
-        };
-        let entry = InboxEntry {
-            seq,
-            conversation_id: conversation.clone(),
-            conv_seq: 0,
-            message: Message {
-                message_id: MessageId::parse(&format!("read:{conversation}:{}", req.read_seq))?,
-                conversation_id: conversation.clone(),
-                conv_seq: 0,
-                sender_id: user.clone(),
-                sender_device: DeviceId::parse(&req.device_id)?,
-                client_msg_id: String::new(),
-                kind: READ_KIND.into(),
-                body: position.encode_to_vec(),
-                created_at_ms: now_ms(),
-            },
-        };
-        let write = self
-            .backends
-            .sync
-            .clone()
-            .append_inbox(AppendInboxRequest {
-                entries: vec![UserEntry {
-                    user_id: user.to_string(),
-                    entry: Some(entry.clone().into()),
-                    listed: false,
-                }],
-            })
-            .await;
-        if let Err(status) = write {
-            let _ = self.backends.sequence.abandon(&[(key, seq)]).await;
-            return Err(status.into());
-        }
-        let committed = self.backends.sequence.commit(&[(key, seq)]).await?;
-        if committed.first() != Some(&CommitOutcome::Committed) {
-            return Err(Error::new(
-                tidings_core::ErrorCode::Retry,
-                "the read position was not committed in time; send it again",
-            ));
-        }
-        expected.committed(vec![(user.to_string(), entry)]);
-        Ok(pb::ReadAckResponse {
-            read_seq: req.read_seq,
-        })
-    }
-
     pub(crate) async fn handle_conversation_list(
         &self,
         req: pb::ConversationListRequest,
@@ -166,6 +81,7 @@ impl LogicServer {
             .clone()
             .conversations(ConversationsRequest {
                 user_id: user.to_string(),
+                max_bytes: 0,
             })
             .await?
             .into_inner()
@@ -209,12 +125,16 @@ impl LogicServer {
             ));
             entry.1.last_conv_seq = entry.1.last_conv_seq.max(head);
         }
+        let (times, mut summaries): (Vec<i64>, Vec<pb::ConversationSummary>) = summaries
+            .into_values()
+            .filter(|(_, summary)| summary.last_conv_seq > 0)
+            .unzip();
+        let unread = self.unread_counts(&user, &summaries).await?;
+        for (summary, unread) in summaries.iter_mut().zip(unread) {
+            summary.unread = unread;
+        }
         let mut list = Vec::with_capacity(summaries.len());
-        for (_, (mut updated, mut summary)) in summaries {
-            if summary.last_conv_seq == 0 {
-                continue;
-            }
-            summary.unread = summary.last_conv_seq.saturating_sub(summary.read_seq);
+        for (mut updated, mut summary) in times.into_iter().zip(summaries) {
             let want = latest.max(1);
             let page = self
                 .backends
@@ -224,6 +144,7 @@ impl LogicServer {
                     conversation_id: summary.conversation_id.clone(),
                     before: 0,
                     limit: want,
+                    max_bytes: req.max_bytes,
                 })
                 .await?
                 .into_inner();
@@ -236,8 +157,9 @@ impl LogicServer {
             list.push((updated, summary));
         }
         list.sort_by_key(|(updated, _)| std::cmp::Reverse(*updated));
-        Ok(pb::ConversationListResponse {
-            conversations: list.into_iter().map(|(_, s)| s).collect(),
-        })
+        let mut conversations: Vec<pb::ConversationSummary> =
+            list.into_iter().map(|(_, s)| s).collect();
+        crate::answer_bytes::fit_latest(&mut conversations, answer_budget(req.max_bytes));
+        Ok(pb::ConversationListResponse { conversations })
     }
 }

@@ -293,6 +293,7 @@ impl LogicServer {
                 after: seq.saturating_sub(1),
                 up_to: seq,
                 limit: 1,
+                max_bytes: 0,
             })
             .await?
             .into_inner();

@@ -53,7 +53,10 @@ impl LogicServer {
     }
 
     pub fn into_service(self) -> LogicServiceServer<Self> {
+        // Explicit both ways: tonic's 4 MiB default would refuse large answers.
         LogicServiceServer::new(self)
+            .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }
 
     pub(crate) fn dedupe_ttl(&self) -> Duration {
@@ -122,6 +125,8 @@ impl LogicService for LogicServer {
                 conversation_id: conversation.to_string(),
                 before: req.before,
                 limit: req.limit,
+                // Logic's answer is store's, so the same budget fits both.
+                max_bytes: req.max_bytes,
             })
             .await?
             .into_inner();

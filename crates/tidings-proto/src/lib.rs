@@ -5,6 +5,14 @@
 
 #![allow(clippy::all, missing_docs)]
 
+/// Largest gRPC message, in bytes, that every Tidings server and client
+/// encodes or decodes, set explicitly on each of them. tonic's default decode
+/// limit of 4 MiB fails any bigger answer (a pull of 500 entries with 32 KiB
+/// bodies is about 16 MiB) with an error no retry cures. Pages are cut by
+/// bytes well below this; the limit is a backstop against a runaway message,
+/// not a page size.
+pub const MAX_GRPC_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// Encoded `FileDescriptorSet` of all Tidings protos, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/tidings_descriptor.bin"));

@@ -156,6 +156,24 @@ pub async fn room_entries_expire_unless_refreshed(reg: &dyn Registry, p: &str) {
     );
 }
 
+/// A gateway's mark says whether the previous one was kept: not on the
+/// first mark, yes while it is refreshed, not once it expired. Marks of
+/// different gateways are independent.
+pub async fn gateway_marks_tell_whether_they_were_kept(reg: &dyn Registry, p: &str) {
+    let (gw1, gw2) = (format!("{p}gw1:7401"), format!("{p}gw2:7401"));
+    let short = Duration::from_millis(600);
+    assert!(!reg.mark_gateway(&gw1, short).await.unwrap(), "first mark");
+    assert!(reg.mark_gateway(&gw1, short).await.unwrap(), "refreshed");
+    assert!(
+        !reg.mark_gateway(&gw2, TTL).await.unwrap(),
+        "another gateway"
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(!reg.mark_gateway(&gw1, TTL).await.unwrap(), "expired");
+    assert!(reg.mark_gateway(&gw1, TTL).await.unwrap());
+    assert!(reg.mark_gateway(&gw2, TTL).await.unwrap());
+}
+
 /// Generates one `#[tokio::test]` per conformance body. `$make` is an async
 /// expression evaluating to something that derefs to a `dyn Registry`.
 #[macro_export]
@@ -168,6 +186,7 @@ macro_rules! registry_conformance_tests {
         $crate::registry_conformance_tests!(@one $make, rooms_list_their_gateways);
         $crate::registry_conformance_tests!(@one $make, leaving_a_room_removes_only_that_gateway);
         $crate::registry_conformance_tests!(@one $make, room_entries_expire_unless_refreshed);
+        $crate::registry_conformance_tests!(@one $make, gateway_marks_tell_whether_they_were_kept);
     };
     (@one $make:expr, $name:ident) => {
         #[tokio::test]

@@ -21,6 +21,8 @@ pub struct InProcessRegistry {
     users: Mutex<HashMap<String, HashMap<String, Entry>>>,
     /// room -> gateway -> expiry.
     rooms: Mutex<HashMap<String, HashMap<String, Instant>>>,
+    /// gateway -> expiry of its mark.
+    marks: Mutex<HashMap<String, Instant>>,
 }
 
 impl InProcessRegistry {
@@ -132,5 +134,12 @@ impl Registry for InProcessRegistry {
             .collect();
         gateways.sort();
         Ok(gateways)
+    }
+
+    async fn mark_gateway(&self, gateway: &str, ttl: Duration) -> Result<bool, RegistryError> {
+        let mut marks = self.marks.lock().expect("registry lock poisoned");
+        let now = Instant::now();
+        let previous = marks.insert(gateway.to_string(), now + ttl);
+        Ok(previous.is_some_and(|expires_at| expires_at > now))
     }
 }

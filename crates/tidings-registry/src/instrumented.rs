@@ -120,6 +120,11 @@ impl Registry for Instrumented {
         self.timed("room_gateways", self.inner.room_gateways(room))
             .await
     }
+
+    async fn mark_gateway(&self, gateway: &str, ttl: Duration) -> Result<bool, RegistryError> {
+        self.timed("mark_gateway", self.inner.mark_gateway(gateway, ttl))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +167,10 @@ mod tests {
         }
 
         async fn room_gateways(&self, _: &str) -> Result<Vec<String>, RegistryError> {
+            Err(unreachable())
+        }
+
+        async fn mark_gateway(&self, _: &str, _: Duration) -> Result<bool, RegistryError> {
             Err(unreachable())
         }
     }

@@ -96,4 +96,15 @@ pub trait Registry: Send + Sync {
     /// The gateways holding connections in `room`, sorted. Expired entries
     /// are never returned; an unknown room has none.
     async fn room_gateways(&self, room: &str) -> Result<Vec<String>, RegistryError>;
+
+    /// Marks `gateway` as holding entries here, for `ttl` unless marked
+    /// again, and returns whether its previous mark was still there.
+    ///
+    /// A gateway marks itself every few seconds, far more often than it
+    /// refreshes its entries. `false` after an earlier mark means the
+    /// registry lost what the gateway wrote (Redis restarted empty or was
+    /// flushed, or the mark expired while the gateway could not reach it),
+    /// so the gateway registers its connections again at once instead of at
+    /// its next heartbeat.
+    async fn mark_gateway(&self, gateway: &str, ttl: Duration) -> Result<bool, RegistryError>;
 }

@@ -40,6 +40,13 @@
 //!   join, filtered on read, and a key-level `PEXPIRE` so a room whose
 //!   gateways all vanished without leaving disappears by itself.
 //!
+//! One string per gateway, `<key_prefix>{g:<gateway>}:mark`, whose only
+//! content is its `PEXPIRE`: the gateway's mark. It lives as long as the
+//! gateway keeps marking itself, and vanishes with everything else when
+//! Redis restarts empty or is flushed, which is how a gateway learns that
+//! its entries are gone. (On a cluster it lives on one node; a node that
+//! alone lost its data is only noticed at the gateway's next heartbeat.)
+//!
 //! # Clock
 //!
 //! All expiry times are on the **Redis server's clock**: the register script
@@ -65,6 +72,8 @@
 //!   last field).
 //! - `room_gateways`: one pipeline, `TIME` then `HGETALL` of the room's hash
 //!   (one slot, so one round trip on a cluster too).
+//! - `mark_gateway`: one `SET ... PX <ttl> GET` of the gateway's mark; the
+//!   old value says whether the previous mark was still there.
 
 mod connection;
 mod entry;
@@ -202,6 +211,11 @@ impl RedisRegistry {
     /// The hash holding the gateways of `room`.
     fn room_key(&self, room: &str) -> String {
         format!("{}{{r:{room}}}:gateways", self.key_prefix)
+    }
+
+    /// The mark of `gateway` (see [`Registry::mark_gateway`]).
+    fn mark_key(&self, gateway: &str) -> String {
+        format!("{}{{g:{gateway}}}:mark", self.key_prefix)
     }
 
     /// Reads the given keys with one pipeline: `TIME`, then `HGETALL` each.
@@ -354,6 +368,20 @@ impl Registry for RedisRegistry {
             .collect();
         gateways.sort();
         Ok(gateways)
+    }
+
+    async fn mark_gateway(&self, gateway: &str, ttl: Duration) -> Result<bool, RegistryError> {
+        let mut connection = self.connection.clone();
+        let previous: Option<String> = redis::cmd("SET")
+            .arg(self.mark_key(gateway))
+            .arg("1")
+            .arg("PX")
+            .arg(entry::ttl_millis(ttl))
+            .arg("GET")
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(previous.is_some())
     }
 }
 

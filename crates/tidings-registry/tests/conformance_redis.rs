@@ -318,3 +318,27 @@ async fn abandoned_rooms_vanish_from_redis() {
     let exists: i64 = admin_query(&mut admin, &["EXISTS", &key]).await;
     assert_eq!(exists, 0, "key {key} outlived its last gateway");
 }
+
+/// A gateway's mark follows the documented layout with the gateway's ttl,
+/// and a mark lost from Redis (as in a restart without data) is reported.
+#[tokio::test]
+async fn a_lost_gateway_mark_is_reported() {
+    let _counters = SERVER_COUNTERS.read().await;
+    let registry = connect().await;
+    let mut admin = admin_connection().await;
+    let gateway = format!("{}gw1:7401", unique_prefix());
+    let key = format!("{KEY_PREFIX}{{g:{gateway}}}:mark");
+
+    assert!(!registry.mark_gateway(&gateway, TTL).await.unwrap());
+    assert!(registry.mark_gateway(&gateway, TTL).await.unwrap());
+    let pttl: i64 = admin_query(&mut admin, &["PTTL", &key]).await;
+    assert!(0 < pttl && pttl <= 30_000, "key {key} has pttl {pttl}");
+
+    let deleted: i64 = admin_query(&mut admin, &["DEL", &key]).await;
+    assert_eq!(deleted, 1);
+    assert!(
+        !registry.mark_gateway(&gateway, TTL).await.unwrap(),
+        "a mark lost from Redis must be reported"
+    );
+    let _: i64 = admin_query(&mut admin, &["DEL", &key]).await;
+}

@@ -133,12 +133,15 @@ pub struct SequenceRouter {
     instances: Vec<String>,
     owners: Mutex<HashMap<u32, String>>,
     clients: Mutex<HashMap<String, SequenceServiceClient<TracedChannel>>>,
+    /// Deadline of each call to an instance.
+    call_timeout: Duration,
 }
 
 impl SequenceRouter {
     /// `instances`: gRPC addresses (`host:port`) of every sequence instance;
-    /// `sections` must equal the instances' `sequence.sections`.
-    pub fn new(instances: Vec<String>, sections: u32) -> Result<Self> {
+    /// `sections` must equal the instances' `sequence.sections`. A call that
+    /// gets no answer within `call_timeout` fails as unavailable.
+    pub fn new(instances: Vec<String>, sections: u32, call_timeout: Duration) -> Result<Self> {
         if instances.is_empty() {
             return Err(Error::invalid("at least one sequence instance is needed"));
         }
@@ -147,6 +150,7 @@ impl SequenceRouter {
             instances,
             owners: Mutex::default(),
             clients: Mutex::default(),
+            call_timeout,
         })
     }
 
@@ -212,7 +216,7 @@ impl SequenceRouter {
         self.clients
             .lock()
             .expect("clients lock")
-            .insert(addr.to_string(), SequenceServiceClient::new(channel));
+            .insert(addr.to_string(), sized(SequenceServiceClient::new(channel)));
     }
 
     /// Gives up seqs at once (best effort; the deadline abandons them anyway).
@@ -324,12 +328,20 @@ impl SequenceRouter {
         }
         let endpoint = Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(2))
+            .connect_timeout(Duration::from_secs(2).min(self.call_timeout))
             .tcp_nodelay(true);
-        let client = SequenceServiceClient::new(tidings_telemetry::traced(endpoint.connect_lazy()));
+        let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.call_timeout);
+        let client = sized(SequenceServiceClient::new(channel));
         clients.insert(addr.to_string(), client.clone());
         Ok(client)
     }
+}
+
+/// Explicit message limits both ways, not tonic's 4 MiB decode default.
+fn sized(client: SequenceServiceClient<TracedChannel>) -> SequenceServiceClient<TracedChannel> {
+    client
+        .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+        .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
 }
 
 fn seq_refs(refs: &[(String, Seq)]) -> (Vec<String>, Vec<SeqRef>) {

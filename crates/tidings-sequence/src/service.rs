@@ -28,7 +28,10 @@ impl SequenceServer {
     }
 
     pub fn into_service(self) -> SequenceServiceServer<Self> {
+        // Explicit both ways: tonic's 4 MiB default would refuse large answers.
         SequenceServiceServer::new(self)
+            .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }
 }
 

@@ -77,7 +77,7 @@ async fn router_follows_the_owner_named_in_the_refusal_and_forgets_a_dead_one() 
     let mut instances = vec![String::new(); 2];
     instances[section % 2] = b.address.to_string();
     instances[(section + 1) % 2] = a.address.to_string();
-    let router = SequenceRouter::new(instances, SECTIONS).unwrap();
+    let router = SequenceRouter::new(instances, SECTIONS, Duration::from_secs(5)).unwrap();
     let second = router.allocate(&key).await.unwrap()[0];
     assert!(second > first);
     let refs = [(KEY.to_string(), second)];

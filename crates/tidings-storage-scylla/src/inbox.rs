@@ -52,7 +52,7 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::value::CqlValue;
 use tidings_core::{ConversationId, InboxEntry, Seq};
 use tidings_proto::common::v1 as pb;
-use tidings_storage::{InboxPage, InboxStore, MAX_PAGE, StorageError};
+use tidings_storage::{InboxPage, InboxStore, PageBuilder, PageLimit, StorageError};
 
 use crate::codec::{
     bucket_index_ttl, decode_message, expiry_day, expiry_window, now_ms, seq_from_cql, seq_to_cql,
@@ -177,11 +177,10 @@ impl InboxStore for ScyllaStore {
         user: &str,
         after: Seq,
         up_to: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<InboxPage, StorageError> {
         let (entries, has_more) = if after < up_to {
-            self.read_entries(user, after + 1, up_to, limit.min(MAX_PAGE))
-                .await?
+            self.read_entries(user, after + 1, up_to, limit).await?
         } else {
             (Vec::new(), false)
         };
@@ -196,17 +195,16 @@ impl InboxStore for ScyllaStore {
 }
 
 impl ScyllaStore {
-    /// Live entries with `first <= seq <= last`, oldest first, at most
-    /// `limit`, and whether more follow.
+    /// Live entries with `first <= seq <= last`, oldest first, within
+    /// `limit`, and whether more follow: like `read_range` of messages.
     async fn read_entries(
         &self,
         user: &str,
         first: Seq,
         last: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<(Vec<InboxEntry>, bool), StorageError> {
-        let wanted = limit + 1;
-        let mut entries = Vec::new();
+        let mut page = PageBuilder::new(limit);
         // In order, from `inbox_buckets` unless the range lies in one.
         let index = &self.statements.select_inbox_buckets;
         let mut buckets = self
@@ -226,22 +224,19 @@ impl ScyllaStore {
                 continue;
             }
             let (low, high) = self.inbox_buckets.clamp(bucket, first, last);
-            let missing = i32::try_from(wanted - entries.len()).unwrap_or(i32::MAX);
+            let missing = i32::try_from(page.room() + 1).unwrap_or(i32::MAX);
             let values = (user, bucket, low, high, missing);
             let statement = &self.statements.select_inbox;
             let mut rows = self
                 .rows::<InboxRow>("read inbox", statement, values)
                 .await?;
             while let Some(row) = rows.try_next().await? {
-                entries.push(entry_from_row(row)?);
-            }
-            if entries.len() >= wanted {
-                break;
+                if !page.offer(entry_from_row(row)?) {
+                    return Ok((page.into_items(), true));
+                }
             }
         }
-        let has_more = entries.len() > limit;
-        entries.truncate(limit);
-        Ok((entries, has_more))
+        Ok((page.into_items(), false))
     }
 
     /// The highest seq of `user` that may have expired by now: the max of the

@@ -21,6 +21,7 @@ mod column_additions;
 mod config;
 mod conversations;
 mod dedupe;
+mod driver_errors;
 mod groups;
 mod inbox;
 mod lwt;

@@ -3,7 +3,8 @@
 //!
 //! A range read lists the buckets it spans from `message_buckets` (unless it
 //! lies in one bucket) and reads them in order, each with a `LIMIT` of what is
-//! still missing plus one, which tells `has_more`.
+//! still missing plus one, which tells `has_more`. It stops at the first row
+//! past the page's byte budget, which also tells `has_more`.
 //!
 //! Removing messages (`delete_messages`, for abandoned seqs) deletes their
 //! rows and leaves `message_buckets` alone. An index row only says that a
@@ -20,7 +21,7 @@ use futures_util::TryStreamExt;
 use futures_util::future::{BoxFuture, FutureExt};
 use scylla::value::CqlTimestamp;
 use tidings_core::{ConversationId, DeviceId, Message, MessageId, Seq, UserId};
-use tidings_storage::{MAX_PAGE, MessageStore, Page, StorageError};
+use tidings_storage::{MAX_COUNT, MessageStore, Page, PageBuilder, PageLimit, StorageError};
 
 use crate::codec::{seq_from_cql, seq_to_cql};
 use crate::store::ScyllaStore;
@@ -118,7 +119,7 @@ impl MessageStore for ScyllaStore {
         conversation: &str,
         after: Seq,
         up_to: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let last = up_to.unwrap_or(Seq::MAX);
         if after >= last {
@@ -132,7 +133,7 @@ impl MessageStore for ScyllaStore {
         &self,
         conversation: &str,
         before: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let last = match before {
             Some(0) => return Ok(empty_page()),
@@ -142,21 +143,67 @@ impl MessageStore for ScyllaStore {
         self.read_range(conversation, 0, last, limit, Order::NewestFirst)
             .await
     }
+
+    /// Reads the range's buckets like `read_messages`, selecting only the
+    /// sender of each row, bucket by bucket with a `LIMIT` of what is left.
+    async fn count_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Seq,
+        except_sender: &str,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        if after >= up_to {
+            return Ok(0);
+        }
+        let (first, last) = (after + 1, up_to);
+        let limit = limit.min(MAX_COUNT);
+        let mut buckets = self
+            .bucket_list(
+                "read message buckets",
+                self.message_buckets,
+                &self.statements.select_message_buckets,
+                conversation,
+                first,
+                last,
+            )
+            .await?;
+        let (mut looked_at, mut others) = (0, 0);
+        while looked_at < limit
+            && let Some(bucket) = buckets.try_next().await?
+        {
+            let (low, high) = self.message_buckets.clamp(bucket, first, last);
+            let missing = i32::try_from(limit - looked_at).unwrap_or(i32::MAX);
+            let values = (conversation, bucket, low, high, missing);
+            let statement = &self.statements.select_message_senders;
+            let mut rows = self
+                .rows::<(String,)>("count messages", statement, values)
+                .await?;
+            while let Some((sender,)) = rows.try_next().await? {
+                looked_at += 1;
+                if sender != except_sender {
+                    others += 1;
+                }
+            }
+        }
+        Ok(others)
+    }
 }
 
 impl ScyllaStore {
-    /// Messages with `first <= conv_seq <= last` in `order`, at most `limit`
-    /// (clamped to `MAX_PAGE`).
+    /// Messages with `first <= conv_seq <= last` in `order`, within `limit`.
+    /// Each bucket is asked for the count still missing plus one; the read
+    /// stops at the first row the byte budget refuses.
     async fn read_range(
         &self,
         conversation: &str,
         first: Seq,
         last: Seq,
-        limit: usize,
+        limit: PageLimit,
         order: Order,
     ) -> Result<Page<Message>, StorageError> {
-        let limit = limit.min(MAX_PAGE);
-        let wanted = limit + 1;
+        let mut page = PageBuilder::new(limit);
         let (statement, index) = match order {
             Order::OldestFirst => (
                 &self.statements.select_messages,
@@ -167,7 +214,6 @@ impl ScyllaStore {
                 &self.statements.select_message_buckets_desc,
             ),
         };
-        let mut items = Vec::new();
         // In `order`, from `message_buckets` unless the range lies in one.
         let mut buckets = self
             .bucket_list(
@@ -181,21 +227,24 @@ impl ScyllaStore {
             .await?;
         while let Some(bucket) = buckets.try_next().await? {
             let (low, high) = self.message_buckets.clamp(bucket, first, last);
-            let missing = i32::try_from(wanted - items.len()).unwrap_or(i32::MAX);
+            let missing = i32::try_from(page.room() + 1).unwrap_or(i32::MAX);
             let values = (conversation, bucket, low, high, missing);
             let mut rows = self
                 .rows::<MessageRow>("read messages", statement, values)
                 .await?;
             while let Some(row) = rows.try_next().await? {
-                items.push(message_from_row(conversation, row)?);
-            }
-            if items.len() >= wanted {
-                break;
+                if !page.offer(message_from_row(conversation, row)?) {
+                    return Ok(Page {
+                        items: page.into_items(),
+                        has_more: true,
+                    });
+                }
             }
         }
-        let has_more = items.len() > limit;
-        items.truncate(limit);
-        Ok(Page { items, has_more })
+        Ok(Page {
+            items: page.into_items(),
+            has_more: false,
+        })
     }
 }
 

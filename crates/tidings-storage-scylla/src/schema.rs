@@ -20,6 +20,7 @@ use scylla::value::CqlTimestamp;
 use crate::StorageError;
 use crate::column_additions::{added_column, has_column};
 use crate::config::ScyllaConfig;
+use crate::driver_errors::classify;
 use crate::session::{backend, open_session};
 
 /// One schema version: portable CQL for every server, plus options only
@@ -170,10 +171,9 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<MigrationReport, StorageEr
                 .query_unpaged(render(&statement, config), &[])
                 .await
                 .map_err(|e| {
-                    StorageError::Backend(format!(
-                        "cql migration {}: {e}\nin: {statement}",
-                        migration.version
-                    ))
+                    let detail =
+                        format!("cql migration {}: {e}\nin: {statement}", migration.version);
+                    classify(&e, detail)
                 })?;
         }
         if server == ServerKind::ScyllaDb {

@@ -45,6 +45,7 @@ impl SectionStore for ScyllaStore {
     ) -> Result<SectionState, StorageError> {
         let lease_until_ms = now_ms.saturating_add(lease_ms);
         let mut current = self.read_section(section, false).await?;
+        let mut last_error = None;
         for attempt in 0..MAX_ATTEMPTS {
             let outcome = match &current {
                 None => {
@@ -98,12 +99,13 @@ impl SectionStore for ScyllaStore {
                     // again and decide again (a claim that did land is simply
                     // superseded by the next one).
                     tracing::debug!(section, attempt, %error, "section claim retried");
+                    last_error = Some(error);
                     backoff(attempt).await;
                     current = self.read_section(section, true).await?;
                 }
             }
         }
-        Err(gave_up("claim", section))
+        Err(gave_up("claim", section, last_error))
     }
 
     async fn renew_lease(
@@ -191,6 +193,7 @@ impl ScyllaStore {
         section: u32,
         epoch: u64,
     ) -> Result<(), StorageError> {
+        let mut last_error = None;
         for attempt in 0..MAX_ATTEMPTS {
             let outcome = match self.transaction(action, statement, values.clone()).await {
                 Ok(outcome) => outcome,
@@ -198,6 +201,7 @@ impl ScyllaStore {
                     // Retrying is safe: the update is conditional on its own
                     // effect not being there yet.
                     tracing::debug!(section, attempt, %error, "{action} retried");
+                    last_error = Some(error);
                     backoff(attempt).await;
                     continue;
                 }
@@ -221,7 +225,7 @@ impl ScyllaStore {
                 current,
             });
         }
-        Err(gave_up(action, section))
+        Err(gave_up(action, section, last_error))
     }
 }
 
@@ -272,8 +276,17 @@ fn now_nanos() -> u32 {
         .map_or(0, |d| d.subsec_nanos())
 }
 
-fn gave_up(action: &str, section: u32) -> StorageError {
-    StorageError::Backend(format!(
-        "section {section}: {action} failed {MAX_ATTEMPTS} times in a row"
-    ))
+/// The failure after [`MAX_ATTEMPTS`] in a row: as transient as the last
+/// error (a cluster that stayed unreachable), and transient when every
+/// attempt lost a race (contention passes); a refused statement stays a
+/// backend failure.
+fn gave_up(action: &str, section: u32, last_error: Option<StorageError>) -> StorageError {
+    let detail = format!("section {section}: {action} failed {MAX_ATTEMPTS} times in a row");
+    match last_error {
+        None => StorageError::Unavailable(detail),
+        Some(e @ (StorageError::Backend(_) | StorageError::Corrupt { .. })) => {
+            StorageError::Backend(format!("{detail}; last: {e}"))
+        }
+        Some(e) => StorageError::Unavailable(format!("{detail}; last: {e}")),
+    }
 }

@@ -1,8 +1,6 @@
 //! Building a driver session from the config, and turning driver errors into
 //! [`StorageError`]s.
 
-use std::fmt::Display;
-
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -10,6 +8,7 @@ use scylla::policies::load_balancing::DefaultPolicy;
 
 use crate::StorageError;
 use crate::config::{ScyllaConfig, parse_consistency, parse_serial_consistency};
+use crate::driver_errors::{DriverError, classify};
 
 /// A session to the configured cluster: token-aware (and, on ScyllaDB,
 /// shard-aware) routing, the configured consistency and serial consistency
@@ -42,10 +41,11 @@ pub(crate) async fn open_session(config: &ScyllaConfig) -> Result<Session, Stora
         builder = builder.user(user, password);
     }
     let session = builder.build().await.map_err(|e| {
-        StorageError::Backend(format!(
+        let detail = format!(
             "cannot connect to {}: {e}",
             config.contact_points.join(", ")
-        ))
+        );
+        classify(&e, detail)
     })?;
     tracing::info!(
         contact_points = %config.contact_points.join(","),
@@ -56,7 +56,9 @@ pub(crate) async fn open_session(config: &ScyllaConfig) -> Result<Session, Stora
     Ok(session)
 }
 
-/// Wraps a driver error with what was being done.
-pub(crate) fn backend<E: Display>(action: &'static str) -> impl Fn(E) -> StorageError {
-    move |error| StorageError::Backend(format!("cql {action}: {error}"))
+/// Wraps a driver error with what was being done: unavailable when the
+/// cluster could not be reached or did not answer in time, else a backend
+/// failure (see `driver_errors`).
+pub(crate) fn backend<E: DriverError>(action: &'static str) -> impl Fn(E) -> StorageError {
+    move |error| classify(&error, format!("cql {action}: {error}"))
 }

@@ -16,6 +16,7 @@ use scylla::statement::prepared::PreparedStatement;
 
 use crate::StorageError;
 use crate::config::{ScyllaConfig, parse_serial_consistency};
+use crate::driver_errors::classify;
 
 /// How a statement is executed, which decides its driver settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,8 @@ statements! {
         WHERE conversation_id = ? AND bucket >= ? AND bucket <= ? ORDER BY bucket DESC";
     select_messages: Read = "SELECT conv_seq, message_id, sender_id, sender_device, \
         client_msg_id, kind, body, created_at FROM {ks}.messages \
+        WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? LIMIT ?";
+    select_message_senders: Read = "SELECT sender_id FROM {ks}.messages \
         WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? LIMIT ?";
     delete_message: Write = "DELETE FROM {ks}.messages \
         WHERE conversation_id = ? AND bucket = ? AND conv_seq = ?";
@@ -194,10 +197,11 @@ async fn prepare(
 ) -> Result<PreparedStatement, StorageError> {
     let cql = render(template, &config.keyspace);
     let mut statement = session.prepare(cql).await.map_err(|e| {
-        StorageError::Backend(format!(
+        let detail = format!(
             "cql prepare {name}: {e} (has `migrate` been run for keyspace {}?)",
             config.keyspace
-        ))
+        );
+        classify(&e, detail)
     })?;
     statement.set_is_idempotent(kind != Kind::Lwt);
     if matches!(kind, Kind::Read | Kind::SerialRead | Kind::Scan) {

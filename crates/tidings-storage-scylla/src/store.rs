@@ -205,11 +205,15 @@ impl ScyllaStore {
 /// or that was laid out with other bucket widths.
 async fn check_schema(session: &Session, config: &ScyllaConfig) -> Result<(), StorageError> {
     let keyspace = &config.keyspace;
-    let versions = applied_versions(session, keyspace).await.map_err(|e| {
-        StorageError::Backend(format!(
-            "keyspace {keyspace} has no schema ({e}): run migrate first"
-        ))
-    })?;
+    let versions = applied_versions(session, keyspace)
+        .await
+        .map_err(|e| match e {
+            // The cluster did not answer: says nothing about the schema.
+            StorageError::Unavailable(_) => e,
+            _ => StorageError::Backend(format!(
+                "keyspace {keyspace} has no schema ({e}): run migrate first"
+            )),
+        })?;
     if !versions.contains(&LATEST_VERSION) {
         let found = versions.last().copied().unwrap_or(0);
         return Err(StorageError::Backend(format!(

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tidings_storage::conformance::{
     conv_seqs, inbox_entry, inbox_seqs, message, unique_conversation, unique_id,
 };
-use tidings_storage::{StorageError, Tables};
+use tidings_storage::{PageLimit, StorageError, Tables};
 use tidings_storage_scylla::{ScyllaConfig, ScyllaStore};
 use tokio::sync::OnceCell;
 
@@ -109,13 +109,16 @@ async fn messages_span_buckets_with_gaps() {
     let (messages, conv) = (&tables.messages, conv.as_str());
     let forward = move |after, up_to, limit| async move {
         let page = messages
-            .read_messages(conv, after, up_to, limit)
+            .read_messages(conv, after, up_to, PageLimit::entries(limit))
             .await
             .unwrap();
         (conv_seqs(&page.items), page.has_more)
     };
     let backward = move |before, limit| async move {
-        let page = messages.read_history(conv, before, limit).await.unwrap();
+        let page = messages
+            .read_history(conv, before, PageLimit::entries(limit))
+            .await
+            .unwrap();
         (conv_seqs(&page.items), page.has_more)
     };
 
@@ -128,7 +131,10 @@ async fn messages_span_buckets_with_gaps() {
         forward(200_000, Some(u64::MAX - 1), 10).await,
         (vec![1 << 40, u64::MAX - 1], false)
     );
-    let page = messages.read_messages(conv, 0, None, 100).await.unwrap();
+    let page = messages
+        .read_messages(conv, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(page.items, all);
 
     assert_eq!(
@@ -164,14 +170,18 @@ async fn inbox_spans_buckets_and_mixed_ttls() {
         .await
         .unwrap();
 
-    let page = tables.inbox.read_inbox(&user, 0, 400_000, 2).await.unwrap();
+    let page = tables
+        .inbox
+        .read_inbox(&user, 0, 400_000, PageLimit::entries(2))
+        .await
+        .unwrap();
     assert_eq!(inbox_seqs(&page.entries), [1, 2]);
     assert!(page.has_more);
 
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let page = tables
         .inbox
-        .read_inbox(&user, 0, 400_000, 10)
+        .read_inbox(&user, 0, 400_000, PageLimit::entries(10))
         .await
         .unwrap();
     assert_eq!(inbox_seqs(&page.entries), [1, 65_536, 300_000]);
@@ -181,7 +191,7 @@ async fn inbox_spans_buckets_and_mixed_ttls() {
     );
     let page = tables
         .inbox
-        .read_inbox(&user, 2, 400_000, 10)
+        .read_inbox(&user, 2, 400_000, PageLimit::entries(10))
         .await
         .unwrap();
     assert_eq!(inbox_seqs(&page.entries), [65_536, 300_000]);
@@ -205,17 +215,33 @@ async fn inbox_expiry_through_a_window() {
         .append_inbox(&entries, Duration::from_secs(4))
         .await
         .unwrap();
-    let page = tables.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+    let page = tables
+        .inbox
+        .read_inbox(&user, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(inbox_seqs(&page.entries), [1, 2]);
     assert!(!page.truncated, "nothing can have expired yet");
 
     tokio::time::sleep(Duration::from_millis(4500)).await;
     for _ in 0..2 {
-        let page = tables.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+        let page = tables
+            .inbox
+            .read_inbox(&user, 0, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(page.entries.is_empty() && page.truncated);
-        let page = tables.inbox.read_inbox(&user, 1, 10, 10).await.unwrap();
+        let page = tables
+            .inbox
+            .read_inbox(&user, 1, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(page.truncated, "entry 2 expired after checkpoint 1");
-        let page = tables.inbox.read_inbox(&user, 2, 10, 10).await.unwrap();
+        let page = tables
+            .inbox
+            .read_inbox(&user, 2, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(!page.truncated, "nothing after checkpoint 2 expired");
     }
 }
@@ -230,7 +256,11 @@ async fn instances_share_state() {
         .append_messages(&[message(&conv, 1)])
         .await
         .unwrap();
-    let page = b.messages.read_messages(&conv, 0, None, 10).await.unwrap();
+    let page = b
+        .messages
+        .read_messages(&conv, 0, None, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(conv_seqs(&page.items), [1]);
 
     let section = tidings_storage::conformance::unique_section();

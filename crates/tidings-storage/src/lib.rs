@@ -11,15 +11,17 @@ pub mod conformance;
 pub mod embedded;
 mod groups_traits;
 pub mod instrumented;
+mod page;
 mod traits;
 
 use std::sync::Arc;
 
 pub use groups_traits::*;
+pub use page::{PageBuilder, PageItem, PageLimit};
 pub use traits::*;
 
 /// Errors of a storage backend.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     /// Another allocator epoch owns the section.
     #[error("section {section} is owned by epoch {current}, not {attempted}")]
@@ -38,7 +40,14 @@ pub enum StorageError {
     /// Stored bytes could not be decoded.
     #[error("corrupt record in {table}: {detail}")]
     Corrupt { table: &'static str, detail: String },
-    /// The backend failed (I/O, network, server error).
+    /// The backend could not be reached or did not answer in time (network,
+    /// timeout, node down or overloaded, disk I/O). The operation may or may
+    /// not have taken effect; retrying it later is expected to succeed.
+    #[error("storage backend unavailable: {0}")]
+    Unavailable(String),
+    /// The backend failed in a way a retry will not fix (a refused
+    /// statement, a bad schema, an impossible state): a bug or a
+    /// misconfiguration.
     #[error("storage backend: {0}")]
     Backend(String),
 }
@@ -46,10 +55,14 @@ pub enum StorageError {
 impl From<StorageError> for tidings_core::Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::Fenced { .. } | StorageError::Owned { .. } => {
-                tidings_core::Error::unavailable(e.to_string())
+            // Transient: the client retries with the same client_msg_id, and
+            // a message that was in fact stored is then found, not lost.
+            StorageError::Fenced { .. }
+            | StorageError::Owned { .. }
+            | StorageError::Unavailable(_) => tidings_core::Error::unavailable(e.to_string()),
+            StorageError::Corrupt { .. } | StorageError::Backend(_) => {
+                tidings_core::Error::internal(e.to_string())
             }
-            other => tidings_core::Error::internal(other.to_string()),
         }
     }
 }
@@ -95,5 +108,36 @@ impl Tables {
     /// [`crate::instrumented`].
     pub fn instrumented(self, backend: &'static str) -> Tables {
         instrumented::instrument(self, backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tidings_core::ErrorCode;
+
+    use super::*;
+
+    #[test]
+    fn only_transient_failures_reach_callers_as_unavailable() {
+        let code = |e: StorageError| tidings_core::Error::from(e).code;
+        assert_eq!(
+            code(StorageError::Unavailable("node down".into())),
+            ErrorCode::Unavailable
+        );
+        let fenced = StorageError::Fenced {
+            section: 1,
+            attempted: 2,
+            current: 3,
+        };
+        assert_eq!(code(fenced), ErrorCode::Unavailable);
+        let corrupt = StorageError::Corrupt {
+            table: "inbox",
+            detail: "bad bytes".into(),
+        };
+        assert_eq!(code(corrupt), ErrorCode::Internal);
+        assert_eq!(
+            code(StorageError::Backend("syntax error".into())),
+            ErrorCode::Internal
+        );
     }
 }

@@ -5,17 +5,23 @@
 //! * a method returns only once what it wrote is durable;
 //! * ranges are half-open on the left (`after < seq`) and closed on the right
 //!   (`seq <= up_to`), as the sync protocol is;
-//! * `limit` is at most `MAX_PAGE`; callers clamp user input before calling.
+//! * range reads take a [`PageLimit`]: a count (at most `MAX_PAGE`) and a
+//!   byte budget; a page cut by either says `has_more`, and holds at least
+//!   one item when the range has one.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tidings_core::{InboxEntry, Message, Seq};
 
-use crate::StorageError;
+use crate::{PageLimit, StorageError};
 
 /// Largest page any read returns.
 pub const MAX_PAGE: usize = 1000;
+
+/// Most messages one [`MessageStore::count_messages`] looks at. Larger than a
+/// page because a count reads only senders, never bodies.
+pub const MAX_COUNT: usize = 10_000;
 
 /// One page of a range read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,23 +44,37 @@ pub trait MessageStore: Send + Sync {
     async fn delete_messages(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError>;
 
     /// Messages of `conversation` with `after < conv_seq <= up_to` (no upper
-    /// bound when `up_to` is `None`), oldest first, at most `limit`.
+    /// bound when `up_to` is `None`), oldest first, within `limit`.
     async fn read_messages(
         &self,
         conversation: &str,
         after: Seq,
         up_to: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError>;
 
     /// Messages of `conversation` with `conv_seq < before` (all when `None`),
-    /// newest first, at most `limit`: roaming history.
+    /// newest first, within `limit`: roaming history.
     async fn read_history(
         &self,
         conversation: &str,
         before: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError>;
+
+    /// How many of the first `limit` messages (clamped to `MAX_COUNT`) of
+    /// `conversation` with `after < conv_seq <= up_to`, oldest first, were
+    /// not sent by `except_sender`: unread counts. Counting rows, not seqs,
+    /// keeps the answer exact across the gaps restarts and abandoned seqs
+    /// leave in a timeline.
+    async fn count_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Seq,
+        except_sender: &str,
+        limit: usize,
+    ) -> Result<u64, StorageError>;
 }
 
 /// A page of a user's inbox.
@@ -84,13 +104,13 @@ pub trait InboxStore: Send + Sync {
     async fn delete_inbox(&self, seqs: &[(String, Seq)]) -> Result<(), StorageError>;
 
     /// Unexpired entries of `user`'s inbox with `after < seq <= up_to`, oldest
-    /// first, at most `limit`; `truncated` as documented on [`InboxPage`].
+    /// first, within `limit`; `truncated` as documented on [`InboxPage`].
     async fn read_inbox(
         &self,
         user: &str,
         after: Seq,
         up_to: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<InboxPage, StorageError>;
 }
 

@@ -11,7 +11,7 @@ use tidings_storage::conformance::{
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{
     ConversationState, DedupeKey, DedupeRecord, DedupeState, DeviceCheckpoint, GroupInfo,
-    GroupMember, SectionState, Tables,
+    GroupMember, PageLimit, SectionState, Tables,
 };
 
 async fn fresh_tables() -> (Tables, TempDir) {
@@ -105,11 +105,15 @@ async fn everything_survives_reopening_the_data_directory() {
     let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
     let page = tables
         .messages
-        .read_messages(&conv, 0, None, 10)
+        .read_messages(&conv, 0, None, PageLimit::entries(10))
         .await
         .unwrap();
     assert_eq!(page.items, messages);
-    let page = tables.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+    let page = tables
+        .inbox
+        .read_inbox(&user, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     let expected: Vec<_> = entries.into_iter().map(|(_, e)| e).collect();
     assert_eq!(page.entries, expected);
     assert!(!page.truncated);
@@ -194,19 +198,23 @@ async fn expiry_floor_survives_reopening() {
         assert!(
             tables
                 .inbox
-                .read_inbox(&user, 0, 10, 10)
+                .read_inbox(&user, 0, 10, PageLimit::entries(10))
                 .await
                 .unwrap()
                 .truncated
         );
     }
     let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
-    let page = tables.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+    let page = tables
+        .inbox
+        .read_inbox(&user, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert!(page.entries.is_empty() && page.truncated);
     assert!(
         !tables
             .inbox
-            .read_inbox(&user, 2, 10, 10)
+            .read_inbox(&user, 2, 10, PageLimit::entries(10))
             .await
             .unwrap()
             .truncated
@@ -273,11 +281,15 @@ async fn acknowledged_writes_are_in_the_files_before_close() {
     let crashed = Tables::from_backend(EmbeddedStore::open(copy.path()).unwrap());
     let page = crashed
         .messages
-        .read_messages(&conv, 0, None, 10)
+        .read_messages(&conv, 0, None, PageLimit::entries(10))
         .await
         .unwrap();
     assert_eq!(page.items, [messages[0].clone(), messages[2].clone()]);
-    let page = crashed.inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+    let page = crashed
+        .inbox
+        .read_inbox(&user, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(page.entries, [entries[0].1.clone()]);
     let found = crashed.dedupe.get_dedupe(&[key]).await.unwrap();
     assert_eq!(found, [Some(reserved)]);

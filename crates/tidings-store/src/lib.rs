@@ -6,15 +6,21 @@
 
 use std::sync::Arc;
 
+use futures_util::{StreamExt, TryStreamExt, stream};
+use tidings_core::wire::answer_budget;
 use tidings_core::{ConversationId, Error, Message};
 use tidings_proto::store::v1::{
     self as pb, store_service_server::StoreService, store_service_server::StoreServiceServer,
 };
-use tidings_storage::{MAX_PAGE, MessageStore};
+use tidings_storage::{MAX_COUNT, MAX_PAGE, MessageStore, PageLimit};
 use tonic::{Request, Response, Status};
 
 /// Default page size when a request leaves `limit` at 0.
 pub const DEFAULT_PAGE: usize = 50;
+
+/// Counts of one `Count` call run at once: a conversation list asks for
+/// one per conversation, and each is a short read of its own.
+const COUNTS_IN_FLIGHT: usize = 16;
 
 /// Serves `tidings.store.v1.StoreService`.
 #[derive(Clone)]
@@ -28,7 +34,10 @@ impl StoreServer {
     }
 
     pub fn into_service(self) -> StoreServiceServer<Self> {
+        // Explicit both ways: tonic's 4 MiB default would refuse large answers.
         StoreServiceServer::new(self)
+            .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }
 }
 
@@ -38,6 +47,17 @@ pub fn page_size(limit: u32) -> usize {
         0 => DEFAULT_PAGE,
         n => n.min(MAX_PAGE),
     }
+}
+
+/// Bytes of a range or history answer besides its messages: `has_more`.
+const ANSWER_OVERHEAD: usize = 2;
+
+/// The page a read asks for: `limit` clamped (0: the default), and the
+/// answer's byte budget (`max_bytes`, see the proto) less what is not
+/// messages, so the answer itself stays within it.
+fn page_limit(limit: u32, max_bytes: u32) -> PageLimit {
+    let bytes = answer_budget(max_bytes).saturating_sub(ANSWER_OVERHEAD);
+    PageLimit::new(page_size(limit), bytes)
 }
 
 /// Ids were parsed with the message; what is left to check is its place.
@@ -95,7 +115,12 @@ impl StoreService for StoreServer {
         let up_to = (req.up_to > 0).then_some(req.up_to);
         let page = self
             .messages
-            .read_messages(&req.conversation_id, req.after, up_to, page_size(req.limit))
+            .read_messages(
+                &req.conversation_id,
+                req.after,
+                up_to,
+                page_limit(req.limit, req.max_bytes),
+            )
             .await
             .map_err(Error::from)?;
         Ok(Response::new(pb::RangeResponse {
@@ -113,12 +138,107 @@ impl StoreService for StoreServer {
         let before = (req.before > 0).then_some(req.before);
         let page = self
             .messages
-            .read_history(&req.conversation_id, before, page_size(req.limit))
+            .read_history(
+                &req.conversation_id,
+                before,
+                page_limit(req.limit, req.max_bytes),
+            )
             .await
             .map_err(Error::from)?;
         Ok(Response::new(pb::HistoryResponse {
             messages: page.items.into_iter().map(Into::into).collect(),
             has_more: page.has_more,
         }))
+    }
+
+    async fn count(
+        &self,
+        request: Request<pb::CountRequest>,
+    ) -> Result<Response<pb::CountResponse>, Status> {
+        let ranges = request.into_inner().ranges;
+        if ranges.len() > MAX_PAGE {
+            return Err(Error::invalid(format!("at most {MAX_PAGE} ranges a count")).into());
+        }
+        for range in &ranges {
+            ConversationId::parse(&range.conversation_id)?;
+        }
+        let counts = stream::iter(ranges)
+            .map(|range| async move {
+                self.messages
+                    .count_messages(
+                        &range.conversation_id,
+                        range.after,
+                        range.up_to,
+                        &range.except_sender,
+                        MAX_COUNT,
+                    )
+                    .await
+            })
+            .buffered(COUNTS_IN_FLIGHT)
+            .try_collect()
+            .await
+            .map_err(Error::from)?;
+        Ok(Response::new(pb::CountResponse { counts }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use tidings_storage::conformance::message;
+    use tidings_storage::embedded::EmbeddedStore;
+
+    use super::*;
+
+    /// Range and history answers stay within the bytes asked for, with
+    /// has_more set, and hold one message even when it alone is larger.
+    #[tokio::test]
+    async fn answers_are_cut_to_max_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StoreServer::new(EmbeddedStore::open(dir.path()).unwrap());
+        let conversation = "g:store-bytes";
+        let messages: Vec<Message> = (1..=20)
+            .map(|seq| Message {
+                body: vec![7; 10_000],
+                ..message(conversation, seq)
+            })
+            .collect();
+        store.messages.append_messages(&messages).await.unwrap();
+
+        for max_bytes in [1, 25_000, 100_000] {
+            let range = pb::RangeRequest {
+                conversation_id: conversation.into(),
+                limit: 100,
+                max_bytes,
+                ..Default::default()
+            };
+            let page = store.range(Request::new(range)).await.unwrap().into_inner();
+            assert!(page.has_more, "max_bytes={max_bytes}");
+            let fits = page.encoded_len() <= max_bytes as usize;
+            assert!(fits || page.messages.len() == 1, "max_bytes={max_bytes}");
+            assert_eq!(page.messages.len(), (max_bytes as usize / 10_100).max(1));
+
+            let history = pb::HistoryRequest {
+                conversation_id: conversation.into(),
+                limit: 100,
+                max_bytes,
+                ..Default::default()
+            };
+            let page = store
+                .history(Request::new(history))
+                .await
+                .unwrap()
+                .into_inner();
+            assert!(page.has_more);
+            assert_eq!(page.messages[0].conv_seq, 20);
+            assert!(page.encoded_len() <= max_bytes as usize || page.messages.len() == 1);
+        }
+        // 0 asks for the largest answer: all 20 (200 KB) in one page.
+        let range = pb::RangeRequest {
+            conversation_id: conversation.into(),
+            ..Default::default()
+        };
+        let page = store.range(Request::new(range)).await.unwrap().into_inner();
+        assert_eq!((page.messages.len(), page.has_more), (20, false));
     }
 }

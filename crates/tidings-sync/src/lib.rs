@@ -12,13 +12,15 @@ mod large_groups;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message as _;
+use tidings_core::wire::{answer_budget, delimited_len, varint_len};
 use tidings_core::{Error, InboxEntry, Message, TimelineKey, UserId, now_ms};
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
 use tidings_sequence_client::SequenceRouter;
-use tidings_storage::{CheckpointStore, ConversationStore, InboxStore, MAX_PAGE};
+use tidings_storage::{CheckpointStore, ConversationStore, InboxStore, MAX_PAGE, PageLimit};
 use tidings_telemetry::TracedChannel;
 use tidings_telemetry::metrics::names;
 
@@ -66,7 +68,10 @@ impl SyncServer {
     }
 
     pub fn into_service(self) -> SyncServiceServer<Self> {
+        // Explicit both ways: tonic's 4 MiB default would refuse large answers.
         SyncServiceServer::new(self)
+            .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }
 
     fn ttl(&self) -> Duration {
@@ -78,6 +83,27 @@ impl SyncServer {
             0 => self.config.default_pull_limit,
             n => n.min(self.config.max_pull_limit).min(MAX_PAGE),
         }
+    }
+
+    /// The inbox page a pull asks for: `limit` clamped (0: the default), and
+    /// the answer's byte budget (`max_bytes`, see the proto) less what the
+    /// answer holds besides its entries: the head, both flags and the heads
+    /// of the large groups, so the answer itself stays within it.
+    fn page_limit(
+        &self,
+        req: &pb::PullRequest,
+        head: u64,
+        conversation_heads: &[pb::ConversationHead],
+    ) -> PageLimit {
+        // `has_more` and `truncated`: a tag and a byte each.
+        let flags = 2 * 2;
+        let heads: usize = conversation_heads
+            .iter()
+            .map(|h| delimited_len(h.encoded_len()))
+            .sum();
+        let others = 1 + varint_len(head) + flags + heads;
+        let bytes = answer_budget(req.max_bytes).saturating_sub(others);
+        PageLimit::new(self.page_size(req.limit), bytes)
     }
 
     /// The user's inbox head and the heads of the user's large groups, whose
@@ -170,7 +196,7 @@ impl SyncService for SyncServer {
         for (user, seq, message_id) in inbox_seqs(request.into_inner().seqs)? {
             let page = self
                 .inbox
-                .read_inbox(&user, seq.saturating_sub(1), seq, 1)
+                .read_inbox(&user, seq.saturating_sub(1), seq, PageLimit::entries(1))
                 .await
                 .map_err(Error::from)?;
             present.push(
@@ -195,8 +221,18 @@ impl SyncService for SyncServer {
         &self,
         request: Request<pb::SetReadRequest>,
     ) -> Result<Response<pb::SetReadResponse>, Status> {
-        self.handle_set_read(request.into_inner()).await?;
-        Ok(Response::new(pb::SetReadResponse {}))
+        Ok(Response::new(
+            self.handle_set_read(request.into_inner()).await?,
+        ))
+    }
+
+    async fn read_position(
+        &self,
+        request: Request<pb::ReadPositionRequest>,
+    ) -> Result<Response<pb::ReadPositionResponse>, Status> {
+        Ok(Response::new(
+            self.handle_read_position(request.into_inner()).await?,
+        ))
     }
 
     async fn forget_groups(
@@ -241,7 +277,12 @@ impl SyncService for SyncServer {
         };
         let page = self
             .inbox
-            .read_inbox(user.as_str(), after, head, self.page_size(req.limit))
+            .read_inbox(
+                user.as_str(),
+                after,
+                head,
+                self.page_limit(&req, head, &conversation_heads),
+            )
             .await
             .map_err(Error::from)?;
         metrics::histogram!(names::SYNC_PULLED_ENTRIES).record(page.entries.len() as f64);

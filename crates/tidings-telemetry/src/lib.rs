@@ -4,6 +4,8 @@
 //! - traces: every gRPC call is a span, its W3C trace context (`traceparent`)
 //!   travels in the call's metadata, and spans go to an OpenTelemetry
 //!   collector over OTLP/gRPC when an endpoint is configured;
+//! - the transport every service calls another through, in process or over
+//!   a socket, which carries that context and gives each call a deadline;
 //! - metrics through the `metrics` facade, rendered for Prometheus at
 //!   `/metrics` on the process's metrics listener.
 //!

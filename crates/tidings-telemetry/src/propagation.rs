@@ -1,6 +1,8 @@
 //! W3C trace context over gRPC: callers put the current span's context into
 //! the request metadata (`traceparent`, `tracestate`); servers read it back
-//! (see `grpc.rs`) and continue the trace.
+//! (see `grpc.rs`) and continue the trace. Every call also has a deadline.
+
+use std::time::Duration;
 
 use opentelemetry::propagation::{Extractor, Injector};
 use opentelemetry::trace::TraceContextExt;
@@ -10,20 +12,46 @@ use tonic::transport::Channel;
 use tower::ServiceExt as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-/// Errors of a [`Transport`]: the socket's. A concrete type rather than a
-/// boxed trait object, which keeps client futures `Send` for the compiler.
+/// Errors of a [`Transport`]: the socket's, or a missed deadline. A concrete
+/// type rather than a boxed trait object, which keeps client futures `Send`
+/// for the compiler.
 #[derive(Debug)]
-pub struct TransportError(tonic::transport::Error);
+pub struct TransportError(TransportFailure);
+
+#[derive(Debug)]
+enum TransportFailure {
+    Socket(tonic::transport::Error),
+    /// The call's deadline passed. Carried as a `DEADLINE_EXCEEDED` status,
+    /// which tonic finds in the source chain and hands to the caller as is.
+    Deadline(tonic::Status),
+}
+
+impl TransportError {
+    fn deadline(deadline: Duration) -> Self {
+        TransportError(TransportFailure::Deadline(
+            tonic::Status::deadline_exceeded(format!(
+                "no answer within the {} ms call deadline",
+                deadline.as_millis()
+            )),
+        ))
+    }
+}
 
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        match &self.0 {
+            TransportFailure::Socket(e) => e.fmt(f),
+            TransportFailure::Deadline(status) => f.write_str(status.message()),
+        }
     }
 }
 
 impl std::error::Error for TransportError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match &self.0 {
+            TransportFailure::Socket(e) => Some(e),
+            TransportFailure::Deadline(status) => Some(status),
+        }
     }
 }
 
@@ -40,17 +68,19 @@ pub type Transport = tower::util::BoxCloneSyncService<
 /// A client channel that passes on the caller's trace context.
 pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
 
-/// Wraps `channel` so every call carries the current span's trace context.
-pub fn traced(channel: Channel) -> TracedChannel {
-    let transport = Transport::new(channel.map_err(TransportError));
-    InterceptedService::new(transport, TraceContextInterceptor)
+/// Wraps `channel` so every call carries the current span's trace context
+/// and fails with `DEADLINE_EXCEEDED` when no answer came within `deadline`.
+pub fn traced(channel: Channel, deadline: Duration) -> TracedChannel {
+    let socket = channel.map_err(|e| TransportError(TransportFailure::Socket(e)));
+    InterceptedService::new(with_deadline(socket, deadline), TraceContextInterceptor)
 }
 
 /// A channel to a gRPC service served by this process, called in process:
 /// requests and answers are still encoded as on the wire and go through the
 /// same server layer (a span and metrics per call), but no socket, HTTP/2
-/// framing or extra task is involved.
-pub fn in_process<S>(service: S) -> TracedChannel
+/// framing or extra task is involved. Calls have the same `deadline` as over
+/// a socket, so a stuck handler fails its caller in either shape.
+pub fn in_process<S>(service: S, deadline: Duration) -> TracedChannel
 where
     S: tower::Service<
             http::Request<tonic::body::Body>,
@@ -63,8 +93,32 @@ where
     S::Future: Send + 'static,
 {
     let served = tower::Layer::layer(&crate::GrpcTelemetryLayer, service);
-    let transport = Transport::new(served.map_err(|never| match never {}));
-    InterceptedService::new(transport, TraceContextInterceptor)
+    let served = served.map_err(|never| match never {});
+    InterceptedService::new(with_deadline(served, deadline), TraceContextInterceptor)
+}
+
+/// `service` as a [`Transport`] whose calls fail after `deadline`. It bounds
+/// the wait for the answer's head, which a unary handler sends only once it
+/// has finished; dropping the call on expiry resets the stream, and the
+/// server drops the handler. No `grpc-timeout` header is sent: the deadline
+/// is the caller's, and this keeps in-process and socket calls alike.
+fn with_deadline<S>(service: S, deadline: Duration) -> Transport
+where
+    S: tower::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = TransportError,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
+    Transport::new(service.map_future(move |call| async move {
+        tokio::time::timeout(deadline, call)
+            .await
+            .unwrap_or_else(|_| Err(TransportError::deadline(deadline)))
+    }))
 }
 
 /// Adds the current span's W3C trace context to outgoing requests. The
@@ -122,5 +176,58 @@ impl Extractor for HeaderExtractor<'_> {
 
     fn keys(&self) -> Vec<&str> {
         self.0.keys().map(|key| key.as_str()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use tower::Service as _;
+
+    use super::*;
+
+    type Answer = Result<http::Response<tonic::body::Body>, Infallible>;
+
+    /// Calls `channel` once, as a generated client would, and returns the
+    /// status its caller sees.
+    async fn call(mut channel: TracedChannel) -> Result<(), tonic::Status> {
+        let request = http::Request::builder()
+            .uri("/tidings.test.v1.Test/Call")
+            .body(tonic::body::Body::empty())
+            .unwrap();
+        let ready = channel
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::from_error(e.into()))?;
+        ready
+            .call(request)
+            .await
+            .map(drop)
+            .map_err(|e| tonic::Status::from_error(e.into()))
+    }
+
+    #[tokio::test]
+    async fn a_call_without_an_answer_fails_at_its_deadline() {
+        let stuck = tower::service_fn(|_: http::Request<tonic::body::Body>| {
+            std::future::pending::<Answer>()
+        });
+        let started = std::time::Instant::now();
+        let status = call(in_process(stuck, Duration::from_millis(50)))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert!(status.message().contains("50 ms"), "{status:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn a_prompt_answer_is_untouched_by_the_deadline() {
+        let prompt = tower::service_fn(|_: http::Request<tonic::body::Body>| async {
+            Answer::Ok(http::Response::new(tonic::body::Body::empty()))
+        });
+        call(in_process(prompt, Duration::from_secs(5)))
+            .await
+            .expect("answered before the deadline");
     }
 }

@@ -28,14 +28,55 @@ pub struct Cluster {
     pub logic: ServiceProcess,
     /// Registry key prefix of this cluster.
     pub key_prefix: String,
+    /// The Redis every service of this cluster uses.
+    pub redis_url: String,
     gateway_env: Vec<(String, String)>,
-    sync_env: Vec<(String, String)>,
+    /// What each service was started with, to start it again.
+    envs: [Vec<(String, String)>; 4],
+}
+
+/// A backend service of a [`Cluster`] (gateways are the caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Sequence,
+    Store,
+    Sync,
+    Logic,
+}
+
+impl Service {
+    pub const ALL: [Service; 4] = [
+        Service::Sequence,
+        Service::Store,
+        Service::Sync,
+        Service::Logic,
+    ];
+
+    /// The name in its binary (`tidings-<name>`), its listen key and its
+    /// printed address.
+    pub fn name(self) -> &'static str {
+        match self {
+            Service::Sequence => "sequence",
+            Service::Store => "store",
+            Service::Sync => "sync",
+            Service::Logic => "logic",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl Cluster {
     /// Migrates a fresh keyspace and starts every service but gateways.
     /// `extra` adds `TIDINGS__...` settings for every process.
     pub fn start(name: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_on(name, &redis_url(), extra)
+    }
+
+    /// Like [`Cluster::start`], with the registry in the Redis at `redis_url`.
+    pub fn start_on(name: &str, redis: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
         let unique = format!(
             "{}_{}",
             std::process::id(),
@@ -50,7 +91,7 @@ impl Cluster {
             ("TIDINGS__SCYLLA__CONTACT_POINTS", cql_contact_point()),
             ("TIDINGS__SCYLLA__KEYSPACE", keyspace),
             ("TIDINGS__REGISTRY__BACKEND", "redis".to_string()),
-            ("TIDINGS__REGISTRY__URL", redis_url()),
+            ("TIDINGS__REGISTRY__URL", redis.to_string()),
             ("TIDINGS__REGISTRY__KEY_PREFIX", key_prefix.clone()),
         ]
         .into_iter()
@@ -82,15 +123,13 @@ impl Cluster {
             ("TIDINGS__PEERS__LOGIC", logic_addr.clone()),
         ]);
         let sync = ServiceProcess::start("tidings-sync", &sync_env)?;
-        let logic = ServiceProcess::start(
-            "tidings-logic",
-            &with(&[
-                ("TIDINGS__LISTEN__LOGIC", logic_addr),
-                peers_sequence,
-                ("TIDINGS__PEERS__STORE", store.addr("store")),
-                ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
-            ]),
-        )?;
+        let logic_env = with(&[
+            ("TIDINGS__LISTEN__LOGIC", logic_addr),
+            peers_sequence,
+            ("TIDINGS__PEERS__STORE", store.addr("store")),
+            ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
+        ]);
+        let logic = ServiceProcess::start("tidings-logic", &logic_env)?;
         let gateway_env = with(&[
             ("TIDINGS__PEERS__LOGIC", logic.addr("logic")),
             ("TIDINGS__PEERS__SYNC", sync.addr("sync")),
@@ -101,9 +140,22 @@ impl Cluster {
             sync,
             logic,
             key_prefix,
+            redis_url: redis.to_string(),
             gateway_env,
-            sync_env,
+            envs: [env.clone(), env, sync_env, logic_env],
         })
+    }
+
+    /// The `TIDINGS__...` settings naming this cluster's keyspace, for
+    /// running `tidings migrate` against it.
+    pub fn storage_env(&self) -> Vec<(String, String)> {
+        self.envs[Service::Store.index()]
+            .iter()
+            .filter(|(key, _)| {
+                key.starts_with("TIDINGS__STORAGE__") || key.starts_with("TIDINGS__SCYLLA__")
+            })
+            .cloned()
+            .collect()
     }
 
     /// The registry this cluster's services share, read straight from Redis.
@@ -112,24 +164,48 @@ impl Cluster {
             key_prefix: self.key_prefix.clone(),
             ..RedisRegistryOptions::default()
         };
-        RedisRegistry::connect_with(&redis_url(), options)
+        RedisRegistry::connect_with(&self.redis_url, options)
             .await
             .context("redis unreachable; run scripts/redis.sh start")
     }
 
+    fn process_mut(&mut self, service: Service) -> &mut ServiceProcess {
+        match service {
+            Service::Sequence => &mut self.sequence,
+            Service::Store => &mut self.store,
+            Service::Sync => &mut self.sync,
+            Service::Logic => &mut self.logic,
+        }
+    }
+
+    /// `kill -9` of one service's process; its address stays reserved for
+    /// [`Cluster::restart`].
+    pub fn kill(&mut self, service: Service) {
+        let name = service.name();
+        let process = self.process_mut(service);
+        let placeholder = ServiceProcess::placeholder(name, &process.addr(name));
+        std::mem::replace(process, placeholder).kill();
+    }
+
+    /// Starts a killed service again, at the address it had (its peers know
+    /// it by that address).
+    pub fn restart(&mut self, service: Service) -> anyhow::Result<()> {
+        let name = service.name();
+        let mut env = self.envs[service.index()].clone();
+        let address = self.process_mut(service).addr(name);
+        env.push((format!("TIDINGS__LISTEN__{}", name.to_uppercase()), address));
+        *self.process_mut(service) = ServiceProcess::start(&format!("tidings-{name}"), &env)?;
+        Ok(())
+    }
+
     /// `kill -9` of the sync process.
     pub fn kill_sync(&mut self) {
-        let address = self.sync.addr("sync");
-        let placeholder = ServiceProcess::placeholder("sync", &address);
-        std::mem::replace(&mut self.sync, placeholder).kill();
+        self.kill(Service::Sync);
     }
 
     /// Starts sync again, at the address it had.
     pub fn restart_sync(&mut self) -> anyhow::Result<()> {
-        let mut env = self.sync_env.clone();
-        env.push(("TIDINGS__LISTEN__SYNC".into(), self.sync.addr("sync")));
-        self.sync = ServiceProcess::start("tidings-sync", &env)?;
-        Ok(())
+        self.restart(Service::Sync)
     }
 
     /// Starts one more gateway process.

@@ -4,7 +4,9 @@
 //! clients.
 
 mod cluster;
+pub mod ledger;
 mod process;
+mod redis;
 pub mod telemetry;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use tidings::config::ListenConfig;
 use tidings::{Addresses, AllInOne, TidingsConfig};
 use tidings_client::{ClientError, Device, dev_token, proto::Welcome};
 use tidings_core::{ConversationId, ErrorCode, UserId};
+use tidings_proto::MAX_GRPC_MESSAGE_BYTES;
 use tidings_proto::common::v1::Message;
 use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceClient};
@@ -21,8 +24,9 @@ use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tonic::transport::Channel;
 
-pub use cluster::{Cluster, cql_contact_point, redis_url};
+pub use cluster::{Cluster, Service, cql_contact_point, redis_url};
 pub use process::{EPHEMERAL, ProcessServer, ServiceProcess, binary};
+pub use redis::RedisServer;
 
 /// The canonical 1:1 conversation id of two users.
 pub fn dm(a: &str, b: &str) -> String {
@@ -147,14 +151,17 @@ impl TestServer {
 
     pub fn sequence_client(&self) -> SequenceServiceClient<Channel> {
         SequenceServiceClient::new(channel(&self.addresses.sequence.to_string()))
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
 
     pub fn sync_client(&self) -> SyncServiceClient<Channel> {
         SyncServiceClient::new(channel(&self.addresses.sync.to_string()))
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
 
     pub fn store_client(&self) -> StoreServiceClient<Channel> {
         StoreServiceClient::new(channel(&self.addresses.store.to_string()))
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
 
     /// The head of `user`'s inbox, read from the sync service.
@@ -164,6 +171,7 @@ impl TestServer {
                 user_id: user.to_string(),
                 after: u64::MAX,
                 limit: 1,
+                max_bytes: 0,
             })
             .await
             .expect("sync pull")
@@ -183,6 +191,8 @@ impl TestServer {
     }
 }
 
+/// A lazy channel for test clients; each client built on it reads answers
+/// as large as the services may send (`MAX_GRPC_MESSAGE_BYTES`).
 fn channel(addr: &str) -> Channel {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("address")
@@ -192,7 +202,8 @@ fn channel(addr: &str) -> Channel {
 
 /// Every message of a conversation's store timeline, read over gRPC.
 pub async fn stored_messages(store_addr: &str, conversation: &str) -> Vec<Message> {
-    let mut client = StoreServiceClient::new(channel(store_addr));
+    let mut client = StoreServiceClient::new(channel(store_addr))
+        .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES);
     let mut after = 0;
     let mut all = Vec::new();
     loop {
@@ -202,6 +213,7 @@ pub async fn stored_messages(store_addr: &str, conversation: &str) -> Vec<Messag
                 after,
                 up_to: 0,
                 limit: 500,
+                max_bytes: 0,
             })
             .await
             .expect("store range")

@@ -123,12 +123,40 @@ impl ServiceProcess {
         format!("ws://{}/ws", self.addr("gateway_ws"))
     }
 
+    /// The process id, while the process runs (for `/proc/<pid>`).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `kill -9`: no shutdown, no clean-up.
     pub fn kill(mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// SIGSTOP: the process keeps its sockets open but answers nothing, like
+    /// a hung peer, until [`ServiceProcess::resume`] (or a kill).
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("-STOP")
+    }
+
+    /// SIGCONT after [`ServiceProcess::pause`].
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let child = self
+            .child
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the process was already stopped"))?;
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {} failed", child.id());
+        Ok(())
     }
 
     /// SIGTERM, then wait for the process to exit.
@@ -182,6 +210,16 @@ impl ProcessServer {
             sequence: process.addr("sequence"),
             process,
         })
+    }
+
+    /// The address printed for `name` (e.g. `metrics`); panics if none.
+    pub fn addr(&self, name: &str) -> String {
+        self.process.addr(name)
+    }
+
+    /// The process id, while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// `kill -9`: no shutdown, no flush.

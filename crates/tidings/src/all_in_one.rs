@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tidings_registry::Registry;
 use tidings_storage::Tables;
@@ -14,7 +15,7 @@ use tidings_telemetry::TracedChannel;
 
 use crate::config::TidingsConfig;
 use crate::serve::lazy_channel;
-use crate::server_set::{ServerSet, bind};
+use crate::server_set::{ServerSet, bind, bind_with_backlog};
 use crate::{backends, services};
 
 /// The addresses the services actually listen on.
@@ -66,7 +67,11 @@ impl AllInOne {
         let sync_listener = bind(listen.sync, "sync").await?;
         let logic_listener = bind(listen.logic, "logic").await?;
         let gateway_grpc_listener = bind(listen.gateway_grpc, "gateway grpc").await?;
-        let gateway_ws_listener = bind(listen.gateway_ws, "gateway websocket").await?;
+        let gateway_ws_listener = bind_with_backlog(
+            listen.gateway_ws,
+            "gateway websocket",
+            config.gateway.listen_backlog,
+        )?;
         let metrics_listener = if config.telemetry.metrics {
             Some(bind(listen.metrics, "metrics").await?)
         } else {
@@ -103,21 +108,28 @@ impl AllInOne {
         // same clients over the served services themselves, with no socket;
         // their ports still serve callers from outside (tools, probes).
         let in_process = config.all_in_one.in_process_calls;
+        // Every call has a deadline, in process as over a socket.
+        let call_timeout = config.grpc.call_timeout();
         if in_process {
             router.connect_in_process(
                 &sequence_addr,
-                tidings_telemetry::in_process(sequence.clone()),
+                tidings_telemetry::in_process(sequence.clone(), call_timeout),
             );
         }
         let channel = |addr: &str, local: Option<TracedChannel>| -> anyhow::Result<TracedChannel> {
             match local {
                 Some(local) if in_process => Ok(local),
-                _ => lazy_channel(addr),
+                _ => lazy_channel(addr, call_timeout),
             }
         };
         // Sync asks logic for users' large groups (cached), and logic is
         // built after sync, so that one call goes over the loopback socket.
-        let sync = services::sync(&config, &tables, router.clone(), lazy_channel(&logic_addr)?);
+        let sync = services::sync(
+            &config,
+            &tables,
+            router.clone(),
+            lazy_channel(&logic_addr, call_timeout)?,
+        );
         let push = services::push_router(&config, registry.clone());
         let logic = services::logic(
             &config,
@@ -125,11 +137,11 @@ impl AllInOne {
             router,
             channel(
                 &store_addr,
-                Some(tidings_telemetry::in_process(store.clone())),
+                Some(tidings_telemetry::in_process(store.clone(), call_timeout)),
             )?,
             channel(
                 &sync_addr,
-                Some(tidings_telemetry::in_process(sync.clone())),
+                Some(tidings_telemetry::in_process(sync.clone(), call_timeout)),
             )?,
             push.clone(),
         )?;
@@ -138,11 +150,11 @@ impl AllInOne {
             &config,
             channel(
                 &logic_addr,
-                Some(tidings_telemetry::in_process(logic.clone())),
+                Some(tidings_telemetry::in_process(logic.clone(), call_timeout)),
             )?,
             channel(
                 &sync_addr,
-                Some(tidings_telemetry::in_process(sync.clone())),
+                Some(tidings_telemetry::in_process(sync.clone(), call_timeout)),
             )?,
             registry,
             gateway_grpc.clone(),
@@ -150,7 +162,10 @@ impl AllInOne {
         if in_process {
             push.connect_in_process(
                 &gateway_grpc,
-                tidings_telemetry::in_process(gateway.push_service()),
+                tidings_telemetry::in_process(
+                    gateway.push_service(),
+                    Duration::from_millis(config.logic.push_timeout_ms),
+                ),
             );
         }
         servers.grpc("sequence", sequence_listener, sequence)?;

@@ -2,6 +2,7 @@
 //! configuration, set up logs, run, wait for a signal, drain.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -73,7 +74,12 @@ enum Command {
     /// Run every service in this process (the default).
     Run,
     /// Create or upgrade the ScyllaDB schema named by `[scylla]`; idempotent.
-    Migrate,
+    Migrate {
+        /// Keep trying for up to this many seconds while the CQL node does
+        /// not answer yet (e.g. right after it was started or restarted).
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        wait: u64,
+    },
 }
 
 /// `tidings`: the all-in-one server, and `tidings migrate`.
@@ -83,14 +89,32 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
     let command = args.command.unwrap_or(Command::Run);
     with_telemetry(&config, "tidings", async {
         match command {
-            Command::Migrate => {
-                let report = tidings_storage_scylla::migrate(&config.scylla).await?;
+            Command::Migrate { wait } => {
+                let report = migrate_when_ready(&config, Duration::from_secs(wait)).await?;
                 println!("{report}");
             }
             Command::Run => run_all_in_one(config.clone()).await?,
         }
         Ok(())
     })
+}
+
+/// Migrates, retrying for up to `patience` while the node is not reachable.
+async fn migrate_when_ready(
+    config: &TidingsConfig,
+    patience: Duration,
+) -> anyhow::Result<tidings_storage_scylla::MigrationReport> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match tidings_storage_scylla::migrate(&config.scylla).await {
+            Ok(report) => return Ok(report),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                tracing::info!(error = %e, "cql node not ready; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Starts every service, prints where they listen, and runs until a signal.

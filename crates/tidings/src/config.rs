@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use tidings_gateway::GatewayConfig;
@@ -132,6 +133,48 @@ impl Default for PeersConfig {
     }
 }
 
+/// Calls between services (`[grpc]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConfig {
+    /// Deadline of every call one service makes to another (pushes to
+    /// gateways have `logic.push_timeout_ms`), in process or over a socket.
+    /// A call unanswered by then fails as `unavailable`, so no send hangs
+    /// on a stuck or vanished peer; the client retries.
+    pub call_timeout_ms: u64,
+}
+
+impl Default for GrpcConfig {
+    fn default() -> Self {
+        GrpcConfig {
+            call_timeout_ms: 8_000,
+        }
+    }
+}
+
+impl GrpcConfig {
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms)
+    }
+
+    /// `commit_deadline_ms`: heads of a section taken over wait up to that
+    /// long before they answer, so a shorter deadline would fail every
+    /// `Hello` after a sequence restart.
+    fn validate(&self, commit_deadline_ms: u64) -> Result<(), String> {
+        if self.call_timeout_ms < 100 {
+            return Err("grpc.call_timeout_ms must be at least 100".into());
+        }
+        if self.call_timeout_ms <= commit_deadline_ms {
+            return Err(format!(
+                "grpc.call_timeout_ms ({}) must be greater than sequence.commit_deadline_ms \
+                 ({commit_deadline_ms}), which reads of heads may wait for",
+                self.call_timeout_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Addresses this process tells others to reach it at, when they differ
 /// from where it listens (e.g. listening on 0.0.0.0, reached at the pod IP).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -152,6 +195,7 @@ pub struct TidingsConfig {
     pub listen: ListenConfig,
     pub advertise: AdvertiseConfig,
     pub peers: PeersConfig,
+    pub grpc: GrpcConfig,
     pub storage: StorageConfig,
     pub scylla: ScyllaConfig,
     pub registry: RegistryConfig,
@@ -189,6 +233,7 @@ impl Default for TidingsConfig {
             listen: ListenConfig::default(),
             advertise: AdvertiseConfig::default(),
             peers: PeersConfig::default(),
+            grpc: GrpcConfig::default(),
             storage: StorageConfig::default(),
             scylla: ScyllaConfig::default(),
             registry: RegistryConfig::default(),
@@ -263,9 +308,19 @@ impl TidingsConfig {
             return Err("peers.sequence must list at least one sequence instance".into());
         }
         self.sequence.validate()?;
+        self.grpc.validate(self.sequence.commit_deadline_ms)?;
         self.sync.validate()?;
         self.logic.validate()?;
         self.gateway.validate()?;
+        // Every page holds at least one message, and pages are cut to the
+        // frame limit: one message of the largest body must fit a frame.
+        let one_message = self.logic.max_body_bytes + tidings_core::wire::MESSAGE_OVERHEAD;
+        if self.gateway.max_frame_bytes < one_message {
+            return Err(format!(
+                "gateway.max_frame_bytes must be at least logic.max_body_bytes + {} ({one_message})",
+                tidings_core::wire::MESSAGE_OVERHEAD
+            ));
+        }
         Ok(())
     }
 }
@@ -294,5 +349,30 @@ mod tests {
         std::fs::write(&file, "[sync]\nno_such_key = 1\n").unwrap();
         let err = TidingsConfig::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("no_such_key"), "{err}");
+    }
+
+    #[test]
+    fn a_frame_holds_one_message_of_the_largest_body() {
+        let mut config = TidingsConfig::default();
+        config.logic.max_body_bytes = 1 << 20;
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("gateway.max_frame_bytes"), "{err}");
+        assert!(err.contains("logic.max_body_bytes"), "{err}");
+        config.gateway.max_frame_bytes = (1 << 20) + tidings_core::wire::MESSAGE_OVERHEAD;
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_call_deadline_outlasts_the_commit_deadline() {
+        let mut config = TidingsConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        config.grpc.call_timeout_ms = 50;
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("grpc.call_timeout_ms"), "{err}");
+        config.grpc.call_timeout_ms = config.sequence.commit_deadline_ms;
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("sequence.commit_deadline_ms"), "{err}");
+        config.sequence.commit_deadline_ms = 1_000;
+        assert_eq!(config.validate(), Ok(()));
     }
 }

@@ -8,7 +8,7 @@ use tidings_gateway::Gateway;
 
 use crate::config::TidingsConfig;
 use crate::serve::lazy_channel;
-use crate::server_set::{ServerSet, bind};
+use crate::server_set::{ServerSet, bind, bind_with_backlog};
 use crate::{backends, services};
 
 /// The services Tidings is made of.
@@ -68,6 +68,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
     let mut servers = ServerSet::new();
     let listen = &config.listen;
     let peers = &config.peers;
+    let call_timeout = config.grpc.call_timeout();
     let mut listening = match kind {
         ServiceKind::Sequence => {
             let tables = backends::open_tables(config).await?;
@@ -98,7 +99,12 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             servers.grpc(
                 "sync",
                 listener,
-                services::sync(config, &tables, router, lazy_channel(&peers.logic)?),
+                services::sync(
+                    config,
+                    &tables,
+                    router,
+                    lazy_channel(&peers.logic, call_timeout)?,
+                ),
             )?;
             vec![("sync", bound)]
         }
@@ -113,8 +119,8 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                 config,
                 &tables,
                 router,
-                lazy_channel(&peers.store)?,
-                lazy_channel(&peers.sync)?,
+                lazy_channel(&peers.store, call_timeout)?,
+                lazy_channel(&peers.sync, call_timeout)?,
                 push,
             )?;
             servers.grpc("logic", listener, logic)?;
@@ -122,7 +128,11 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
         }
         ServiceKind::Gateway => {
             let registry = backends::open_registry(config).await?;
-            let ws = bind(listen.gateway_ws, "gateway websocket").await?;
+            let ws = bind_with_backlog(
+                listen.gateway_ws,
+                "gateway websocket",
+                config.gateway.listen_backlog,
+            )?;
             let grpc = bind(listen.gateway_grpc, "gateway grpc").await?;
             let (ws_bound, grpc_bound) = (ws.local_addr()?, grpc.local_addr()?);
             let address = advertised(
@@ -132,8 +142,8 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             )?;
             let gateway: std::sync::Arc<Gateway> = services::gateway(
                 config,
-                lazy_channel(&peers.logic)?,
-                lazy_channel(&peers.sync)?,
+                lazy_channel(&peers.logic, call_timeout)?,
+                lazy_channel(&peers.sync, call_timeout)?,
                 registry,
                 address,
             )?;

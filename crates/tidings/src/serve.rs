@@ -2,6 +2,7 @@
 //! a bound listener, and lazily connected clients.
 
 use std::future::Future;
+use std::time::Duration;
 
 use tidings_telemetry::{GrpcTelemetryLayer, TracedChannel};
 use tokio::net::TcpListener;
@@ -83,11 +84,15 @@ pub fn grpc<S: GrpcService>(
     })
 }
 
-/// A channel that connects on first use, reconnects after failures, and
-/// passes on the caller's trace context.
-pub fn lazy_channel(addr: &str) -> anyhow::Result<TracedChannel> {
+/// A channel that connects on first use, reconnects after failures, passes
+/// on the caller's trace context, and fails a call unanswered within
+/// `call_timeout` (`grpc.call_timeout_ms`).
+pub fn lazy_channel(addr: &str, call_timeout: Duration) -> anyhow::Result<TracedChannel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
-        .connect_timeout(std::time::Duration::from_secs(3))
+        .connect_timeout(Duration::from_secs(3).min(call_timeout))
         .tcp_nodelay(true);
-    Ok(tidings_telemetry::traced(endpoint.connect_lazy()))
+    Ok(tidings_telemetry::traced(
+        endpoint.connect_lazy(),
+        call_timeout,
+    ))
 }

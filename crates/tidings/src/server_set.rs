@@ -1,7 +1,8 @@
 //! A set of running servers sharing one shutdown: gRPC services, a gateway's
-//! WebSocket endpoint, and background tasks. Shutdown drains gateways first
-//! (clients reconnect elsewhere and pull), then waits a bounded time for the
-//! servers to finish.
+//! WebSocket endpoint, and background tasks. Shutdown drains gateways first,
+//! while every other service still serves their requests in flight (clients
+//! are told to reconnect elsewhere and pull; see `tidings_gateway`'s drain),
+//! then stops the rest and waits a bounded time for the servers to finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct ServerSet {
     servers: Vec<(&'static str, JoinHandle<()>)>,
     background: Vec<JoinHandle<()>>,
     gateways: Vec<Arc<Gateway>>,
+    /// The gateways' registry heartbeats, stopped before they drain.
+    gateway_upkeep: Vec<JoinHandle<()>>,
 }
 
 impl Default for ServerSet {
@@ -32,6 +35,7 @@ impl Default for ServerSet {
             servers: Vec::new(),
             background: Vec::new(),
             gateways: Vec::new(),
+            gateway_upkeep: Vec::new(),
         }
     }
 }
@@ -70,7 +74,8 @@ impl ServerSet {
     ) -> anyhow::Result<()> {
         self.grpc("gateway", grpc, gateway.push_service())?;
         let router = gateway.router();
-        let stop = serve::wait_for(self.shutdown.subscribe());
+        // The WebSocket port stops accepting when the gateway's drain begins.
+        let stop = gateway.stopped_accepting();
         // Frames are small and latency-bound: no Nagle delay.
         let ws = ws.tap_io(|tcp| {
             if let Err(e) = tcp.set_nodelay(true) {
@@ -85,7 +90,7 @@ impl ServerSet {
                 }
             }),
         ));
-        self.background.push(gateway.spawn_heartbeat());
+        self.gateway_upkeep.push(gateway.spawn_heartbeat());
         self.gateways.push(gateway);
         Ok(())
     }
@@ -109,13 +114,22 @@ impl ServerSet {
         self.background.extend(tasks);
     }
 
-    /// Stops accepting, closes client connections, stops background tasks,
-    /// and waits (bounded) for every server to finish.
+    /// Drains the gateways (bounded by `gateway.drain_timeout_ms`), then
+    /// stops accepting, stops background tasks, and waits (bounded) for
+    /// every server to finish.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for gateway in &self.gateways {
-            gateway.hub().close_all();
+        // A heartbeat running during the drain could write back registry
+        // entries the connections' clean-up removes.
+        for task in &self.gateway_upkeep {
+            task.abort();
         }
+        for task in self.gateway_upkeep {
+            let _ = task.await;
+        }
+        for gateway in &self.gateways {
+            gateway.drain().await;
+        }
+        let _ = self.shutdown.send(true);
         for task in &self.background {
             task.abort();
         }
@@ -144,4 +158,27 @@ pub async fn bind(addr: std::net::SocketAddr, what: &str) -> anyhow::Result<TcpL
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for {what}"))
+}
+
+/// Binds the gateway's WebSocket listener with `gateway.listen_backlog`:
+/// thousands of clients reconnecting at once (after a gateway restart)
+/// would overflow the usual backlog of 1024 and wait for SYN retries.
+pub fn bind_with_backlog(
+    addr: std::net::SocketAddr,
+    what: &str,
+    backlog: u32,
+) -> anyhow::Result<TcpListener> {
+    use anyhow::Context;
+    let listen = || -> std::io::Result<TcpListener> {
+        let socket = match addr {
+            std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        // As `TcpListener::bind` does: a restarted process may listen again
+        // at once while old connections linger in TIME_WAIT.
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(backlog)
+    };
+    listen().with_context(|| format!("cannot listen on {addr} for {what}"))
 }

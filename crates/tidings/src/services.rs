@@ -1,12 +1,14 @@
 //! Builds each service from configuration and its dependencies. The
 //! all-in-one process and the one-service binaries use the same builders, so
-//! both shapes run one code path.
+//! both shapes run one code path. Clients get explicit gRPC message limits
+//! ([`MAX_GRPC_MESSAGE_BYTES`]), like every server.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_gateway::{DevAuthenticator, Gateway, GatewayBackends};
 use tidings_logic::{Backends, LogicServer, PushRouter};
+use tidings_proto::MAX_GRPC_MESSAGE_BYTES;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::logic::v1::logic_service_server::LogicServiceServer;
 use tidings_proto::sequence::v1::sequence_service_server::SequenceServiceServer;
@@ -50,6 +52,7 @@ pub fn sequence_router(
     Ok(Arc::new(SequenceRouter::new(
         instances,
         config.sequence.sections,
+        config.grpc.call_timeout(),
     )?))
 }
 
@@ -72,7 +75,9 @@ pub fn sync(
             conversations: tables.conversations.clone(),
         },
         router,
-        LogicServiceClient::new(logic),
+        LogicServiceClient::new(logic)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
     )
     .into_service()
 }
@@ -99,8 +104,12 @@ pub fn logic(
         config.logic.clone(),
         Backends {
             sequence: router,
-            store: StoreServiceClient::new(store),
-            sync: SyncServiceClient::new(sync),
+            store: StoreServiceClient::new(store)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+            sync: SyncServiceClient::new(sync)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
             dedupe: tables.dedupe.clone(),
             groups: tables.groups.clone(),
             push,
@@ -121,8 +130,12 @@ pub fn gateway(
     Ok(Gateway::new(
         config.gateway.clone(),
         GatewayBackends {
-            logic: LogicServiceClient::new(logic),
-            sync: SyncServiceClient::new(sync),
+            logic: LogicServiceClient::new(logic)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+            sync: SyncServiceClient::new(sync)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
             registry,
             auth: Arc::new(DevAuthenticator),
         },

@@ -58,7 +58,7 @@ metrics = {{ .Values.metrics.enabled }}
 otlp_endpoint = {{ toJson .Values.tracing.otlpEndpoint }}
 # tracing.sampleRatio: fraction of new traces sampled (parent-based).
 sample_ratio = {{ include "tidings.tomlFloat" .Values.tracing.sampleRatio }}
-{{- range $section := list "log" "sequence" "sync" "logic" "gateway" }}
+{{- range $section := list "log" "grpc" "sequence" "sync" "logic" "gateway" }}
 {{- $settings := get $.Values.config $section }}
 {{- if $settings }}
 

@@ -132,8 +132,14 @@ ConfigMap so that lint and template fail with a readable message.
 {{- end }}
 {{- range $component := list "gateway" "logic" "store" "sync" "sequence" }}
 {{- $c := get $v $component }}
-{{- if le (int $c.terminationGracePeriodSeconds) (add (int $c.preStopSleepSeconds) 2) }}
-{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed %s.preStopSleepSeconds (%d) plus the 2 s drain" $component (int $c.terminationGracePeriodSeconds) $component (int $c.preStopSleepSeconds)) }}
+{{- /* Servers get 2 s to finish; a gateway first drains its clients for
+     gateway.drain_timeout_ms plus up to 2 s more. */}}
+{{- $drain := 2 }}
+{{- if eq $component "gateway" }}
+{{- $drain = add 4 (div (add (int (default 5000 $v.config.gateway.drain_timeout_ms)) 999) 1000) }}
+{{- end }}
+{{- if le (int $c.terminationGracePeriodSeconds) (add (int $c.preStopSleepSeconds) $drain) }}
+{{- fail (printf "%s.terminationGracePeriodSeconds (%d) must exceed %s.preStopSleepSeconds (%d) plus the %d s drain" $component (int $c.terminationGracePeriodSeconds) $component (int $c.preStopSleepSeconds) (int $drain)) }}
 {{- end }}
 {{- if and (hasKey $c "autoscaling") $c.autoscaling.enabled }}
 {{- if gt (int $c.autoscaling.minReplicas) (int $c.autoscaling.maxReplicas) }}

@@ -15,8 +15,8 @@ use std::time::Duration;
 use tidings_core::{InboxEntry, Message, Seq};
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{
-    ConversationState, ConversationStore, InboxPage, InboxStore, MessageStore, Page, StorageError,
-    Tables,
+    ConversationState, ConversationStore, InboxPage, InboxStore, MessageStore, Page, PageLimit,
+    StorageError, Tables,
 };
 
 /// The future every storage trait method returns.
@@ -136,7 +136,7 @@ impl MessageStore for CountingStore {
         conversation: &'life1 str,
         after: Seq,
         up_to: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Pending<'async_trait, Page<Message>>
     where
         'life0: 'async_trait,
@@ -150,7 +150,7 @@ impl MessageStore for CountingStore {
         &'life0 self,
         conversation: &'life1 str,
         before: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Pending<'async_trait, Page<Message>>
     where
         'life0: 'async_trait,
@@ -158,6 +158,24 @@ impl MessageStore for CountingStore {
         Self: 'async_trait,
     {
         self.store.read_history(conversation, before, limit)
+    }
+
+    fn count_messages<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        conversation: &'life1 str,
+        after: Seq,
+        up_to: Seq,
+        except_sender: &'life2 str,
+        limit: usize,
+    ) -> Pending<'async_trait, u64>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.store
+            .count_messages(conversation, after, up_to, except_sender, limit)
     }
 }
 
@@ -196,7 +214,7 @@ impl InboxStore for CountingStore {
         user: &'life1 str,
         after: Seq,
         up_to: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Pending<'async_trait, InboxPage>
     where
         'life0: 'async_trait,
@@ -331,7 +349,7 @@ mod tests {
         assert_eq!(written.timeline_writes(), 4);
         let page = tables
             .messages
-            .read_messages("g:counted", 0, None, 10)
+            .read_messages("g:counted", 0, None, PageLimit::entries(10))
             .await
             .unwrap();
         assert_eq!(page.items.len(), 2, "reads reach the same store");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_core::{ConversationId, DeviceId, InboxEntry, Message, MessageId, Seq, UserId, now_ms};
-use tidings_storage::{InboxStore, MessageStore};
+use tidings_storage::{InboxStore, MessageStore, PageLimit};
 
 use super::backends::Backend;
 use super::{Scenario, StorageOp};
@@ -154,7 +154,12 @@ impl Caller {
                 let count = self.op.items();
                 let page = self
                     .messages
-                    .read_messages(&conversation, after, Some(after + count), count as usize)
+                    .read_messages(
+                        &conversation,
+                        after,
+                        Some(after + count),
+                        PageLimit::entries(count as usize),
+                    )
                     .await?;
                 expect_page(self.op, page.items.len(), &conversation, after)?;
             }
@@ -163,7 +168,12 @@ impl Caller {
                 let count = self.op.items();
                 let page = self
                     .inbox
-                    .read_inbox(&user, after, after + count, count as usize)
+                    .read_inbox(
+                        &user,
+                        after,
+                        after + count,
+                        PageLimit::entries(count as usize),
+                    )
                     .await?;
                 expect_page(self.op, page.entries.len(), &user, after)?;
             }
@@ -174,7 +184,11 @@ impl Caller {
                 let before = position + count + 1;
                 let page = self
                     .messages
-                    .read_history(&conversation, Some(before), count as usize)
+                    .read_history(
+                        &conversation,
+                        Some(before),
+                        PageLimit::entries(count as usize),
+                    )
                     .await?;
                 expect_page(self.op, page.items.len(), &conversation, before)?;
             }

@@ -6,7 +6,7 @@ use tidings_core::InboxEntry;
 use super::{
     LONG_TTL, PAST_SHORT_TTL, SHORT_TTL, inbox_entry, inbox_seqs, unique_conversation, unique_id,
 };
-use crate::{InboxPage, MAX_PAGE, Tables};
+use crate::{InboxPage, MAX_PAGE, PageLimit, Tables};
 
 /// `(after, up_to, limit, expected seqs, has_more)`.
 type ReadCase = (u64, u64, usize, &'static [u64], bool);
@@ -25,7 +25,10 @@ pub async fn inbox_read_range_limit_and_order(tables: &Tables) {
         .collect();
     inbox.append_inbox(&entries, LONG_TTL).await.unwrap();
 
-    let page = inbox.read_inbox(&user, 0, 6, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&user, 0, 6, PageLimit::entries(100))
+        .await
+        .unwrap();
     let expected: Vec<InboxEntry> = (1..=6).map(|s| inbox_entry(s, &conv, s + 100)).collect();
     assert_eq!(
         page,
@@ -47,7 +50,10 @@ pub async fn inbox_read_range_limit_and_order(tables: &Tables) {
         (5, 4, 10, &[], false),
     ];
     for &(after, up_to, limit, expected, has_more) in cases {
-        let page = inbox.read_inbox(&user, after, up_to, limit).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, after, up_to, PageLimit::entries(limit))
+            .await
+            .unwrap();
         let case = format!("after={after} up_to={up_to} limit={limit}");
         assert_eq!(inbox_seqs(&page.entries), expected, "{case}");
         assert_eq!(page.has_more, has_more, "{case}");
@@ -66,7 +72,7 @@ pub async fn inbox_page_is_clamped_to_max_page(tables: &Tables) {
     tables.inbox.append_inbox(&entries, LONG_TTL).await.unwrap();
     let page = tables
         .inbox
-        .read_inbox(&user, 0, total, usize::MAX)
+        .read_inbox(&user, 0, total, PageLimit::entries(usize::MAX))
         .await
         .unwrap();
     assert_eq!(page.entries.len(), MAX_PAGE);
@@ -90,13 +96,22 @@ pub async fn inbox_isolated_between_prefix_users(tables: &Tables) {
     }
     inbox.append_inbox(&entries, LONG_TTL).await.unwrap();
 
-    let page = inbox.read_inbox(&short, 0, 100, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&short, 0, 100, PageLimit::entries(100))
+        .await
+        .unwrap();
     let expected: Vec<InboxEntry> = (1..=3).map(|s| inbox_entry(s, &conv_a, s)).collect();
     assert_eq!(page.entries, expected);
-    let page = inbox.read_inbox(&long, 0, 100, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&long, 0, 100, PageLimit::entries(100))
+        .await
+        .unwrap();
     let expected: Vec<InboxEntry> = (1..=2).map(|s| inbox_entry(s, &conv_b, s + 10)).collect();
     assert_eq!(page.entries, expected);
-    let page = inbox.read_inbox(&base, 0, 100, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&base, 0, 100, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert!(page.entries.is_empty() && !page.has_more && !page.truncated);
 }
 
@@ -114,7 +129,10 @@ pub async fn inbox_reappend_is_idempotent(tables: &Tables) {
         .append_inbox(&[entries[0].clone(), entries[0].clone()], LONG_TTL)
         .await
         .unwrap();
-    let page = inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+    let page = inbox
+        .read_inbox(&user, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     let expected: Vec<InboxEntry> = entries.into_iter().map(|(_, e)| e).collect();
     assert_eq!(page.entries, expected);
     assert!(!page.has_more && !page.truncated);
@@ -145,7 +163,10 @@ pub async fn inbox_expired_entries_are_gone_and_reported(tables: &Tables) {
         (5, 5, &[], false),
     ];
     for &(after, up_to, expected, truncated) in cases {
-        let page = inbox.read_inbox(&user, after, up_to, 100).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, after, up_to, PageLimit::entries(100))
+            .await
+            .unwrap();
         let case = format!("after={after} up_to={up_to}");
         assert_eq!(inbox_seqs(&page.entries), expected, "{case}");
         assert_eq!(page.truncated, truncated, "{case}");
@@ -165,12 +186,21 @@ pub async fn inbox_expiry_reported_without_later_appends(tables: &Tables) {
     inbox.append_inbox(&entries, SHORT_TTL).await.unwrap();
     tokio::time::sleep(PAST_SHORT_TTL).await;
     for _ in 0..2 {
-        let page = inbox.read_inbox(&user, 0, 10, 10).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, 0, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(page.entries.is_empty() && !page.has_more);
         assert!(page.truncated, "entries 1..=2 expired after checkpoint 0");
-        let page = inbox.read_inbox(&user, 1, 10, 10).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, 1, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(page.truncated, "entry 2 expired after checkpoint 1");
-        let page = inbox.read_inbox(&user, 2, 10, 10).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, 2, 10, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(!page.truncated, "nothing after checkpoint 2 expired");
     }
 }
@@ -185,12 +215,18 @@ pub async fn inbox_not_truncated_without_expiry(tables: &Tables) {
         .collect();
     inbox.append_inbox(&entries, LONG_TTL).await.unwrap();
     for after in 0..=3 {
-        let page = inbox.read_inbox(&user, after, 3, 10).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, after, 3, PageLimit::entries(10))
+            .await
+            .unwrap();
         assert!(!page.truncated, "after={after}");
         assert_eq!(page.entries.len(), 3 - after as usize, "after={after}");
     }
     let nobody = unique_id("user");
-    let page = inbox.read_inbox(&nobody, 0, 100, 10).await.unwrap();
+    let page = inbox
+        .read_inbox(&nobody, 0, 100, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(
         page,
         InboxPage {
@@ -232,7 +268,10 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
     inbox.delete_inbox(&deletes[..2]).await.unwrap();
     inbox.delete_inbox(&[]).await.unwrap();
 
-    let page = inbox.read_inbox(&user, 0, 200_000, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&user, 0, 200_000, PageLimit::entries(100))
+        .await
+        .unwrap();
     let expected: Vec<InboxEntry> = kept.iter().map(|&s| inbox_entry(s, &conv, s)).collect();
     assert_eq!(
         page,
@@ -242,12 +281,18 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
             truncated: false
         }
     );
-    let page = inbox.read_inbox(&user, 4, 200_000, 1).await.unwrap();
+    let page = inbox
+        .read_inbox(&user, 4, 200_000, PageLimit::entries(1))
+        .await
+        .unwrap();
     assert_eq!(
         (inbox_seqs(&page.entries), page.has_more),
         (vec![140_000], false)
     );
-    let page = inbox.read_inbox(&user, 0, 70_001, 3).await.unwrap();
+    let page = inbox
+        .read_inbox(&user, 0, 70_001, PageLimit::entries(3))
+        .await
+        .unwrap();
     assert_eq!(
         (inbox_seqs(&page.entries), page.has_more),
         (vec![1, 3, 4], false)
@@ -258,9 +303,12 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
     for after in afters {
         for up_to in up_tos {
             for limit in [1, 2, 10] {
-                let got = inbox.read_inbox(&user, after, up_to, limit).await.unwrap();
+                let got = inbox
+                    .read_inbox(&user, after, up_to, PageLimit::entries(limit))
+                    .await
+                    .unwrap();
                 let want = inbox
-                    .read_inbox(&reference, after, up_to, limit)
+                    .read_inbox(&reference, after, up_to, PageLimit::entries(limit))
                     .await
                     .unwrap();
                 let case = format!("after={after} up_to={up_to} limit={limit}");
@@ -275,9 +323,15 @@ pub async fn inbox_delete_as_if_never_written(tables: &Tables) {
         }
     }
 
-    let page = inbox.read_inbox(&neighbour, 0, 200_000, 100).await.unwrap();
+    let page = inbox
+        .read_inbox(&neighbour, 0, 200_000, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(inbox_seqs(&page.entries), seqs);
-    let page = inbox.read_inbox(&nobody, 0, 10, 10).await.unwrap();
+    let page = inbox
+        .read_inbox(&nobody, 0, 10, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert!(page.entries.is_empty() && !page.has_more && !page.truncated);
 }
 
@@ -310,7 +364,10 @@ pub async fn inbox_delete_keeps_expiry_reported(tables: &Tables) {
         (3, 10, &[], false),
     ];
     for &(after, up_to, expected, truncated) in cases {
-        let page = inbox.read_inbox(&user, after, up_to, 10).await.unwrap();
+        let page = inbox
+            .read_inbox(&user, after, up_to, PageLimit::entries(10))
+            .await
+            .unwrap();
         let case = format!("after={after} up_to={up_to}");
         assert_eq!(inbox_seqs(&page.entries), expected, "{case}");
         assert_eq!(page.truncated, truncated, "{case}");

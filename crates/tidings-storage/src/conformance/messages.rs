@@ -3,7 +3,7 @@
 use tidings_core::Message;
 
 use super::{conv_seqs, message, unique_conversation, unique_id};
-use crate::{MAX_PAGE, Tables};
+use crate::{MAX_PAGE, PageLimit, Tables};
 
 /// `(after, up_to, limit, expected conv seqs, has_more)`.
 type ReadCase = (u64, Option<u64>, usize, &'static [u64], bool);
@@ -18,7 +18,10 @@ pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
     let all: Vec<Message> = (1..=10).map(|s| message(&conv, s)).collect();
     store.append_messages(&all).await.unwrap();
 
-    let page = store.read_messages(&conv, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&conv, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(page.items, all);
     assert!(!page.has_more);
 
@@ -36,7 +39,7 @@ pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
     ];
     for &(after, up_to, limit, expected, has_more) in cases {
         let page = store
-            .read_messages(&conv, after, up_to, limit)
+            .read_messages(&conv, after, up_to, PageLimit::entries(limit))
             .await
             .unwrap();
         let case = format!("after={after} up_to={up_to:?} limit={limit}");
@@ -47,10 +50,16 @@ pub async fn messages_read_range_after_up_to_limit(tables: &Tables) {
     let gappy = unique_conversation();
     let sparse: Vec<Message> = [1, 2, 5, 9].iter().map(|&s| message(&gappy, s)).collect();
     store.append_messages(&sparse).await.unwrap();
-    let page = store.read_messages(&gappy, 2, None, 1).await.unwrap();
+    let page = store
+        .read_messages(&gappy, 2, None, PageLimit::entries(1))
+        .await
+        .unwrap();
     assert_eq!(conv_seqs(&page.items), [5]);
     assert!(page.has_more);
-    let page = store.read_messages(&gappy, 5, Some(8), 10).await.unwrap();
+    let page = store
+        .read_messages(&gappy, 5, Some(8), PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(conv_seqs(&page.items), Vec::<u64>::new());
     assert!(!page.has_more);
 }
@@ -64,7 +73,7 @@ pub async fn messages_page_is_clamped_to_max_page(tables: &Tables) {
     store.append_messages(&all).await.unwrap();
 
     let page = store
-        .read_messages(&conv, 0, None, usize::MAX)
+        .read_messages(&conv, 0, None, PageLimit::entries(usize::MAX))
         .await
         .unwrap();
     assert_eq!(page.items.len(), MAX_PAGE);
@@ -72,7 +81,7 @@ pub async fn messages_page_is_clamped_to_max_page(tables: &Tables) {
     assert!(page.has_more);
 
     let page = store
-        .read_history(&conv, None, MAX_PAGE + 50)
+        .read_history(&conv, None, PageLimit::entries(MAX_PAGE + 50))
         .await
         .unwrap();
     assert_eq!(page.items.len(), MAX_PAGE);
@@ -99,16 +108,28 @@ pub async fn messages_isolated_between_prefix_conversations(tables: &Tables) {
     for (i, conv) in ids.iter().enumerate() {
         let count = i as u64 + 2;
         let expected: Vec<Message> = (1..=count).map(|s| message(conv, s)).collect();
-        let page = store.read_messages(conv, 0, None, 100).await.unwrap();
+        let page = store
+            .read_messages(conv, 0, None, PageLimit::entries(100))
+            .await
+            .unwrap();
         assert_eq!(page.items, expected, "forward read of {conv}");
-        let history = store.read_history(conv, None, 100).await.unwrap();
+        let history = store
+            .read_history(conv, None, PageLimit::entries(100))
+            .await
+            .unwrap();
         let newest_first: Vec<Message> = expected.into_iter().rev().collect();
         assert_eq!(history.items, newest_first, "history of {conv}");
     }
     let unknown = format!("dm:{base}");
-    let page = store.read_messages(&unknown, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&unknown, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert!(page.items.is_empty() && !page.has_more);
-    let history = store.read_history(&unknown, None, 100).await.unwrap();
+    let history = store
+        .read_history(&unknown, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert!(history.items.is_empty() && !history.has_more);
 }
 
@@ -124,13 +145,19 @@ pub async fn messages_reappend_is_idempotent(tables: &Tables) {
         .append_messages(&[all[2].clone(), all[2].clone()])
         .await
         .unwrap();
-    let page = store.read_messages(&conv, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&conv, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(page.items, all);
 
     let mut edited = all[1].clone();
     edited.body = b"replaced".to_vec();
     store.append_messages(&[edited.clone()]).await.unwrap();
-    let page = store.read_messages(&conv, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&conv, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(page.items, vec![all[0].clone(), edited, all[2].clone()]);
 }
 
@@ -152,7 +179,10 @@ pub async fn messages_history_pages_newest_first(tables: &Tables) {
         (None, 7, &[7, 6, 5, 4, 3, 2, 1], false),
     ];
     for &(before, limit, expected, has_more) in cases {
-        let page = store.read_history(&conv, before, limit).await.unwrap();
+        let page = store
+            .read_history(&conv, before, PageLimit::entries(limit))
+            .await
+            .unwrap();
         let case = format!("before={before:?} limit={limit}");
         assert_eq!(conv_seqs(&page.items), expected, "{case}");
         assert_eq!(page.has_more, has_more, "{case}");
@@ -162,7 +192,10 @@ pub async fn messages_history_pages_newest_first(tables: &Tables) {
     let mut seen = Vec::new();
     let mut before = None;
     loop {
-        let page = store.read_history(&conv, before, 2).await.unwrap();
+        let page = store
+            .read_history(&conv, before, PageLimit::entries(2))
+            .await
+            .unwrap();
         seen.extend(page.items.iter().cloned());
         if !page.has_more {
             break;
@@ -188,10 +221,13 @@ pub async fn messages_round_trip_every_field(tables: &Tables) {
     let all = vec![empty, large, wide];
     store.append_messages(&all).await.unwrap();
 
-    let page = store.read_messages(&conv, 0, None, 10).await.unwrap();
+    let page = store
+        .read_messages(&conv, 0, None, PageLimit::entries(10))
+        .await
+        .unwrap();
     assert_eq!(page.items, all);
     let page = store
-        .read_messages(&conv, 2, Some(u64::MAX), 10)
+        .read_messages(&conv, 2, Some(u64::MAX), PageLimit::entries(10))
         .await
         .unwrap();
     assert_eq!(page.items, all[2..]);
@@ -211,7 +247,7 @@ pub async fn messages_concurrent_appends_all_land(tables: &Tables) {
     }
     let page = tables
         .messages
-        .read_messages(&conv, 0, None, 100)
+        .read_messages(&conv, 0, None, PageLimit::entries(100))
         .await
         .unwrap();
     assert_eq!(conv_seqs(&page.items), (1..=32).collect::<Vec<_>>());
@@ -249,24 +285,33 @@ pub async fn messages_delete_as_if_never_written(tables: &Tables) {
     store.delete_messages(&deletes[..2]).await.unwrap();
     store.delete_messages(&[]).await.unwrap();
 
-    let page = store.read_messages(&conv, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&conv, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     let expected: Vec<Message> = kept.iter().map(|&s| message(&conv, s)).collect();
     assert_eq!(page.items, expected);
     assert!(!page.has_more);
-    let page = store.read_messages(&conv, 4, None, 1).await.unwrap();
+    let page = store
+        .read_messages(&conv, 4, None, PageLimit::entries(1))
+        .await
+        .unwrap();
     assert_eq!(
         (conv_seqs(&page.items), page.has_more),
         (vec![140_000], false)
     );
     let page = store
-        .read_messages(&conv, 0, Some(70_001), 3)
+        .read_messages(&conv, 0, Some(70_001), PageLimit::entries(3))
         .await
         .unwrap();
     assert_eq!(
         (conv_seqs(&page.items), page.has_more),
         (vec![1, 3, 4], false)
     );
-    let page = store.read_history(&conv, Some(140_000), 3).await.unwrap();
+    let page = store
+        .read_history(&conv, Some(140_000), PageLimit::entries(3))
+        .await
+        .unwrap();
     assert_eq!(
         (conv_seqs(&page.items), page.has_more),
         (vec![4, 3, 1], false)
@@ -278,11 +323,11 @@ pub async fn messages_delete_as_if_never_written(tables: &Tables) {
         for up_to in up_tos {
             for limit in [1, 2, 10] {
                 let got = store
-                    .read_messages(&conv, after, up_to, limit)
+                    .read_messages(&conv, after, up_to, PageLimit::entries(limit))
                     .await
                     .unwrap();
                 let want = store
-                    .read_messages(&reference, after, up_to, limit)
+                    .read_messages(&reference, after, up_to, PageLimit::entries(limit))
                     .await
                     .unwrap();
                 let case = format!("after={after} up_to={up_to:?} limit={limit}");
@@ -294,21 +339,33 @@ pub async fn messages_delete_as_if_never_written(tables: &Tables) {
     let befores = [None, Some(140_000), Some(70_001), Some(6), Some(5), Some(3)];
     for before in befores {
         for limit in [1, 2, 10] {
-            let got = store.read_history(&conv, before, limit).await.unwrap();
-            let want = store.read_history(&reference, before, limit).await.unwrap();
+            let got = store
+                .read_history(&conv, before, PageLimit::entries(limit))
+                .await
+                .unwrap();
+            let want = store
+                .read_history(&reference, before, PageLimit::entries(limit))
+                .await
+                .unwrap();
             let case = format!("before={before:?} limit={limit}");
             assert_eq!(conv_seqs(&got.items), conv_seqs(&want.items), "{case}");
             assert_eq!(got.has_more, want.has_more, "{case}");
         }
     }
 
-    let page = store.read_messages(&neighbour, 0, None, 100).await.unwrap();
+    let page = store
+        .read_messages(&neighbour, 0, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     assert_eq!(conv_seqs(&page.items), seqs);
-    let history = store.read_history(&neighbour, None, 100).await.unwrap();
+    let history = store
+        .read_history(&neighbour, None, PageLimit::entries(100))
+        .await
+        .unwrap();
     let newest_first: Vec<u64> = seqs.into_iter().rev().collect();
     assert_eq!(conv_seqs(&history.items), newest_first);
     let page = store
-        .read_messages(&never_written, 0, None, 10)
+        .read_messages(&never_written, 0, None, PageLimit::entries(10))
         .await
         .unwrap();
     assert!(page.items.is_empty() && !page.has_more);

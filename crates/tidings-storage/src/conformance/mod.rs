@@ -14,7 +14,9 @@ mod conversations;
 mod dedupe;
 mod groups;
 mod inbox;
+mod message_counts;
 mod messages;
+mod page_bytes;
 mod sections;
 
 use std::sync::OnceLock;
@@ -28,7 +30,9 @@ pub use conversations::*;
 pub use dedupe::*;
 pub use groups::*;
 pub use inbox::*;
+pub use message_counts::*;
 pub use messages::*;
+pub use page_bytes::*;
 pub use sections::*;
 
 /// Generates one `#[tokio::test]` per conformance test body.
@@ -63,6 +67,10 @@ macro_rules! storage_conformance_tests {
             messages_round_trip_every_field,
             messages_concurrent_appends_all_land,
             messages_delete_as_if_never_written,
+            messages_pages_cut_by_bytes,
+            messages_byte_cut_pages_join_up,
+            messages_count_rows_not_seqs,
+            messages_count_is_clamped_to_max_count,
             inbox_read_range_limit_and_order,
             inbox_page_is_clamped_to_max_page,
             inbox_isolated_between_prefix_users,
@@ -72,6 +80,7 @@ macro_rules! storage_conformance_tests {
             inbox_not_truncated_without_expiry,
             inbox_delete_as_if_never_written,
             inbox_delete_keeps_expiry_reported,
+            inbox_pages_cut_by_bytes,
             sections_claim_increments_epoch,
             sections_stale_epoch_is_fenced,
             sections_max_seq_never_lowers,

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::StorageError;
 
 /// Makes everything committed so far durable (fjall: `persist(SyncData)`).
-pub(super) type SyncFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+pub(super) type SyncFn = Arc<dyn Fn() -> Result<(), StorageError> + Send + Sync>;
 
 /// Shared between waiters and the syncer.
 pub(super) struct GroupCommit {
@@ -46,7 +46,8 @@ struct Queue {
 struct Progress {
     settled: u64,
     /// Sticky: once a sync failed, fjall refuses every later write anyway.
-    error: Option<String>,
+    /// Kept as classified by the sync (a disk I/O failure is unavailable).
+    error: Option<StorageError>,
 }
 
 impl GroupCommit {
@@ -87,7 +88,7 @@ impl GroupCommit {
             .await
             .map_err(|_| StorageError::Backend("group commit syncer vanished".into()))?;
         match &progress.error {
-            Some(error) => Err(StorageError::Backend(format!("sync failed: {error}"))),
+            Some(error) => Err(error.clone()),
             None => Ok(()),
         }
     }
@@ -105,7 +106,7 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn publish(&self, settled: u64, result: Result<(), String>) {
+    fn publish(&self, settled: u64, result: Result<(), StorageError>) {
         self.progress.send_modify(|progress| {
             progress.settled = progress.settled.max(settled);
             if let Err(error) = result {
@@ -189,8 +190,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_sync_fails_its_waiters() {
-        let commit = GroupCommit::new(Arc::new(|| Err("disk on fire".to_string())));
-        let error = commit.wait_durable().await.unwrap_err();
-        assert!(error.to_string().contains("disk on fire"), "{error}");
+        let commit = GroupCommit::new(Arc::new(|| {
+            Err(StorageError::Unavailable("disk on fire".to_string()))
+        }));
+        for _ in 0..2 {
+            // The first failure is sticky, and keeps its class.
+            match commit.wait_durable().await {
+                Err(StorageError::Unavailable(detail)) => assert_eq!(detail, "disk on fire"),
+                other => panic!("expected the sync's error, got {other:?}"),
+            }
+        }
     }
 }

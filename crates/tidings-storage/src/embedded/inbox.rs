@@ -41,8 +41,8 @@ use super::codec::{
     split_expiring,
 };
 use super::ttl::{expires_at, is_expired, now_ms, window_start};
-use super::{EmbeddedStore, FjallTables, backend, lock_users, read_page};
-use crate::{InboxPage, InboxStore, MAX_PAGE, StorageError};
+use super::{EmbeddedStore, FjallTables, backend, lock_users, read_sized_page};
+use crate::{InboxPage, InboxStore, PageLimit, StorageError};
 
 const TABLE: &str = "inbox";
 const WINDOWS: &str = "inbox_windows";
@@ -121,10 +121,9 @@ impl InboxStore for EmbeddedStore {
         user: &str,
         after: Seq,
         up_to: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<InboxPage, StorageError> {
         let user = user.to_string();
-        let limit = limit.min(MAX_PAGE);
         self.blocking(move |tables| {
             let now = now_ms();
             let floor = tables.expired_floor(&user, now)?;
@@ -138,7 +137,8 @@ impl InboxStore for EmbeddedStore {
             let rows = tables
                 .inbox
                 .range(numbered_key(&user, after + 1)?..=numbered_key(&user, up_to)?);
-            let (entries, has_more) = read_page(rows, limit, |_, value| decode_live(value, now))?;
+            let (entries, has_more) =
+                read_sized_page(rows, limit, |_, value| decode_live(value, now))?;
             Ok(InboxPage {
                 entries,
                 has_more,

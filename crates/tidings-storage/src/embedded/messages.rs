@@ -14,10 +14,18 @@ use tidings_core::{Message, Seq};
 use tidings_proto::common::v1 as pb;
 
 use super::codec::{decode, message_from_row, numbered_key};
-use super::{EmbeddedStore, backend, read_page};
-use crate::{MAX_PAGE, MessageStore, Page, StorageError};
+use super::{EmbeddedStore, backend, read_sized_page};
+use crate::{MAX_COUNT, MessageStore, Page, PageLimit, StorageError};
 
 const TABLE: &str = "messages";
+
+/// The sender of a stored `tidings.common.v1.Message`, alone: decoding it
+/// skips every other field (the body among them) without copying it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct Sender {
+    #[prost(string, tag = "4")]
+    sender_id: String,
+}
 
 #[async_trait]
 impl MessageStore for EmbeddedStore {
@@ -71,7 +79,7 @@ impl MessageStore for EmbeddedStore {
         conversation: &str,
         after: Seq,
         up_to: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let last = up_to.unwrap_or(Seq::MAX);
         if after >= last {
@@ -79,10 +87,9 @@ impl MessageStore for EmbeddedStore {
         }
         let start = numbered_key(conversation, after + 1)?;
         let end = numbered_key(conversation, last)?;
-        let limit = limit.min(MAX_PAGE);
         self.blocking(move |tables| {
             let rows = tables.messages.range(start..=end);
-            let (items, has_more) = read_page(rows, limit, decode_message)?;
+            let (items, has_more) = read_sized_page(rows, limit, decode_message)?;
             Ok(Page { items, has_more })
         })
         .await
@@ -92,7 +99,7 @@ impl MessageStore for EmbeddedStore {
         &self,
         conversation: &str,
         before: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let last = match before {
             Some(0) => return Ok(empty_page()),
@@ -101,11 +108,38 @@ impl MessageStore for EmbeddedStore {
         };
         let start = numbered_key(conversation, 0)?;
         let end = numbered_key(conversation, last)?;
-        let limit = limit.min(MAX_PAGE);
         self.blocking(move |tables| {
             let rows = tables.messages.range(start..=end).rev();
-            let (items, has_more) = read_page(rows, limit, decode_message)?;
+            let (items, has_more) = read_sized_page(rows, limit, decode_message)?;
             Ok(Page { items, has_more })
+        })
+        .await
+    }
+
+    async fn count_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Seq,
+        except_sender: &str,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        if after >= up_to {
+            return Ok(0);
+        }
+        let start = numbered_key(conversation, after + 1)?;
+        let end = numbered_key(conversation, up_to)?;
+        let limit = limit.min(MAX_COUNT);
+        let except_sender = except_sender.to_string();
+        self.blocking(move |tables| {
+            let mut others = 0;
+            for row in tables.messages.range(start..=end).take(limit) {
+                let (_, value) = row.into_inner().map_err(|e| backend("count messages", e))?;
+                if decode::<Sender>(TABLE, &value)?.sender_id != except_sender {
+                    others += 1;
+                }
+            }
+            Ok(others)
         })
         .await
     }

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use crate::StorageError;
+use crate::{PageBuilder, PageItem, PageLimit, StorageError};
 use group_commit::GroupCommit;
 
 /// Keyspace names; they are part of the on-disk format.
@@ -118,7 +118,8 @@ impl EmbeddedStore {
             db: db.clone(),
         };
         let commits = GroupCommit::new(Arc::new(move || {
-            db.persist(PersistMode::SyncData).map_err(|e| e.to_string())
+            db.persist(PersistMode::SyncData)
+                .map_err(|e| backend("sync", e))
         }));
         tracing::info!(path = %path.display(), "embedded store opened");
         Ok(Arc::new(EmbeddedStore {
@@ -136,7 +137,16 @@ impl EmbeddedStore {
         let tables = self.tables.clone();
         tokio::task::spawn_blocking(move || work(&tables))
             .await
-            .map_err(|e| StorageError::Backend(format!("storage task failed: {e}")))?
+            .map_err(|e| {
+                let detail = format!("storage task failed: {e}");
+                // Cancelled: the runtime is shutting down, which a retry
+                // elsewhere survives; a panic is a bug.
+                if e.is_cancelled() {
+                    StorageError::Unavailable(detail)
+                } else {
+                    StorageError::Backend(detail)
+                }
+            })?
     }
 
     /// Runs a write, then waits until it is durable.
@@ -171,9 +181,20 @@ impl EmbeddedStore {
     }
 }
 
-/// Wraps a fjall error.
+/// Wraps a fjall error. A failed read or write of the disk is
+/// [`StorageError::Unavailable`]: the data directory may answer again (a full
+/// disk freed, a flaky volume back), and a caller that retries then finds what
+/// the first attempt did. Everything else (corrupt blocks, a poisoned
+/// database after a failed flush, a deleted keyspace) is not cured by
+/// retrying and stays [`StorageError::Backend`].
 fn backend(action: &str, error: fjall::Error) -> StorageError {
-    StorageError::Backend(format!("fjall {action}: {error}"))
+    let detail = format!("fjall {action}: {error}");
+    match error {
+        fjall::Error::Io(_) | fjall::Error::Storage(fjall::LsmError::Io(_)) => {
+            StorageError::Unavailable(detail)
+        }
+        _ => StorageError::Backend(detail),
+    }
 }
 
 /// Takes a lock that guards no data of its own (the state is in fjall), so a
@@ -226,6 +247,27 @@ fn read_page<T>(
     Ok((items, false))
 }
 
+/// Reads items from `rows` into a page within `limit` (count and bytes),
+/// skipping rows `decode` maps to `None`, and reports whether another item
+/// followed.
+fn read_sized_page<T: PageItem>(
+    rows: impl Iterator<Item = fjall::Guard>,
+    limit: PageLimit,
+    mut decode: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StorageError>,
+) -> Result<(Vec<T>, bool), StorageError> {
+    let mut page = PageBuilder::new(limit);
+    for row in rows {
+        let (key, value) = row.into_inner().map_err(|e| backend("scan", e))?;
+        let Some(item) = decode(&key, &value)? else {
+            continue;
+        };
+        if !page.offer(item) {
+            return Ok((page.into_items(), true));
+        }
+    }
+    Ok((page.into_items(), false))
+}
+
 #[cfg(test)]
 mod tests {
     use super::codec::encode_expiring;
@@ -256,5 +298,28 @@ mod tests {
         assert_eq!(dedupe.get(b"long-gone").unwrap(), None);
         assert!(dedupe.get(b"just-expired").unwrap().is_some());
         assert!(dedupe.get(b"alive").unwrap().is_some());
+    }
+
+    #[test]
+    fn disk_io_failures_are_unavailable_and_the_rest_internal() {
+        let io = || std::io::Error::other("no space left on device");
+        let unavailable = [
+            fjall::Error::Io(io()),
+            fjall::Error::Storage(fjall::LsmError::Io(io())),
+        ];
+        for error in unavailable {
+            assert!(
+                matches!(backend("write", error), StorageError::Unavailable(_)),
+                "an I/O failure is worth a retry"
+            );
+        }
+        let internal = [
+            fjall::Error::Poisoned,
+            fjall::Error::Storage(fjall::LsmError::InvalidTrailer),
+            fjall::Error::KeyspaceDeleted,
+        ];
+        for error in internal {
+            assert!(matches!(backend("read", error), StorageError::Backend(_)));
+        }
     }
 }

@@ -8,7 +8,7 @@ use tidings_core::{InboxEntry, Message, Seq};
 use super::Instrumented;
 use crate::{
     CheckpointStore, DedupeKey, DedupeRecord, DedupeStore, DeviceCheckpoint, InboxPage, InboxStore,
-    MessageStore, Page, SectionState, SectionStore, StorageError,
+    MessageStore, Page, PageLimit, SectionState, SectionStore, StorageError,
 };
 
 #[async_trait]
@@ -28,7 +28,7 @@ impl MessageStore for Instrumented<dyn MessageStore> {
         conversation: &str,
         after: Seq,
         up_to: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let call = self.inner.read_messages(conversation, after, up_to, limit);
         self.timed("read_messages", call).await
@@ -38,10 +38,24 @@ impl MessageStore for Instrumented<dyn MessageStore> {
         &self,
         conversation: &str,
         before: Option<Seq>,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<Page<Message>, StorageError> {
         let call = self.inner.read_history(conversation, before, limit);
         self.timed("read_history", call).await
+    }
+
+    async fn count_messages(
+        &self,
+        conversation: &str,
+        after: Seq,
+        up_to: Seq,
+        except_sender: &str,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        let call = self
+            .inner
+            .count_messages(conversation, after, up_to, except_sender, limit);
+        self.timed("count_messages", call).await
     }
 }
 
@@ -66,7 +80,7 @@ impl InboxStore for Instrumented<dyn InboxStore> {
         user: &str,
         after: Seq,
         up_to: Seq,
-        limit: usize,
+        limit: PageLimit,
     ) -> Result<InboxPage, StorageError> {
         let call = self.inner.read_inbox(user, after, up_to, limit);
         self.timed("read_inbox", call).await

@@ -12,7 +12,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use super::{ERRORS, OPERATION_DURATION};
 use crate::conformance::{inbox_entry, message, unique_conversation, unique_id};
 use crate::embedded::EmbeddedStore;
-use crate::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, StorageError, Tables};
+use crate::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, PageLimit, StorageError, Tables};
 
 /// A dedupe table whose backend is down.
 struct UnreachableDedupe;
@@ -20,7 +20,7 @@ struct UnreachableDedupe;
 #[async_trait]
 impl DedupeStore for UnreachableDedupe {
     async fn get_dedupe(&self, _: &[DedupeKey]) -> Result<Vec<Option<DedupeRecord>>, StorageError> {
-        Err(StorageError::Backend("unreachable".to_string()))
+        Err(StorageError::Unavailable("unreachable".to_string()))
     }
 
     async fn put_dedupe(
@@ -28,7 +28,7 @@ impl DedupeStore for UnreachableDedupe {
         _: &[(DedupeKey, DedupeRecord)],
         _: Duration,
     ) -> Result<(), StorageError> {
-        Err(StorageError::Backend("unreachable".to_string()))
+        Err(StorageError::Unavailable("unreachable".to_string()))
     }
 }
 
@@ -101,12 +101,12 @@ async fn every_call_records_its_duration_by_table_and_operation() {
     tables.messages.append_messages(&stored).await.unwrap();
     let page = tables
         .messages
-        .read_messages(&conv, 0, None, 10)
+        .read_messages(&conv, 0, None, PageLimit::entries(10))
         .await
         .unwrap();
     let again = tables
         .messages
-        .read_messages(&conv, 1, None, 10)
+        .read_messages(&conv, 1, None, PageLimit::entries(10))
         .await
         .unwrap();
 
@@ -144,7 +144,7 @@ async fn a_failed_call_is_counted_and_its_error_passed_through() {
 
     for result in [first, second] {
         match result {
-            Err(StorageError::Backend(detail)) => assert_eq!(detail, "unreachable"),
+            Err(StorageError::Unavailable(detail)) => assert_eq!(detail, "unreachable"),
             other => panic!("expected the backend error, got {other:?}"),
         }
     }

@@ -22,6 +22,8 @@ pub struct Allocator {
     /// so that a refused caller learns where to go.
     owner: String,
     sections: Vec<Mutex<Section>>,
+    /// Set by [`Allocator::release_all`]: no section is claimed again.
+    released: std::sync::atomic::AtomicBool,
 }
 
 impl Allocator {
@@ -41,6 +43,7 @@ impl Allocator {
             config,
             store,
             sections,
+            released: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -204,6 +207,84 @@ impl Allocator {
         Ok(heads)
     }
 
+    /// Claims again every section this instance held when it stopped, a few
+    /// at a time, before it serves: otherwise the first request after a
+    /// restart for each section would wait for that section's claim (a
+    /// durable write, an LWT on CQL). Best effort: a section that cannot be
+    /// taken now is claimed on first use, as any other. Returns how many
+    /// were taken back.
+    pub async fn take_back_own_sections(&self) -> usize {
+        const AT_ONCE: usize = 32;
+        let held = match self.store.list_sections().await {
+            Ok(sections) => sections,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list sections; claiming them on first use");
+                return 0;
+            }
+        };
+        let own = held.into_iter().filter(|(id, state)| {
+            (*id as usize) < self.sections.len() && same_instance(&state.owner, &self.owner)
+        });
+        let taken = std::sync::atomic::AtomicUsize::new(0);
+        futures_util::StreamExt::for_each_concurrent(
+            futures_util::stream::iter(own),
+            AT_ONCE,
+            |(id, _)| {
+                let taken = &taken;
+                async move {
+                    let mut section = self.sections[id as usize].lock().await;
+                    if section.claim.is_none()
+                        && self.ensure_claimed(id, &mut section).await.is_ok()
+                    {
+                        taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            },
+        )
+        .await;
+        taken.into_inner()
+    }
+
+    /// Gives up every section held here, on a clean shutdown, after the
+    /// servers stopped taking requests: each is forgotten here (nothing is
+    /// answered for it any more, so no one is told a seq committed) and then
+    /// released in the store, so another instance claims it at once and
+    /// answers heads without waiting for a commit deadline. Pending seqs of
+    /// writers still in flight can no longer commit: they fail over to the
+    /// next owner like after a crash. Returns how many were released.
+    pub async fn release_all(&self) -> usize {
+        const AT_ONCE: usize = 32;
+        self.released
+            .store(true, std::sync::atomic::Ordering::Release);
+        let released = std::sync::atomic::AtomicUsize::new(0);
+        futures_util::StreamExt::for_each_concurrent(
+            futures_util::stream::iter(0..self.sections.len()),
+            AT_ONCE,
+            |id| {
+                let released = &released;
+                async move {
+                    let mut section = self.sections[id].lock().await;
+                    let Some(claim) = section.claim else {
+                        return;
+                    };
+                    section.reset();
+                    match self.store.release_section(id as u32, claim.epoch).await {
+                        Ok(()) => {
+                            released.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        // Lost already, or the store is down: the lease ends
+                        // on its own and the next owner waits one deadline.
+                        Err(e) => {
+                            tracing::warn!(section = id, error = %e, "cannot release section")
+                        }
+                    }
+                }
+            },
+        )
+        .await;
+        released.into_inner()
+    }
+
     /// Abandons every pending seq past its deadline; returns how many.
     pub async fn abandon_expired(&self) -> usize {
         let now = Instant::now();
@@ -238,6 +319,11 @@ impl Allocator {
     }
 
     async fn ensure_claimed(&self, section_id: u32, section: &mut Section) -> Result<Claim> {
+        if self.released.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(Error::unavailable(
+                "this sequence instance is shutting down; retry",
+            ));
+        }
         if let Some(claim) = section.claim {
             if Instant::now() < claim.serve_until {
                 return Ok(claim);
@@ -305,6 +391,9 @@ impl Allocator {
     ///   before it stopped, that instance stopped serving (commits included)
     ///   before its lease ended, hence before either of our claims.
     ///
+    /// * The section was released by its holder on a clean shutdown
+    ///   ([`Allocator::release_all`]): it had stopped serving before.
+    ///
     /// Otherwise another instance held it, and might still be alive and
     /// paused mid-commit: heads wait one deadline.
     fn no_earlier_owner_can_commit(
@@ -315,7 +404,11 @@ impl Allocator {
         if epoch <= 1 {
             return true;
         }
-        before.is_some_and(|b| b.epoch + 1 == epoch && same_instance(&b.owner, &self.owner))
+        // A released row (empty owner) was given up by a holder that had
+        // stopped serving it (`release_all`).
+        before.is_some_and(|b| {
+            b.epoch + 1 == epoch && (b.owner.is_empty() || same_instance(&b.owner, &self.owner))
+        })
     }
 
     fn abandoned_memory(&self) -> AbandonedMemory {

@@ -211,3 +211,72 @@ async fn only_new_commits_are_counted() {
         1
     );
 }
+
+/// A restarted instance claims its sections back before it serves (each
+/// claim raises the section's epoch), and leaves other instances' alone.
+#[tokio::test]
+async fn a_restarted_instance_takes_back_only_its_own_sections() {
+    let fixture = start(config());
+    allocate(&fixture.allocator, &[KEY]).await;
+    let other = Allocator::new(
+        SequenceConfig {
+            instance_id: "seq-b".to_string(),
+            ..config()
+        },
+        fixture._store.clone(),
+        "127.0.0.1:2",
+    );
+    // seq-b holds another section of its own.
+    let foreign_key = (0..64)
+        .map(|i| format!("user:u{i}"))
+        .find(|k| {
+            tidings_sequence_client::section_of(k, 4) != tidings_sequence_client::section_of(KEY, 4)
+        })
+        .unwrap();
+    other.allocate(&[foreign_key]).await.unwrap();
+    let before = fixture._store.list_sections().await.unwrap();
+
+    let restarted = Allocator::new(config(), fixture._store.clone(), "127.0.0.1:3");
+    assert_eq!(restarted.take_back_own_sections().await, 1);
+    let after = fixture._store.list_sections().await.unwrap();
+    for ((id, old), (_, new)) in before.iter().zip(&after) {
+        if old.owner.starts_with("seq-a@") {
+            assert_eq!(new.epoch, old.epoch + 1, "section {id} claimed again");
+            assert!(new.owner.ends_with("127.0.0.1:3"), "{new:?}");
+        } else {
+            assert_eq!(new, old, "section {id} of seq-b untouched");
+        }
+    }
+}
+
+/// A clean shutdown releases the sections: another instance takes them over
+/// before the lease would have ended, and answers heads without waiting a
+/// commit deadline (the clock is tokio's, paused: a wait would show as
+/// elapsed virtual time). The released instance answers nothing any more.
+#[tokio::test(start_paused = true)]
+async fn released_sections_are_taken_over_at_once() {
+    let fixture = start(config());
+    let seqs = allocate(&fixture.allocator, &[KEY]).await;
+    assert_eq!(commit(&fixture.allocator, &seqs).await, vec![Committed]);
+    assert_eq!(fixture.allocator.release_all().await, 1);
+    assert!(fixture.allocator.allocate(&heads(&[KEY])).await.is_err());
+
+    let successor = Allocator::new(
+        SequenceConfig {
+            instance_id: "seq-b".to_string(),
+            ..config()
+        },
+        fixture._store.clone(),
+        "127.0.0.1:2",
+    );
+    let started = tokio::time::Instant::now();
+    let head = successor.heads(&heads(&[KEY])).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_millis(config().commit_deadline_ms),
+        "heads waited {:?}",
+        started.elapsed()
+    );
+    assert!(head[0] >= seqs[0].1, "the committed seq stays visible");
+    let next = allocate(&successor, &[KEY]).await;
+    assert!(next[0].1 > head[0]);
+}

@@ -138,6 +138,13 @@ impl SectionStore for ScyllaStore {
             .await
     }
 
+    async fn release_section(&self, section: u32, epoch: u64) -> Result<(), StorageError> {
+        let values = (cql_section(section), epoch_to_cql(epoch)?);
+        let statement = &self.statements.release_section;
+        self.conditional_update("release section", statement, values, section, epoch)
+            .await
+    }
+
     async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError> {
         self.read_section(section, false).await
     }

@@ -123,6 +123,8 @@ statements! {
         WHERE section = ? IF epoch = ? AND lease_until_ms < ?";
     advance_max_seq: Lwt = "UPDATE {ks}.seq_sections SET max_seq = ? \
         WHERE section = ? IF epoch = ? AND max_seq < ?";
+    release_section: Lwt = "UPDATE {ks}.seq_sections SET owner = '', lease_until_ms = 0 \
+        WHERE section = ? IF epoch = ?";
     list_sections: Scan = "SELECT section, max_seq, epoch, owner, lease_until_ms \
         FROM {ks}.seq_sections";
 
@@ -258,6 +260,7 @@ mod tests {
                 "claim_section",
                 "renew_lease",
                 "advance_max_seq",
+                "release_section",
                 "insert_group",
                 "set_group_large"
             ]

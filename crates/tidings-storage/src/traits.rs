@@ -169,6 +169,14 @@ pub trait SectionStore: Send + Sync {
         max_seq: Seq,
     ) -> Result<(), StorageError>;
 
+    /// Gives the section up: if `epoch` still holds it, clears its owner and
+    /// ends its lease now, keeping `max_seq` and the epoch. Anyone may claim
+    /// it at once, and since the holder stopped serving it before releasing,
+    /// the next claim may answer heads without waiting for a commit deadline
+    /// (a released row has an empty `owner`). Fails with
+    /// [`StorageError::Fenced`] if another epoch holds the section.
+    async fn release_section(&self, section: u32, epoch: u64) -> Result<(), StorageError>;
+
     /// Current persisted state of one section.
     async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError>;
 

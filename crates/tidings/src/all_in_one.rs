@@ -100,8 +100,10 @@ impl AllInOne {
         if let Some(listener) = metrics_listener {
             servers.metrics(listener);
         }
-        let (sequence, tasks) = services::sequence(&config, &tables, &sequence_addr);
+        let (sequence, tasks, allocator) =
+            services::sequence(&config, &tables, &sequence_addr).await;
         servers.background(tasks);
+        servers.release_on_shutdown(allocator);
         let store = services::store(&tables);
         let router = services::sequence_router(&config, vec![sequence_addr.clone()])?;
         // In process (the default), services call each other through the

@@ -79,8 +79,9 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                 bound,
                 "advertise.sequence",
             )?;
-            let (service, tasks) = services::sequence(config, &tables, &address);
+            let (service, tasks, allocator) = services::sequence(config, &tables, &address).await;
             servers.background(tasks);
+            servers.release_on_shutdown(allocator);
             servers.grpc("sequence", listener, service)?;
             vec![("sequence", bound)]
         }

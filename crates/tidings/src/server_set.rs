@@ -26,6 +26,9 @@ pub struct ServerSet {
     gateways: Vec<Arc<Gateway>>,
     /// The gateways' registry heartbeats, stopped before they drain.
     gateway_upkeep: Vec<JoinHandle<()>>,
+    /// Sequence allocators whose sections are released once nothing is
+    /// served any more, so another instance takes them over at once.
+    allocators: Vec<Arc<tidings_sequence::Allocator>>,
 }
 
 impl Default for ServerSet {
@@ -36,6 +39,7 @@ impl Default for ServerSet {
             background: Vec::new(),
             gateways: Vec::new(),
             gateway_upkeep: Vec::new(),
+            allocators: Vec::new(),
         }
     }
 }
@@ -110,6 +114,11 @@ impl ServerSet {
     }
 
     /// Background tasks to stop at shutdown.
+    /// Releases `allocator`'s sections at the end of [`ServerSet::shutdown`].
+    pub fn release_on_shutdown(&mut self, allocator: Arc<tidings_sequence::Allocator>) {
+        self.allocators.push(allocator);
+    }
+
     pub fn background(&mut self, tasks: impl IntoIterator<Item = JoinHandle<()>>) {
         self.background.extend(tasks);
     }
@@ -148,6 +157,10 @@ impl ServerSet {
                 server.abort();
                 let _ = server.await;
             }
+        }
+        for allocator in self.allocators {
+            let released = allocator.release_all().await;
+            tracing::info!(sections = released, "released sequence sections");
         }
     }
 }

@@ -28,20 +28,33 @@ use tidings_telemetry::TracedChannel;
 
 use crate::config::TidingsConfig;
 
-/// The sequence service and its background tasks (commit deadline reaper,
-/// lease keeper). `address` is where other services reach this instance.
-pub fn sequence(
+/// The sequence service, its background tasks (commit deadline reaper,
+/// lease keeper) and its allocator (released on shutdown). `address` is
+/// where other services reach this instance.
+pub async fn sequence(
     config: &TidingsConfig,
     tables: &Tables,
     address: &str,
-) -> (SequenceServiceServer<SequenceServer>, Vec<JoinHandle<()>>) {
+) -> (
+    SequenceServiceServer<SequenceServer>,
+    Vec<JoinHandle<()>>,
+    Arc<Allocator>,
+) {
     let allocator = Arc::new(Allocator::new(
         config.sequence.clone(),
         tables.sections.clone(),
         address,
     ));
+    let taken = allocator.take_back_own_sections().await;
+    if taken > 0 {
+        tracing::info!(
+            sections = taken,
+            "took back the sections this instance held"
+        );
+    }
     let tasks = vec![allocator.spawn_reaper(), allocator.spawn_lease_keeper()];
-    (SequenceServer::new(allocator).into_service(), tasks)
+    let service = SequenceServer::new(Arc::clone(&allocator)).into_service();
+    (service, tasks, allocator)
 }
 
 /// Routes to the sequence instances at `instances`.

@@ -88,6 +88,7 @@ macro_rules! storage_conformance_tests {
             sections_lease_decides_who_may_claim,
             sections_renew_extends_lease,
             sections_restarted_instance_reclaims_at_once,
+            sections_release_frees_the_section_at_once,
             sections_concurrent_claims_get_distinct_epochs,
             dedupe_put_then_get,
             dedupe_expires_after_ttl,

@@ -257,3 +257,41 @@ pub async fn sections_concurrent_claims_get_distinct_epochs(tables: &Tables) {
     let loaded = tables.sections.load_section(section).await.unwrap();
     assert_eq!(loaded, Some(state(0, 8, "a", NOW + LEASE)));
 }
+
+/// A release by the holder frees the section at once, keeping its `max_seq`
+/// and epoch, with an empty owner; a release by a stale epoch is `Fenced`
+/// and changes nothing.
+pub async fn sections_release_frees_the_section_at_once(tables: &Tables) {
+    let sections = &tables.sections;
+    let section = unique_section();
+    let a = sections
+        .claim_section(section, "a@1", NOW, LEASE)
+        .await
+        .unwrap();
+    sections.advance_max_seq(section, a.epoch, 7).await.unwrap();
+    assert!(matches!(
+        sections.release_section(section, a.epoch + 1).await,
+        Err(StorageError::Fenced { .. })
+    ));
+    assert_eq!(
+        sections.load_section(section).await.unwrap(),
+        Some(state(7, a.epoch, "a@1", NOW + LEASE)),
+        "a stale release changes nothing"
+    );
+    sections.release_section(section, a.epoch).await.unwrap();
+    assert_eq!(
+        sections.load_section(section).await.unwrap(),
+        Some(state(7, a.epoch, "", 0))
+    );
+    // Long before a's lease would have ended, another instance claims it.
+    let b = sections
+        .claim_section(section, "b@2", NOW + 1, LEASE)
+        .await
+        .unwrap();
+    assert_eq!(b, state(7, a.epoch + 1, "b@2", NOW + 1 + LEASE));
+    // And a's epoch can no longer write.
+    assert!(matches!(
+        sections.release_section(section, a.epoch).await,
+        Err(StorageError::Fenced { .. })
+    ));
+}

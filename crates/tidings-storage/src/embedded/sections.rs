@@ -86,6 +86,17 @@ impl SectionStore for EmbeddedStore {
         .await
     }
 
+    async fn release_section(&self, section: u32, epoch: u64) -> Result<(), StorageError> {
+        self.write(move |tables| {
+            let _guard = lock(&tables.section_lock);
+            let mut row = owned_row(tables, section, epoch)?;
+            row.owner.clear();
+            row.lease_until_ms = 0;
+            store(tables, section, &row)
+        })
+        .await
+    }
+
     async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError> {
         self.blocking(move |tables| Ok(load(tables, section)?.map(state)))
             .await

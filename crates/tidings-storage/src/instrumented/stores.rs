@@ -120,6 +120,11 @@ impl SectionStore for Instrumented<dyn SectionStore> {
         self.timed("advance_max_seq", call).await
     }
 
+    async fn release_section(&self, section: u32, epoch: u64) -> Result<(), StorageError> {
+        let call = self.inner.release_section(section, epoch);
+        self.timed("release_section", call).await
+    }
+
     async fn load_section(&self, section: u32) -> Result<Option<SectionState>, StorageError> {
         self.timed("load_section", self.inner.load_section(section))
             .await

@@ -40,6 +40,11 @@ pub struct Cli {
     /// Messages each sender sends in one run, at most.
     #[arg(long, global = true)]
     pub messages: Option<u64>,
+    /// Garbage frames per second from one more connection: runs the 1-pair
+    /// and 64-pair W=1 closed loops on Tidings without and then with it; 0
+    /// leaves the comparison out.
+    #[arg(long, global = true, value_name = "FRAMES_PER_SECOND")]
+    pub garbage: Option<u64>,
     /// Where the Tidings side of the end-to-end comparison runs.
     #[arg(long, global = true, value_enum, default_value_t = DeploymentShape::AllInOne)]
     pub shape: DeploymentShape,
@@ -117,6 +122,9 @@ impl Cli {
         if let Some(messages) = self.messages {
             params.e2e.max_messages = messages;
         }
+        if let Some(garbage) = self.garbage {
+            params.e2e.garbage_rate = garbage;
+        }
         params.validate()?;
         Ok(params)
     }
@@ -166,6 +174,12 @@ mod tests {
         );
         assert_eq!(params.e2e.rates, vec![100, 200]);
         assert!(params.e2e.idle.is_empty());
+        assert_eq!(
+            params.e2e.garbage_rate, 0,
+            "the garbage comparison is off by default"
+        );
+        let garbage = Cli::parse_from(["tidings-bench", "e2e", "--garbage", "10000"]);
+        assert_eq!(garbage.params().unwrap().e2e.garbage_rate, 10_000);
         assert_eq!(cli.e2e_options().shape, DeploymentShape::AllInOne);
         let relay = Cli::parse_from(["tidings-bench", "relay", "--listen", "127.0.0.1:9"]);
         assert_eq!(

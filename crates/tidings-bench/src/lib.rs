@@ -4,7 +4,8 @@
 //!   the same protocol subset, both as processes of their own driven by the
 //!   same load generator: delivered msg/s, send-to-deliver latency in closed
 //!   and open loops, server CPU per message, idle memory per connection, and
-//!   the disk's `fdatasync` time as the durability floor;
+//!   the disk's `fdatasync` time as the durability floor; and, with
+//!   `--garbage`, the same latencies beside one client flooding garbage;
 //! - allocations per second of the sequence allocator (in process on the
 //!   embedded store, and over gRPC);
 //! - operations per second and latency of the storage traits on the

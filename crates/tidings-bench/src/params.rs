@@ -89,6 +89,16 @@ pub struct E2eParams {
     pub fsync_time: Duration,
     /// WebSocket handshakes in progress at once while connecting.
     pub connect_concurrency: usize,
+    /// Garbage frames per second from one more connection during the
+    /// garbage comparison; 0 leaves the comparison out.
+    pub garbage_rate: u64,
+    /// Closed-loop scenarios the garbage comparison runs on Tidings, each
+    /// without and then with the flood.
+    pub garbage_closed: Vec<ClosedScenario>,
+    /// How long the flood runs before the measured load starts, so the load
+    /// meets a server already under it rather than its first frames.
+    #[serde(with = "crate::e2e::json::millis")]
+    pub garbage_settle: Duration,
 }
 
 /// Parameters of the storage benchmark.
@@ -168,6 +178,18 @@ impl Params {
                 fsyncs: 1_000,
                 fsync_time: Duration::from_secs(3),
                 connect_concurrency: 64,
+                garbage_rate: 0,
+                garbage_closed: vec![
+                    ClosedScenario {
+                        pairs: 1,
+                        window: 1,
+                    },
+                    ClosedScenario {
+                        pairs: 64,
+                        window: 1,
+                    },
+                ],
+                garbage_settle: Duration::from_secs(1),
             },
             storage: StorageParams {
                 tasks: 16,
@@ -204,6 +226,7 @@ impl Params {
                 idle: vec![1_000],
                 fsyncs: 100,
                 fsync_time: Duration::from_millis(500),
+                garbage_settle: Duration::from_millis(300),
                 ..Params::full().e2e
             },
             storage: StorageParams {
@@ -256,6 +279,18 @@ impl Params {
                 fsyncs: 5,
                 fsync_time: Duration::from_secs(1),
                 connect_concurrency: 8,
+                garbage_rate: 0,
+                garbage_closed: vec![
+                    ClosedScenario {
+                        pairs: 1,
+                        window: 1,
+                    },
+                    ClosedScenario {
+                        pairs: 2,
+                        window: 1,
+                    },
+                ],
+                garbage_settle: Duration::from_millis(100),
             },
             storage: StorageParams {
                 tasks: 2,
@@ -300,6 +335,18 @@ impl Params {
         }
         if e.idle.contains(&0) {
             return Err("idle connection counts must be at least 1".into());
+        }
+        if e.garbage_rate > 0
+            && (e.garbage_closed.is_empty()
+                || e.garbage_closed
+                    .iter()
+                    .any(|c| c.pairs == 0 || c.window == 0))
+        {
+            return Err(
+                "the garbage comparison needs closed-loop scenarios of at least 1 pair and a \
+                 window of at least 1"
+                    .into(),
+            );
         }
         let s = &self.storage;
         if s.tasks == 0 || s.max_calls == 0 || s.read_timelines == 0 {

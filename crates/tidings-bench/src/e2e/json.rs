@@ -18,47 +18,7 @@ pub fn json(report: &E2eReport) -> Value {
     let rows: Vec<Value> = report
         .rows
         .iter()
-        .map(|row| {
-            let o = &row.outcome;
-            let relay = report.relay_row(row.scenario);
-            let versus = |f: fn(&RunRow) -> f64| match relay {
-                Some(r) if row.target != TargetKind::Relay => {
-                    let base = f(r);
-                    (base > 0.0).then(|| f(row) / base)
-                }
-                _ => None,
-            };
-            json!({
-                "target": row.target,
-                "scenario": row.scenario,
-                "name": row.scenario.name(),
-                "scheduled": o.scheduled,
-                "sent": o.sent,
-                "acked": o.acked,
-                "failed": o.failed,
-                "unanswered": o.unanswered,
-                "delivered": o.delivered,
-                "lost": o.lost,
-                "duplicates": o.duplicates,
-                "sender_echoes": o.echoes,
-                "saturated": o.saturated(),
-                "sent_per_second": o.sent_per_second(),
-                "delivered_per_second": o.delivered_per_second(),
-                "max_send_lag_ms": o.max_send_lag.as_secs_f64() * 1e3,
-                "latency_us": percentiles(&o.latency),
-                "ack_latency_us": percentiles(&o.ack_latency),
-                "server_cpu_ms": row.server_cpu.as_secs_f64() * 1e3,
-                "server_cpu_ms_per_1k": row.cpu_ms_per_1k(),
-                "client_cpu_ms": row.client_cpu.as_secs_f64() * 1e3,
-                "errors": o.errors,
-                "versus_relay": {
-                    "delivered_per_second": versus(|r| r.outcome.delivered_per_second()),
-                    "p50": versus(|r| r.outcome.latency.summary().p50.as_secs_f64()),
-                    "p99": versus(|r| r.outcome.latency.summary().p99.as_secs_f64()),
-                    "server_cpu_per_1k": versus(|r| r.cpu_ms_per_1k().unwrap_or(0.0)),
-                },
-            })
-        })
+        .map(|row| run_json(row, report.relay_row(row.scenario)))
         .collect();
     let idle: Vec<Value> = report
         .idle
@@ -101,6 +61,50 @@ pub fn json(report: &E2eReport) -> Value {
         },
         "rows": rows,
         "idle": idle,
+        "garbage": super::garbage::json(&report.garbage, &report.params),
+    })
+}
+
+/// Every figure of one run; `relay` is the relay's run of the same scenario,
+/// for the ratios (none: they are null).
+pub(super) fn run_json(row: &RunRow, relay: Option<&RunRow>) -> Value {
+    let o = &row.outcome;
+    let versus = |f: fn(&RunRow) -> f64| match relay {
+        Some(r) if row.target != TargetKind::Relay => {
+            let base = f(r);
+            (base > 0.0).then(|| f(row) / base)
+        }
+        _ => None,
+    };
+    json!({
+        "target": row.target,
+        "scenario": row.scenario,
+        "name": row.scenario.name(),
+        "scheduled": o.scheduled,
+        "sent": o.sent,
+        "acked": o.acked,
+        "failed": o.failed,
+        "unanswered": o.unanswered,
+        "delivered": o.delivered,
+        "lost": o.lost,
+        "duplicates": o.duplicates,
+        "sender_echoes": o.echoes,
+        "saturated": o.saturated(),
+        "sent_per_second": o.sent_per_second(),
+        "delivered_per_second": o.delivered_per_second(),
+        "max_send_lag_ms": o.max_send_lag.as_secs_f64() * 1e3,
+        "latency_us": percentiles(&o.latency),
+        "ack_latency_us": percentiles(&o.ack_latency),
+        "server_cpu_ms": row.server_cpu.as_secs_f64() * 1e3,
+        "server_cpu_ms_per_1k": row.cpu_ms_per_1k(),
+        "client_cpu_ms": row.client_cpu.as_secs_f64() * 1e3,
+        "errors": o.errors,
+        "versus_relay": {
+            "delivered_per_second": versus(|r| r.outcome.delivered_per_second()),
+            "p50": versus(|r| r.outcome.latency.summary().p50.as_secs_f64()),
+            "p99": versus(|r| r.outcome.latency.summary().p99.as_secs_f64()),
+            "server_cpu_per_1k": versus(|r| r.cpu_ms_per_1k().unwrap_or(0.0)),
+        },
     })
 }
 

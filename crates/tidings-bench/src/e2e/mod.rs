@@ -10,11 +10,15 @@
 //! the machine hits both alike. Around each run the targets' CPU time is
 //! read from `/proc`; fresh processes then hold N idle connections for the
 //! memory rows; an `fdatasync` baseline is measured before and after.
+//! With `--garbage N`, the garbage comparison ([`garbage`]) runs on the same
+//! Tidings processes after the scenarios: the 1-pair and 64-pair W=1 closed
+//! loops without and then with one more client flooding N garbage frames/s.
 //!
 //! This module must never gate anything on a figure, and never talk to
 //! anything but loopback addresses.
 
 mod fsync;
+pub mod garbage;
 mod idle;
 pub mod json;
 mod machine;
@@ -76,8 +80,10 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
         .tempdir()?;
     let machine = machine::Machine::detect(data_root.path(), open_files);
     let scenarios = Scenario::all(params);
+    let garbage_scenarios = garbage::scenarios(params);
     let idle_steps = if params.idle.is_empty() { 0 } else { 2 };
-    let progress = Progress::new((5 + 2 * scenarios.len() + idle_steps) as u64);
+    let progress =
+        Progress::new((5 + 2 * scenarios.len() + 2 * garbage_scenarios.len() + idle_steps) as u64);
 
     progress.step("fdatasync baseline");
     let fsync_before = fsync::measure(data_root.path(), params.fsyncs, params.fsync_time)?;
@@ -113,6 +119,40 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
                 rows.push(row);
             }
         }
+    }
+    let mut garbage_rows = Vec::new();
+    for (i, &scenario) in garbage_scenarios.iter().enumerate() {
+        let label = tidings.kind.label();
+        progress.step(&format!("{label}: {} without garbage", scenario.name()));
+        let without = scenario::run(
+            &tidings,
+            scenario,
+            params,
+            &format!("g{i}"),
+            progress.live(),
+        )
+        .await
+        .with_context(|| format!("{label} {} without garbage", scenario.name()))?;
+        progress.step(&format!(
+            "{label}: {} with {} garbage frames/s",
+            scenario.name(),
+            params.garbage_rate
+        ));
+        let (with, flood) = garbage::run_flooded(
+            &tidings,
+            scenario,
+            params,
+            &format!("g{i}f"),
+            progress.live(),
+        )
+        .await
+        .with_context(|| format!("{label} {} with garbage", scenario.name()))?;
+        garbage_rows.push(garbage::GarbageRow {
+            scenario,
+            without,
+            with,
+            flood,
+        });
     }
     relay.stop();
     tidings.stop();
@@ -156,6 +196,7 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
         fsync_after,
         rows,
         idle: idle_rows,
+        garbage: garbage_rows,
         processes,
         server_open_files,
     })

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::fsync::FsyncBaseline;
+use super::garbage::{self, GarbageRow};
 use super::idle::IdleRow;
 use super::machine::Machine;
 use super::scenario::{RunRow, Scenario};
@@ -28,6 +29,8 @@ pub struct E2eReport {
     pub fsync_after: FsyncBaseline,
     pub rows: Vec<RunRow>,
     pub idle: Vec<IdleRow>,
+    /// The garbage comparison, when it ran.
+    pub garbage: Vec<GarbageRow>,
     /// The processes whose CPU time is counted, per target.
     pub processes: Vec<(TargetKind, Vec<String>)>,
     /// Soft open-file limit of the process holding the connections, per
@@ -230,6 +233,11 @@ pub fn markdown(report: &E2eReport) -> String {
         out.push('\n');
     }
 
+    if !report.garbage.is_empty() {
+        out.push_str(&garbage::markdown(&report.garbage, &report.params));
+        out.push('\n');
+    }
+
     let _ = writeln!(out, "notes:");
     let _ = writeln!(
         out,
@@ -374,7 +382,7 @@ pub(crate) mod tests {
     use crate::load::{LoadOutcome, Shape};
     use crate::params::Params;
 
-    fn run_row(
+    pub(crate) fn run_row(
         target: TargetKind,
         scenario: Scenario,
         delivered: u64,
@@ -472,6 +480,7 @@ pub(crate) mod tests {
                     skipped: Some("too many files".into()),
                 },
             ],
+            garbage: Vec::new(),
             processes: vec![
                 (TargetKind::Relay, vec!["relay".into()]),
                 (TargetKind::Tidings, vec!["tidings".into()]),

@@ -103,13 +103,35 @@ pub async fn run(
     tag: &str,
     live: Arc<Live>,
 ) -> anyhow::Result<RunRow> {
-    let pairs = Pairs::connect(
+    let pairs = connect(target, scenario, params, tag).await?;
+    measure(target, scenario, pairs, params, live).await
+}
+
+/// Connects the fresh pairs of `scenario`, users tagged `tag`.
+pub async fn connect(
+    target: &Target,
+    scenario: Scenario,
+    params: &E2eParams,
+    tag: &str,
+) -> anyhow::Result<Pairs> {
+    Pairs::connect(
         &target.url,
         scenario.pairs(),
         tag,
         params.connect_concurrency,
     )
-    .await?;
+    .await
+}
+
+/// Drives `scenario` on connected `pairs`, reading the CPU time of the
+/// target and of this process around it.
+pub async fn measure(
+    target: &Target,
+    scenario: Scenario,
+    pairs: Pairs,
+    params: &E2eParams,
+    live: Arc<Live>,
+) -> anyhow::Result<RunRow> {
     let me = std::process::id();
     let server_before = target.cpu_time()?;
     let client_before = procfs::cpu_time(me)?;

@@ -17,9 +17,13 @@
 //! **duplicated**. Send-to-deliver latencies go into an HdrHistogram. The
 //! generator never assumes the server answers in request order or serves
 //! one request at a time.
+//!
+//! [`garbage`] is the misbehaving client beside them: one more connection
+//! that floods the server with frames it must refuse.
 
 pub mod body;
 pub mod connection;
+pub mod garbage;
 mod pair;
 
 use std::sync::Arc;

@@ -55,7 +55,10 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(harness: &Harness) -> Result<Socket, String> {
-    let (socket, _) = timeout(CONNECT_WAIT, tokio_tungstenite::connect_async(&harness.url))
+    // Without Nagle's algorithm, as the SDK connects: pipelined small frames
+    // otherwise wait for the server's delayed acks.
+    let connecting = tokio_tungstenite::connect_async_with_config(&harness.url, None, true);
+    let (socket, _) = timeout(CONNECT_WAIT, connecting)
         .await
         .map_err(|_| format!("no connection to {} within {CONNECT_WAIT:?}", harness.url))?
         .map_err(|e| format!("cannot connect to {}: {e}", harness.url))?;

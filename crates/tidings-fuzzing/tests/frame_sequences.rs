@@ -12,6 +12,7 @@ proptest! {
     // A few dozen scripts take seconds; the fuzz target runs millions.
     #![proptest_config(ProptestConfig {
         cases: 32,
+        // A failure prints its script; nothing is written into the source tree.
         failure_persistence: None,
         ..ProptestConfig::default()
     })]

@@ -6,7 +6,7 @@
 use tidings_core::ErrorCode;
 use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_testkit::{Cluster, dm, server_code, stored_messages, synced_device};
+use tidings_testkit::{Cluster, Service, dm, server_code, stored_messages, synced_device};
 
 #[tokio::test]
 async fn retries_during_a_sync_outage_store_the_message_once() {
@@ -19,7 +19,7 @@ async fn retries_during_a_sync_outage_store_the_message_once() {
         .await
         .expect("a send while sync is up");
 
-    cluster.kill_sync();
+    cluster.kill(Service::Sync);
     for attempt in 0..4 {
         let refused = alice
             .send(&conversation, "during", "text", "sync is down")
@@ -30,7 +30,7 @@ async fn retries_during_a_sync_outage_store_the_message_once() {
             "attempt {attempt} is refused as unavailable (retry later) while sync is down"
         );
     }
-    cluster.restart_sync().unwrap();
+    cluster.restart(Service::Sync).unwrap();
     let ack = alice
         .send(&conversation, "during", "text", "sync is down")
         .await

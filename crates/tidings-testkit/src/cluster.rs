@@ -198,16 +198,6 @@ impl Cluster {
         Ok(())
     }
 
-    /// `kill -9` of the sync process.
-    pub fn kill_sync(&mut self) {
-        self.kill(Service::Sync);
-    }
-
-    /// Starts sync again, at the address it had.
-    pub fn restart_sync(&mut self) -> anyhow::Result<()> {
-        self.restart(Service::Sync)
-    }
-
     /// Starts one more gateway process.
     pub fn gateway(&self) -> anyhow::Result<ServiceProcess> {
         ServiceProcess::start("tidings-gateway", &self.gateway_env)

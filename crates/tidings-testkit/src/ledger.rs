@@ -138,7 +138,7 @@ impl Campaign {
             senders_done: watch::Sender::new(false),
         });
         let (online, _) = connect_until_up(&shared, 0, RECEIVER, "online", 0, &plan).await;
-        let receiver = tokio::spawn(receive(Arc::clone(&shared), online, plan.clone()));
+        let receiver = tokio::spawn(receive(Arc::clone(&shared), online));
         let mut conversations = vec![group_conversation.clone()];
         let mut tasks = Vec::new();
         for (index, sender) in senders.iter().enumerate() {
@@ -435,7 +435,7 @@ async fn send(shared: Arc<Shared>, index: usize, user: String, targets: [String;
 /// The receiver's online device: follows pushes, reconnects whenever its
 /// connection drops, and once the senders stop, returns when it holds every
 /// acknowledged message.
-async fn receive(shared: Arc<Shared>, mut device: Device, _plan: Plan) -> Device {
+async fn receive(shared: Arc<Shared>, mut device: Device) -> Device {
     if let Ok(outcome) = device.pull_all().await {
         record_deliveries(&shared, &outcome.applied);
     }

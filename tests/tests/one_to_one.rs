@@ -264,3 +264,42 @@ async fn resending_a_client_msg_id_stores_once_even_across_reconnects() {
     assert_eq!(bob.applied().len(), 1, "one inbox entry for bob");
     server.shutdown().await;
 }
+
+/// The all-in-one's services reach each other three ways
+/// (`all_in_one.calls`); each runs the same handlers, so each must give the
+/// same chat: a message acked, pushed, in History, and its retry a duplicate.
+#[tokio::test]
+async fn every_call_mode_of_the_all_in_one_serves_the_same_chat() {
+    use tidings::config::CallMode;
+    for mode in [
+        CallMode::Direct,
+        CallMode::InProcessGrpc,
+        CallMode::Loopback,
+    ] {
+        let server = TestServer::start_with(|config| config.all_in_one.calls = mode).await;
+        let alice = server.synced_device("alice", "a1").await;
+        let mut bob = server.synced_device("bob", "b1").await;
+        let conversation = dm("alice", "bob");
+        let ack = alice
+            .send(&conversation, "m-1", "text", "over every path")
+            .await
+            .unwrap();
+        assert!(!ack.duplicate, "{mode:?}");
+        let got = receive(&mut bob, 1).await;
+        assert_eq!(body(&got[0]), "over every path", "{mode:?}");
+        let again = alice
+            .send(&conversation, "m-1", "text", "over every path")
+            .await
+            .unwrap();
+        assert!(again.duplicate, "{mode:?}: the retry is recognised");
+        assert_eq!(again.message_id, ack.message_id, "{mode:?}");
+        let page = bob.history(&conversation, 0, 10).await.unwrap();
+        assert_eq!(page.messages.len(), 1, "{mode:?}: one message in History");
+        // Bad input is refused the same way on every path.
+        let refused = alice
+            .send(&conversation, "", "text", "no client_msg_id")
+            .await
+            .unwrap_err();
+        assert!(refused.code().is_some(), "{mode:?}: {refused}");
+    }
+}

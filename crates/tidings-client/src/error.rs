@@ -71,13 +71,41 @@ impl ClientError {
 
 impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
     fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
-        ClientError::Transport(Box::new(e))
+        use tokio_tungstenite::tungstenite::Error as Ws;
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
+        match e {
+            // The connection was closed (a close frame went or came) before
+            // this write: that is the connection's end, not a fault of the
+            // transport, and the caller's answer is the same either way.
+            Ws::ConnectionClosed
+            | Ws::AlreadyClosed
+            | Ws::Protocol(ProtocolError::SendAfterClosing) => ClientError::Closed,
+            e => ClientError::Transport(Box::new(e)),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn writes_after_a_close_report_the_connection_closed() {
+        use tokio_tungstenite::tungstenite::Error as Ws;
+        use tokio_tungstenite::tungstenite::error::ProtocolError;
+        for e in [
+            Ws::ConnectionClosed,
+            Ws::AlreadyClosed,
+            Ws::Protocol(ProtocolError::SendAfterClosing),
+        ] {
+            assert!(matches!(ClientError::from(e), ClientError::Closed));
+        }
+        let broken = Ws::Protocol(ProtocolError::ResetWithoutClosingHandshake);
+        assert!(matches!(
+            ClientError::from(broken),
+            ClientError::Transport(_)
+        ));
+    }
 
     #[test]
     fn error_frames_map_to_stable_codes() {

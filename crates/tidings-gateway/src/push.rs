@@ -33,8 +33,14 @@ impl GatewayServer {
     }
 
     pub fn into_service(self) -> GatewayServiceServer<Self> {
+        std::sync::Arc::new(self).service()
+    }
+
+    /// The gRPC service over this handler, which stays shared: in the
+    /// all-in-one the other services also call it directly.
+    pub fn service(self: std::sync::Arc<Self>) -> GatewayServiceServer<Self> {
         // Explicit both ways: tonic's 4 MiB default would refuse large answers.
-        GatewayServiceServer::new(self)
+        GatewayServiceServer::from_arc(self)
             .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }

@@ -10,10 +10,8 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use tidings_core::{Error, ErrorCode};
-use tidings_proto::logic::v1::{
-    self as logic, logic_service_client::LogicServiceClient, send_outcome::Outcome,
-};
-use tidings_telemetry::TracedChannel;
+use tidings_proto::logic::v1::{self as logic, send_outcome::Outcome};
+use tidings_rpc::LogicApi;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -36,11 +34,7 @@ pub(crate) struct SendBatcher {
 
 impl SendBatcher {
     /// Starts `lanes` senders; must be called inside a tokio runtime.
-    pub(crate) fn new(
-        logic: LogicServiceClient<TracedChannel>,
-        lanes: usize,
-        max_batch: usize,
-    ) -> Self {
+    pub(crate) fn new(logic: LogicApi, lanes: usize, max_batch: usize) -> Self {
         let lanes = (0..lanes.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -72,11 +66,7 @@ impl SendBatcher {
     }
 }
 
-async fn run_lane(
-    logic: LogicServiceClient<TracedChannel>,
-    mut queue: mpsc::UnboundedReceiver<Pending>,
-    max_batch: usize,
-) {
+async fn run_lane(logic: LogicApi, mut queue: mpsc::UnboundedReceiver<Pending>, max_batch: usize) {
     while let Some(first) = queue.recv().await {
         let span = first.span.clone();
         let mut batch = vec![first];

@@ -41,7 +41,15 @@ impl Gateway {
         self: &Arc<Self>,
     ) -> tidings_proto::gateway::v1::gateway_service_server::GatewayServiceServer<GatewayServer>
     {
-        GatewayServer::new(Arc::clone(&self.hub), self.config.max_frame_bytes).into_service()
+        self.push_handler().service()
+    }
+
+    /// The handler of the push service, for callers in this process.
+    pub fn push_handler(self: &Arc<Self>) -> Arc<GatewayServer> {
+        Arc::new(GatewayServer::new(
+            Arc::clone(&self.hub),
+            self.config.max_frame_bytes,
+        ))
     }
 
     /// Keeps this gateway's registry entries (devices and rooms) alive until

@@ -4,10 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
 use tidings_registry::Registry;
-use tidings_telemetry::TracedChannel;
+use tidings_rpc::{LogicApi, SyncApi};
 
 use crate::drain::DrainState;
 use crate::room_registrations::RoomRegistrations;
@@ -17,8 +15,8 @@ use crate::{Authenticator, GatewayConfig, Hub};
 /// What a gateway talks to.
 #[derive(Clone)]
 pub struct GatewayBackends {
-    pub logic: LogicServiceClient<TracedChannel>,
-    pub sync: SyncServiceClient<TracedChannel>,
+    pub logic: LogicApi,
+    pub sync: SyncApi,
     pub registry: Arc<dyn Registry>,
     pub auth: Arc<dyn Authenticator>,
 }

@@ -7,12 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tidings_core::{InboxEntry, Message, Seq};
-use tidings_proto::gateway::v1::{
-    Delivery, PushConversationRequest, PushRequest, PushRoomRequest,
-    gateway_service_client::GatewayServiceClient,
-};
+use tidings_proto::gateway::v1::{Delivery, PushConversationRequest, PushRequest, PushRoomRequest};
 use tidings_registry::{Registry, RegistryError};
-use tidings_telemetry::TracedChannel;
+use tidings_rpc::GatewayApi;
 use tidings_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
@@ -48,7 +45,7 @@ pub struct PushRouter {
 
 struct Inner {
     registry: Arc<dyn Registry>,
-    gateways: Mutex<HashMap<String, GatewayServiceClient<TracedChannel>>>,
+    gateways: Mutex<HashMap<String, GatewayApi>>,
     queues: Mutex<HashMap<String, mpsc::Sender<Queued>>>,
     timeout: Duration,
 }
@@ -90,17 +87,14 @@ impl PushRouter {
         }
     }
 
-    /// Reaches the gateway registered as `address` through `channel` (the
-    /// all-in-one's own gateway, called in process).
-    pub fn connect_in_process(&self, address: &str, channel: TracedChannel) {
+    /// Reaches the gateway registered as `address` through `api` (in the
+    /// all-in-one, its own gateway, called directly).
+    pub fn connect_in_process(&self, address: &str, api: GatewayApi) {
         self.inner
             .gateways
             .lock()
             .expect("gateway pool lock poisoned")
-            .insert(
-                address.to_string(),
-                sized(GatewayServiceClient::new(channel)),
-            );
+            .insert(address.to_string(), api);
     }
 
     /// Expects inbox seqs just allocated: their entries are pushed, in seq
@@ -278,7 +272,7 @@ impl Inner {
         Some(by_gateway)
     }
 
-    fn client(&self, gateway: &str) -> Option<GatewayServiceClient<TracedChannel>> {
+    fn client(&self, gateway: &str) -> Option<GatewayApi> {
         let mut gateways = self.gateways.lock().expect("gateway pool lock poisoned");
         if let Some(client) = gateways.get(gateway) {
             return Some(client.clone());
@@ -292,15 +286,8 @@ impl Inner {
         };
         // The push deadline is the call's deadline.
         let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.timeout);
-        let client = sized(GatewayServiceClient::new(channel));
+        let client = GatewayApi::grpc(channel);
         gateways.insert(gateway.to_string(), client.clone());
         Some(client)
     }
-}
-
-/// Explicit message limits both ways, not tonic's 4 MiB decode default.
-fn sized(client: GatewayServiceClient<TracedChannel>) -> GatewayServiceClient<TracedChannel> {
-    client
-        .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
 }

@@ -7,11 +7,10 @@ use tidings_core::{ConversationId, UserId};
 use tidings_proto::logic::v1::{
     self as pb, logic_service_server::LogicService, logic_service_server::LogicServiceServer,
 };
-use tidings_proto::store::v1::{HistoryRequest, store_service_client::StoreServiceClient};
-use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
+use tidings_proto::store::v1::HistoryRequest;
+use tidings_rpc::{StoreApi, SyncApi};
 use tidings_sequence_client::SequenceRouter;
 use tidings_storage::{DedupeStore, GroupStore};
-use tidings_telemetry::TracedChannel;
 use tonic::{Request, Response, Status};
 
 use crate::LogicConfig;
@@ -23,8 +22,8 @@ use crate::push::PushRouter;
 #[derive(Clone)]
 pub struct Backends {
     pub sequence: Arc<SequenceRouter>,
-    pub store: StoreServiceClient<TracedChannel>,
-    pub sync: SyncServiceClient<TracedChannel>,
+    pub store: StoreApi,
+    pub sync: SyncApi,
     pub dedupe: Arc<dyn DedupeStore>,
     pub groups: Arc<dyn GroupStore>,
     pub push: PushRouter,
@@ -53,8 +52,14 @@ impl LogicServer {
     }
 
     pub fn into_service(self) -> LogicServiceServer<Self> {
+        std::sync::Arc::new(self).service()
+    }
+
+    /// The gRPC service over this handler, which stays shared: in the
+    /// all-in-one the other services also call it directly.
+    pub fn service(self: std::sync::Arc<Self>) -> LogicServiceServer<Self> {
         // Explicit both ways: tonic's 4 MiB default would refuse large answers.
-        LogicServiceServer::new(self)
+        LogicServiceServer::from_arc(self)
             .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }

@@ -15,9 +15,9 @@ use tidings_core::error::ErrorInfo;
 use tidings_core::{Error, ErrorCode, Result, Seq};
 use tidings_proto::sequence::v1::{
     AbandonRequest, AllocateRequest, CheckRequest, CommitRequest, CommitStatus, HeadsRequest,
-    SeqRef, SeqState, sequence_service_client::SequenceServiceClient,
+    SeqRef, SeqState,
 };
-use tidings_telemetry::TracedChannel;
+use tidings_rpc::SequenceApi;
 use tonic::transport::Endpoint;
 
 use crate::section_of;
@@ -132,7 +132,7 @@ pub struct SequenceRouter {
     sections: u32,
     instances: Vec<String>,
     owners: Mutex<HashMap<u32, String>>,
-    clients: Mutex<HashMap<String, SequenceServiceClient<TracedChannel>>>,
+    clients: Mutex<HashMap<String, SequenceApi>>,
     /// Deadline of each call to an instance.
     call_timeout: Duration,
 }
@@ -210,13 +210,13 @@ impl SequenceRouter {
         .await
     }
 
-    /// Reaches the instance at `addr` through `channel` (the all-in-one's
-    /// own allocator, called in process).
-    pub fn connect_in_process(&self, addr: &str, channel: TracedChannel) {
+    /// Reaches the instance at `addr` through `api` (in the all-in-one, its
+    /// own allocator, called directly).
+    pub fn connect_in_process(&self, addr: &str, api: SequenceApi) {
         self.clients
             .lock()
             .expect("clients lock")
-            .insert(addr.to_string(), sized(SequenceServiceClient::new(channel)));
+            .insert(addr.to_string(), api);
     }
 
     /// Gives up seqs at once (best effort; the deadline abandons them anyway).
@@ -234,7 +234,7 @@ impl SequenceRouter {
     async fn routed<T, F, Fut>(&self, keys: &[String], call: F) -> Result<Vec<T>>
     where
         T: Clone + Default,
-        F: Fn(SequenceServiceClient<TracedChannel>, Vec<String>) -> Fut,
+        F: Fn(SequenceApi, Vec<String>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>>>,
     {
         self.routed_with(keys, keys, call).await
@@ -251,7 +251,7 @@ impl SequenceRouter {
     where
         P: Clone,
         T: Clone + Default,
-        F: Fn(SequenceServiceClient<TracedChannel>, Vec<P>) -> Fut,
+        F: Fn(SequenceApi, Vec<P>) -> Fut,
         Fut: std::future::Future<Output = Result<Vec<T>>>,
     {
         let mut answers: Vec<Option<T>> = vec![None; keys.len()];
@@ -321,7 +321,7 @@ impl SequenceRouter {
         self.instances[(section as usize + attempt) % n].clone()
     }
 
-    fn client(&self, addr: &str) -> Result<SequenceServiceClient<TracedChannel>> {
+    fn client(&self, addr: &str) -> Result<SequenceApi> {
         let mut clients = self.clients.lock().expect("clients lock");
         if let Some(client) = clients.get(addr) {
             return Ok(client.clone());
@@ -331,17 +331,10 @@ impl SequenceRouter {
             .connect_timeout(Duration::from_secs(2).min(self.call_timeout))
             .tcp_nodelay(true);
         let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.call_timeout);
-        let client = sized(SequenceServiceClient::new(channel));
+        let client = SequenceApi::grpc(channel);
         clients.insert(addr.to_string(), client.clone());
         Ok(client)
     }
-}
-
-/// Explicit message limits both ways, not tonic's 4 MiB decode default.
-fn sized(client: SequenceServiceClient<TracedChannel>) -> SequenceServiceClient<TracedChannel> {
-    client
-        .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
-        .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
 }
 
 fn seq_refs(refs: &[(String, Seq)]) -> (Vec<String>, Vec<SeqRef>) {

@@ -28,8 +28,14 @@ impl SequenceServer {
     }
 
     pub fn into_service(self) -> SequenceServiceServer<Self> {
+        std::sync::Arc::new(self).service()
+    }
+
+    /// The gRPC service over this handler, which stays shared: in the
+    /// all-in-one the other services also call it directly.
+    pub fn service(self: std::sync::Arc<Self>) -> SequenceServiceServer<Self> {
         // Explicit both ways: tonic's 4 MiB default would refuse large answers.
-        SequenceServiceServer::new(self)
+        SequenceServiceServer::from_arc(self)
             .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }

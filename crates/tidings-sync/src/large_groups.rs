@@ -11,20 +11,20 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tidings_core::{ConversationId, Error, UserId};
-use tidings_proto::logic::v1::{LargeGroupsRequest, logic_service_client::LogicServiceClient};
-use tidings_telemetry::TracedChannel;
+use tidings_proto::logic::v1::LargeGroupsRequest;
+use tidings_rpc::LogicApi;
 
 /// Most users kept; past it the cache starts over (simple and bounded).
 const MAX_USERS: usize = 100_000;
 
 pub(crate) struct LargeGroups {
-    logic: LogicServiceClient<TracedChannel>,
+    logic: LogicApi,
     ttl: Duration,
     cached: Mutex<HashMap<UserId, (Instant, Vec<ConversationId>)>>,
 }
 
 impl LargeGroups {
-    pub(crate) fn new(logic: LogicServiceClient<TracedChannel>, ttl: Duration) -> Self {
+    pub(crate) fn new(logic: LogicApi, ttl: Duration) -> Self {
         LargeGroups {
             logic,
             ttl,

@@ -15,13 +15,12 @@ use std::time::Duration;
 use prost::Message as _;
 use tidings_core::wire::{answer_budget, delimited_len, varint_len};
 use tidings_core::{Error, InboxEntry, Message, TimelineKey, UserId, now_ms};
-use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::sync::v1::{
     self as pb, sync_service_server::SyncService, sync_service_server::SyncServiceServer,
 };
+use tidings_rpc::LogicApi;
 use tidings_sequence_client::SequenceRouter;
 use tidings_storage::{CheckpointStore, ConversationStore, InboxStore, MAX_PAGE, PageLimit};
-use tidings_telemetry::TracedChannel;
 use tidings_telemetry::metrics::names;
 
 use crate::large_groups::LargeGroups;
@@ -54,7 +53,7 @@ impl SyncServer {
         config: SyncConfig,
         tables: SyncTables,
         sequence: Arc<SequenceRouter>,
-        logic: LogicServiceClient<TracedChannel>,
+        logic: LogicApi,
     ) -> Self {
         let ttl = Duration::from_millis(config.large_groups_cache_ms);
         SyncServer {
@@ -68,8 +67,14 @@ impl SyncServer {
     }
 
     pub fn into_service(self) -> SyncServiceServer<Self> {
+        std::sync::Arc::new(self).service()
+    }
+
+    /// The gRPC service over this handler, which stays shared: in the
+    /// all-in-one the other services also call it directly.
+    pub fn service(self: std::sync::Arc<Self>) -> SyncServiceServer<Self> {
         // Explicit both ways: tonic's 4 MiB default would refuse large answers.
-        SyncServiceServer::new(self)
+        SyncServiceServer::from_arc(self)
             .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
     }

@@ -1,7 +1,6 @@
 //! Starts every service in this process, each on its own port. By default
-//! the services call each other in process through the same gRPC clients and
-//! handlers as when deployed apart, minus the sockets
-//! (`all_in_one.in_process_calls`).
+//! the services call each other's handlers directly, the same handlers the
+//! gRPC servers run (`all_in_one.calls`, see [`CallMode`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,9 +10,9 @@ use tidings_registry::Registry;
 use tidings_storage::Tables;
 use tokio::net::TcpListener;
 
-use tidings_telemetry::TracedChannel;
+use tidings_rpc::{GatewayApi, LogicApi, SequenceApi, StoreApi, SyncApi};
 
-use crate::config::TidingsConfig;
+use crate::config::{CallMode, TidingsConfig};
 use crate::serve::lazy_channel;
 use crate::server_set::{ServerSet, bind, bind_with_backlog};
 use crate::{backends, services};
@@ -106,74 +105,55 @@ impl AllInOne {
         servers.release_on_shutdown(allocator);
         let store = services::store(&tables);
         let router = services::sequence_router(&config, vec![sequence_addr.clone()])?;
-        // In process (the default), services call each other through the
-        // same clients over the served services themselves, with no socket;
-        // their ports still serve callers from outside (tools, probes).
-        let in_process = config.all_in_one.in_process_calls;
-        // Every call has a deadline, in process as over a socket.
-        let call_timeout = config.grpc.call_timeout();
-        if in_process {
-            router.connect_in_process(
-                &sequence_addr,
-                tidings_telemetry::in_process(sequence.clone(), call_timeout),
-            );
-        }
-        let channel = |addr: &str, local: Option<TracedChannel>| -> anyhow::Result<TracedChannel> {
-            match local {
-                Some(local) if in_process => Ok(local),
-                _ => lazy_channel(addr, call_timeout),
-            }
+        // How the services call each other here (`all_in_one.calls`); their
+        // ports serve callers from outside (tools, probes) either way. Every
+        // call has a deadline, whichever way it goes.
+        let calls = Calls {
+            mode: config.all_in_one.calls,
+            deadline: config.grpc.call_timeout(),
         };
+        router.connect_in_process(
+            &sequence_addr,
+            handle!(calls, SequenceApi, &sequence, &sequence_addr),
+        );
         // Sync asks logic for users' large groups (cached), and logic is
         // built after sync, so that one call goes over the loopback socket.
         let sync = services::sync(
             &config,
             &tables,
             router.clone(),
-            lazy_channel(&logic_addr, call_timeout)?,
+            LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline)?),
         );
         let push = services::push_router(&config, registry.clone());
         let logic = services::logic(
             &config,
             &tables,
             router,
-            channel(
-                &store_addr,
-                Some(tidings_telemetry::in_process(store.clone(), call_timeout)),
-            )?,
-            channel(
-                &sync_addr,
-                Some(tidings_telemetry::in_process(sync.clone(), call_timeout)),
-            )?,
+            handle!(calls, StoreApi, &store, &store_addr),
+            handle!(calls, SyncApi, &sync, &sync_addr),
             push.clone(),
-        )?;
+        );
         let gateway_grpc = addresses.gateway_grpc.to_string();
         let gateway = services::gateway(
             &config,
-            channel(
-                &logic_addr,
-                Some(tidings_telemetry::in_process(logic.clone(), call_timeout)),
-            )?,
-            channel(
-                &sync_addr,
-                Some(tidings_telemetry::in_process(sync.clone(), call_timeout)),
-            )?,
+            handle!(calls, LogicApi, &logic, &logic_addr),
+            handle!(calls, SyncApi, &sync, &sync_addr),
             registry,
             gateway_grpc.clone(),
         )?;
-        if in_process {
-            push.connect_in_process(
-                &gateway_grpc,
-                tidings_telemetry::in_process(
-                    gateway.push_service(),
-                    Duration::from_millis(config.logic.push_timeout_ms),
-                ),
-            );
-        }
-        servers.grpc("sequence", sequence_listener, sequence)?;
-        servers.grpc("store", store_listener, store)?;
-        servers.grpc("sync", sync_listener, sync)?;
-        servers.grpc("logic", logic_listener, logic)?;
+        // A push's deadline is the push timeout.
+        let pushes = Calls {
+            deadline: Duration::from_millis(config.logic.push_timeout_ms),
+            ..calls
+        };
+        push.connect_in_process(
+            &gateway_grpc,
+            handle!(pushes, GatewayApi, &gateway.push_handler(), &gateway_grpc),
+        );
+        servers.grpc("sequence", sequence_listener, sequence.service())?;
+        servers.grpc("store", store_listener, store.service())?;
+        servers.grpc("sync", sync_listener, sync.service())?;
+        servers.grpc("logic", logic_listener, logic.service())?;
         servers.gateway(gateway, gateway_ws_listener, gateway_grpc_listener)?;
 
         tracing::info!(
@@ -194,3 +174,28 @@ impl AllInOne {
         self.servers.shutdown().await;
     }
 }
+
+/// How the all-in-one's services reach one another.
+#[derive(Clone, Copy)]
+struct Calls {
+    mode: CallMode,
+    deadline: Duration,
+}
+
+/// A handle of type `$api` on `$handler`, a service of this process served
+/// at `$addr`, reached the way `$calls` says.
+macro_rules! handle {
+    ($calls:expr, $api:ident, $handler:expr, $addr:expr) => {{
+        let calls: Calls = $calls;
+        let handler = $handler;
+        match calls.mode {
+            CallMode::Direct => $api::direct(handler.clone(), calls.deadline),
+            CallMode::InProcessGrpc => $api::grpc(tidings_telemetry::in_process(
+                Arc::clone(&handler).service(),
+                calls.deadline,
+            )),
+            CallMode::Loopback => $api::grpc(lazy_channel($addr, calls.deadline)?),
+        }
+    }};
+}
+use handle;

@@ -210,20 +210,27 @@ pub struct TidingsConfig {
 }
 
 /// Settings of the all-in-one shape (`[all_in_one]`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AllInOneConfig {
-    /// Services call each other in process (same clients and handlers, no
-    /// socket, no HTTP/2) instead of over loopback gRPC.
-    pub in_process_calls: bool,
+    /// How the services call each other inside the process.
+    pub calls: CallMode,
 }
 
-impl Default for AllInOneConfig {
-    fn default() -> Self {
-        AllInOneConfig {
-            in_process_calls: true,
-        }
-    }
+/// How the all-in-one's services call each other. Every mode runs the same
+/// handlers; they differ in what lies between caller and handler
+/// (docs/benchmarks.md, "In-process calls", has the measurements).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// The handler is called as a function: no encoding, no HTTP request.
+    #[default]
+    Direct,
+    /// Through the gRPC client and server stack over an in-process
+    /// transport: encoded as on the wire, no socket.
+    InProcessGrpc,
+    /// Over loopback gRPC sockets, as when deployed apart.
+    Loopback,
 }
 
 impl Default for TidingsConfig {

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 
 use tidings_gateway::Gateway;
+use tidings_rpc::{LogicApi, StoreApi, SyncApi};
 
 use crate::config::TidingsConfig;
 use crate::serve::lazy_channel;
@@ -82,14 +83,14 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let (service, tasks, allocator) = services::sequence(config, &tables, &address).await;
             servers.background(tasks);
             servers.release_on_shutdown(allocator);
-            servers.grpc("sequence", listener, service)?;
+            servers.grpc("sequence", listener, service.service())?;
             vec![("sequence", bound)]
         }
         ServiceKind::Store => {
             let tables = backends::open_tables(config).await?;
             let listener = bind(listen.store, "store").await?;
             let bound = listener.local_addr()?;
-            servers.grpc("store", listener, services::store(&tables))?;
+            servers.grpc("store", listener, services::store(&tables).service())?;
             vec![("store", bound)]
         }
         ServiceKind::Sync => {
@@ -104,8 +105,9 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                     config,
                     &tables,
                     router,
-                    lazy_channel(&peers.logic, call_timeout)?,
-                ),
+                    LogicApi::grpc(lazy_channel(&peers.logic, call_timeout)?),
+                )
+                .service(),
             )?;
             vec![("sync", bound)]
         }
@@ -120,11 +122,11 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                 config,
                 &tables,
                 router,
-                lazy_channel(&peers.store, call_timeout)?,
-                lazy_channel(&peers.sync, call_timeout)?,
+                StoreApi::grpc(lazy_channel(&peers.store, call_timeout)?),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout)?),
                 push,
-            )?;
-            servers.grpc("logic", listener, logic)?;
+            );
+            servers.grpc("logic", listener, logic.service())?;
             vec![("logic", bound)]
         }
         ServiceKind::Gateway => {
@@ -143,8 +145,8 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             )?;
             let gateway: std::sync::Arc<Gateway> = services::gateway(
                 config,
-                lazy_channel(&peers.logic, call_timeout)?,
-                lazy_channel(&peers.sync, call_timeout)?,
+                LogicApi::grpc(lazy_channel(&peers.logic, call_timeout)?),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout)?),
                 registry,
                 address,
             )?;

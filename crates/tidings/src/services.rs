@@ -1,30 +1,22 @@
 //! Builds each service from configuration and its dependencies. The
 //! all-in-one process and the one-service binaries use the same builders, so
-//! both shapes run one code path. Clients get explicit gRPC message limits
-//! ([`MAX_GRPC_MESSAGE_BYTES`]), like every server.
+//! both shapes run one code path. Each builder returns the shared handler;
+//! its gRPC service is `handler.service()`, and in the all-in-one the other
+//! services may call the handler directly (`tidings_rpc`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tidings_gateway::{DevAuthenticator, Gateway, GatewayBackends};
 use tidings_logic::{Backends, LogicServer, PushRouter};
-use tidings_proto::MAX_GRPC_MESSAGE_BYTES;
-use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tidings_proto::logic::v1::logic_service_server::LogicServiceServer;
-use tidings_proto::sequence::v1::sequence_service_server::SequenceServiceServer;
-use tidings_proto::store::v1::store_service_client::StoreServiceClient;
-use tidings_proto::store::v1::store_service_server::StoreServiceServer;
-use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_proto::sync::v1::sync_service_server::SyncServiceServer;
 use tidings_registry::Registry;
+use tidings_rpc::{LogicApi, StoreApi, SyncApi};
 use tidings_sequence::{Allocator, SequenceServer};
 use tidings_sequence_client::SequenceRouter;
 use tidings_storage::Tables;
 use tidings_store::StoreServer;
 use tidings_sync::{SyncServer, SyncTables};
 use tokio::task::JoinHandle;
-
-use tidings_telemetry::TracedChannel;
 
 use crate::config::TidingsConfig;
 
@@ -35,11 +27,7 @@ pub async fn sequence(
     config: &TidingsConfig,
     tables: &Tables,
     address: &str,
-) -> (
-    SequenceServiceServer<SequenceServer>,
-    Vec<JoinHandle<()>>,
-    Arc<Allocator>,
-) {
+) -> (Arc<SequenceServer>, Vec<JoinHandle<()>>, Arc<Allocator>) {
     let allocator = Arc::new(Allocator::new(
         config.sequence.clone(),
         tables.sections.clone(),
@@ -53,7 +41,7 @@ pub async fn sequence(
         );
     }
     let tasks = vec![allocator.spawn_reaper(), allocator.spawn_lease_keeper()];
-    let service = SequenceServer::new(Arc::clone(&allocator)).into_service();
+    let service = Arc::new(SequenceServer::new(Arc::clone(&allocator)));
     (service, tasks, allocator)
 }
 
@@ -69,8 +57,8 @@ pub fn sequence_router(
     )?))
 }
 
-pub fn store(tables: &Tables) -> StoreServiceServer<StoreServer> {
-    StoreServer::new(tables.messages.clone()).into_service()
+pub fn store(tables: &Tables) -> Arc<StoreServer> {
+    Arc::new(StoreServer::new(tables.messages.clone()))
 }
 
 /// The sync service, asking `logic` for users' large groups.
@@ -78,9 +66,9 @@ pub fn sync(
     config: &TidingsConfig,
     tables: &Tables,
     router: Arc<SequenceRouter>,
-    logic: TracedChannel,
-) -> SyncServiceServer<SyncServer> {
-    SyncServer::new(
+    logic: LogicApi,
+) -> Arc<SyncServer> {
+    Arc::new(SyncServer::new(
         config.sync.clone(),
         SyncTables {
             inbox: tables.inbox.clone(),
@@ -88,11 +76,8 @@ pub fn sync(
             conversations: tables.conversations.clone(),
         },
         router,
-        LogicServiceClient::new(logic)
-            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
-    )
-    .into_service()
+        logic,
+    ))
 }
 
 /// Routes pushes to the gateways the registry names; must be called inside
@@ -109,46 +94,37 @@ pub fn logic(
     config: &TidingsConfig,
     tables: &Tables,
     router: Arc<SequenceRouter>,
-    store: TracedChannel,
-    sync: TracedChannel,
+    store: StoreApi,
+    sync: SyncApi,
     push: PushRouter,
-) -> anyhow::Result<LogicServiceServer<LogicServer>> {
-    Ok(LogicServer::new(
+) -> Arc<LogicServer> {
+    Arc::new(LogicServer::new(
         config.logic.clone(),
         Backends {
             sequence: router,
-            store: StoreServiceClient::new(store)
-                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
-            sync: SyncServiceClient::new(sync)
-                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+            store,
+            sync,
             dedupe: tables.dedupe.clone(),
             groups: tables.groups.clone(),
             push,
         },
-    )
-    .into_service())
+    ))
 }
 
 /// A gateway calling `logic` and `sync`, known to others (in the registry)
 /// as `advertised`; must be called inside a tokio runtime.
 pub fn gateway(
     config: &TidingsConfig,
-    logic: TracedChannel,
-    sync: TracedChannel,
+    logic: LogicApi,
+    sync: SyncApi,
     registry: Arc<dyn Registry>,
     advertised: String,
 ) -> anyhow::Result<Arc<Gateway>> {
     Ok(Gateway::new(
         config.gateway.clone(),
         GatewayBackends {
-            logic: LogicServiceClient::new(logic)
-                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
-            sync: SyncServiceClient::new(sync)
-                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+            logic,
+            sync,
             registry,
             auth: Arc::new(DevAuthenticator),
         },

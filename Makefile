@@ -22,8 +22,8 @@ build: ## Build every binary (PROFILE=release for an optimised build).
 	$(CARGO) build --workspace --bins --profile $(PROFILE)
 
 .PHONY: run
-run: build ## Start the all-in-one server with its data under ./data (Ctrl-C stops it).
-	TIDINGS__DATA_DIR=$(DATA) $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
+run: build ## Start the all-in-one server on loopback with its data under ./data and development tokens (dev:<user>) enabled (Ctrl-C stops it).
+	TIDINGS__DATA_DIR=$(DATA) TIDINGS__GATEWAY__AUTH__SCHEME=dev $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
 
 .PHONY: test
 test: lint ## Check formatting and lints, run every test (starts and stops Redis and a CQL node), validate the chart and deploy files.

@@ -88,7 +88,8 @@ case_name() {
 # The Secret names a value set expects to exist outside the chart.
 external_secrets() {
     [ "$1" = default ] && return 0
-    sed -n 's/^[[:space:]]*existingSecret:[[:space:]]*"\{0,1\}\([^"#[:space:]]*\)"\{0,1\}.*/\1/p' "$1"
+    # existingSecret (credentials, server API keys) and gateway.tls.secretName
+    sed -n 's/^[[:space:]]*\(existingSecret\|secretName\):[[:space:]]*"\{0,1\}\([^"#[:space:]]*\)"\{0,1\}.*/\2/p' "$1"
 }
 
 for values in "${cases[@]}"; do

@@ -14,6 +14,7 @@ const FILES: &[&str] = &[
     "tidings/sync/v1/sync.proto",
     "tidings/logic/v1/logic.proto",
     "tidings/gateway/v1/gateway.proto",
+    "tidings/server/v1/server.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

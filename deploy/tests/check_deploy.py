@@ -47,7 +47,10 @@ SERVICE_BINARIES = {"tidings", "tidings-gateway", "tidings-logic", "tidings-sequ
 DISTRIBUTED_RUNS = [["tidings", "migrate"], ["tidings-sequence"], ["tidings-store"], ["tidings-sync"],
                     ["tidings-logic"], ["tidings-gateway"]]
 # Printed by the binaries when the configuration itself is wrong.
-CONFIG_ERRORS = ("invalid configuration", "must be set when listening")
+CONFIG_ERRORS = ("invalid configuration", "must be set when listening", "cannot start:")
+# Compose's ${VAR}, ${VAR:-default} and ${VAR:?message}: stand-ins of a valid shape.
+INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-?][^}]*)?\}")
+STAND_IN_SERVICE_TOKEN = "stand-in-service-token-0123456789"
 CLOSED = "127.0.0.1:1"  # nothing listens there: connections are refused at once
 RUN_SECONDS = 15
 problems: list[str] = []
@@ -62,7 +65,7 @@ def documented_keys(example_path: str) -> set[str]:
     keys, section = set(), ""
     with open(example_path, encoding="utf-8") as f:
         for line in f:
-            header = re.match(r"^\s*\[([a-z_]+)\]\s*$", line)
+            header = re.match(r"^\s*\[([a-z_.]+)\]\s*$", line)
             if header:
                 section = header.group(1)
                 continue
@@ -80,9 +83,13 @@ def check_toml(path: str, known: set[str]) -> dict:
     except tomllib.TOMLDecodeError as error:
         problem(where, f"not valid TOML: {error}")
         return {}
+    def flat(prefix: str, value) -> list[str]:
+        if not isinstance(value, dict):
+            return [prefix]
+        return [key for k, v in value.items() for key in flat(f"{prefix}.{k}", v)]
+
     for section, value in config.items():
-        keys = [f"{section}.{k}" for k in value] if isinstance(value, dict) else [section]
-        for key in keys:
+        for key in flat(section, value):
             if key not in known:
                 problem(where, f"sets {key}, which tidings.example.toml does not document")
     return config
@@ -270,6 +277,9 @@ def run_binary(where: str, bin_dir: str, argv: list[str], env: dict[str, str], s
     full_env["TIDINGS__REGISTRY__URL"] = f"redis://{CLOSED}"
     full_env["TIDINGS__DATA_DIR"] = os.path.join(scratch, "data")
     full_env["NO_COLOR"] = "1"
+    # As a deployment's Secret would: the gateway refuses to start without a
+    # token key (gateway.auth), unless the config chose development tokens.
+    full_env.setdefault("TIDINGS__GATEWAY__AUTH__JWT__HS_SECRET", "check-deploy-secret-of-32-bytes-at-least")
     command = [os.path.join(bin_dir, argv[0]), *argv[1:]]
     # A process that gets as far as listening (the all-in-one) is stopped
     # with SIGTERM at once, as a container runtime would.
@@ -325,7 +335,8 @@ def check_with_binaries(repo: str, bin_dir: str) -> None:
             mounts = {c["target"]: configs[c["source"]] for c in service.get("configs", []) if isinstance(c, dict)}
             argv = [*(service.get("entrypoint") or ["tidings"]), *service.get("command", [])]
             argv = [mounts.get(a, a) for a in argv]
-            environment = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+            environment = {k: INTERPOLATION.sub(STAND_IN_SERVICE_TOKEN, str(v))
+                           for k, v in (service.get("environment") or {}).items()}
             run_binary(f"compose service {name}", bin_dir, argv, environment, scratch)
         config_dir = os.path.join(repo, "deploy", "config")
         for file in sorted(os.listdir(config_dir)):
@@ -336,7 +347,8 @@ def check_with_binaries(repo: str, bin_dir: str) -> None:
                 embedded = tomllib.load(f).get("storage", {}).get("backend", "embedded") == "embedded"
             runs = [["tidings", "run"]] if embedded else DISTRIBUTED_RUNS
             extra = {} if embedded else {"TIDINGS__ADVERTISE__GATEWAY_GRPC": "10.0.1.31:7401",
-                                         "TIDINGS__ADVERTISE__SEQUENCE": "10.0.1.21:7403"}
+                                         "TIDINGS__ADVERTISE__SEQUENCE": "10.0.1.21:7403",
+                                         "TIDINGS__GRPC__SERVICE_TOKEN": STAND_IN_SERVICE_TOKEN}
             for run in runs:
                 run_binary(f"deploy/config/{file} with {' '.join(run)}", bin_dir,
                            [*run, "--config", path], extra, scratch)

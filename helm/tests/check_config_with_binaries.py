@@ -5,12 +5,21 @@ For every Deployment, StatefulSet and Job: the ConfigMap mounted at
 /etc/tidings is written to a temporary directory, the container's env is
 resolved (downward API fields get stand-in values, Secret keys get dummies of
 the right shape, $(VAR) references are expanded), and its command runs with
-its args. ScyllaDB and Redis are pointed at a closed loopback port (no DNS
+its args. Secret volumes are written too: from the rendered Secret, or with
+stand-ins for a Secret named as external; paths under a mount in the
+ConfigMap's files and in args point at the local copies. ScyllaDB and Redis
+are pointed at a closed loopback port (no DNS
 look-up, no traffic leaves the machine), so a process that accepted its
 configuration fails later, connecting, or is still trying when stopped; a
 rejected configuration prints `invalid configuration` (or another start-up
 configuration error) and counts as a failure. Listen addresses are moved to
 127.0.0.1:0 so nothing binds a fixed port.
+
+The server API keys file (server_api.keys_file) is read by tidings-logic only
+after ScyllaDB answers, so it would never be checked here: for tidings-logic
+the file must exist among the mounts, must hold only `keys`, and its keys are
+copied into the config's [server_api] keys, which the binary checks on load
+(hashes, scopes, unique names, unknown fields).
 
 Usage: python check_config_with_binaries.py --bin-dir DIR RENDERED.yaml
 """
@@ -18,18 +27,26 @@ Usage: python check_config_with_binaries.py --bin-dir DIR RENDERED.yaml
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 import yaml
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
 # Printed by the binaries when the configuration itself is wrong.
-CONFIG_ERRORS = ("invalid configuration", "must be set when listening")
-LISTEN_KEYS = ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC", "METRICS")
+CONFIG_ERRORS = ("invalid configuration", "must be set when listening", "cannot start:",
+                 "server_api.keys_file", "server_api keys")
+LISTEN_KEYS = ("GATEWAY_WS", "GATEWAY_GRPC", "LOGIC", "SEQUENCE", "STORE", "SYNC", "METRICS", "SERVER_API")
+# Binaries that serve the server API and read server_api.keys_file.
+SERVER_API_BINARIES = {"tidings-logic"}
+# A stand-in keys file (server_api.keys_file) for a Secret outside the chart.
+STAND_IN_KEYS = 'keys = [{ name = "stand-in", sha256 = "' + "0" * 64 + '", scopes = ["read"] }]\n'
 TIMEOUT_SECONDS = 20
 # Nothing listens there: connections are refused at once.
 CLOSED = "127.0.0.1:1"
@@ -48,6 +65,8 @@ def stand_in(env: dict, workload: dict) -> str | None:
         key = source["secretKeyRef"]["key"]
         if "redis" in key:  # the URL, or the Cluster seed list
             return f"redis://:secret@{CLOSED}"
+        if "jwt" in key:  # the gateway's HS secret: at least 32 bytes
+            return "stand-in-jwt-secret-of-at-least-32-bytes"
         return "stand-in-credential"
     return None
 
@@ -64,22 +83,120 @@ def localise(arg: str, mount_map: dict[str, str]) -> str:
     return arg
 
 
-def run_container(workload: dict, config_maps: dict, bin_dir: str, scratch: str) -> bool:
+def localise_text(text: str, mount_map: dict[str, str]) -> str:
+    """Quoted paths under a mounted directory in a file, as the local copies' paths."""
+    for path, directory in mount_map.items():
+        text = text.replace(f'"{path}/', f'"{directory}/')
+    return text
+
+
+def secret_files(volume: dict, secrets: dict[str, dict[str, str]]) -> dict[str, str] | None:
+    """The files of a Secret volume: the rendered Secret's, or stand-ins
+    (None when the Secret is not rendered and names no items)."""
+    source = volume["secret"]
+    data = secrets.get(source["secretName"])
+    items = source.get("items")
+    if data is None:
+        if not items:
+            return None
+        return {i["path"]: stand_in_file(i["path"]) for i in items}
+    if not items:
+        return dict(data)
+    return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
+
+
+_tls_pair: dict[str, str] = {}
+
+
+def stand_in_file(path: str) -> str:
+    """A stand-in file of a Secret outside the chart: a keys file, a TLS
+    certificate or key (gateway.tls.secretName: a self-signed pair made with
+    openssl, as the gateway loads it at start), or a credential."""
+    if path.endswith(".toml"):
+        return STAND_IN_KEYS
+    if path in ("tls.crt", "tls.key"):
+        if not _tls_pair:
+            out = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-subj", "/CN=stand-in", "-days", "1", "-keyout", "-", "-out", "-"],
+                check=True, capture_output=True, text=True).stdout
+            key_end = out.index("-----END PRIVATE KEY-----") + len("-----END PRIVATE KEY-----\n")
+            _tls_pair.update({"tls.key": out[:key_end], "tls.crt": out[key_end:]})
+        return _tls_pair[path]
+    return "stand-in-credential"
+
+
+def toml_value(value) -> str:
+    """A value read by tomllib, written back as TOML (strings as JSON strings)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))
+
+
+def with_keys_file_inlined(text: str) -> tuple[str, str | None]:
+    """tidings.toml with the keys of its server_api.keys_file copied into
+    [server_api] keys, and a problem with that file (or None)."""
+    try:
+        config = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text, None  # the binary reports it
+    path = config.get("server_api", {}).get("keys_file", "")
+    if not path:
+        return text, None
+    if not os.path.isfile(path):
+        return text, f"server_api.keys_file {path} is not among the container's mounts"
+    try:
+        with open(path, "rb") as f:
+            keys_file = tomllib.load(f)
+    except tomllib.TOMLDecodeError as error:
+        return text, f"server_api.keys_file is not valid TOML: {error}"
+    if set(keys_file) - {"keys"} or not isinstance(keys_file.get("keys", []), list):
+        return text, f"server_api.keys_file must hold only `keys = [...]`, has {sorted(keys_file)}"
+    keys = keys_file.get("keys", [])
+    if not keys or "keys" in config["server_api"]:
+        return text, None
+    inlined = f"keys = {toml_value(keys)}"
+    return re.sub(r"(?m)^\[server_api\][ \t]*$", lambda m: m.group(0) + "\n" + inlined, text, count=1), None
+
+
+def run_container(workload: dict, config_maps: dict, secrets: dict, bin_dir: str, scratch: str) -> bool:
     spec = workload["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     ok = True
     for container in spec["containers"]:
         where = f"{workload['kind']}/{workload['metadata']['name']} ({container['name']})"
-        mount_map = {}
+        serves_api = container["command"][0] in SERVER_API_BINARIES
+        mount_map, files = {}, {}
         for mount in container.get("volumeMounts", []):
             volume = volumes[mount["name"]]
             if "configMap" in volume:
-                directory = os.path.join(scratch, workload["metadata"]["name"], mount["name"])
-                os.makedirs(directory, exist_ok=True)
-                for key, text in config_maps[volume["configMap"]["name"]].items():
-                    with open(os.path.join(directory, key), "w", encoding="utf-8") as f:
-                        f.write(text)
-                mount_map[mount["mountPath"]] = directory
+                contents = config_maps[volume["configMap"]["name"]]
+            elif "secret" in volume:
+                contents = secret_files(volume, secrets)
+            else:
+                continue
+            directory = os.path.join(scratch, workload["metadata"]["name"], container["name"], mount["name"])
+            os.makedirs(directory, exist_ok=True)
+            mount_map[mount["mountPath"]] = directory
+            files[directory] = (contents or {}, "configMap" in volume)
+        # Secrets first: a config file's keys file is read while it is written.
+        for directory, (contents, is_config) in sorted(files.items(), key=lambda item: item[1][1]):
+            for key, text in contents.items():
+                if is_config:
+                    text = localise_text(text, mount_map)
+                    if serves_api and key == "tidings.toml":
+                        text, problem = with_keys_file_inlined(text)
+                        if problem:
+                            ok = False
+                            print(f"  FAIL {where}: {problem}")
+                with open(os.path.join(directory, key), "w", encoding="utf-8") as f:
+                    f.write(text)
         env: dict[str, str] = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         for item in container.get("env", []):
             value = item.get("value")
@@ -121,10 +238,18 @@ def main() -> int:
     with open(args.manifests, encoding="utf-8") as f:
         objects = [doc for doc in yaml.safe_load_all(f) if doc]
     config_maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
+    secrets = {
+        o["metadata"]["name"]: {
+            **{k: base64.b64decode(v).decode() for k, v in (o.get("data") or {}).items()},
+            **(o.get("stringData") or {}),
+        }
+        for o in objects
+        if o["kind"] == "Secret"
+    }
     ok = True
     with tempfile.TemporaryDirectory() as scratch:
         for workload in (o for o in objects if o["kind"] in WORKLOAD_KINDS):
-            ok &= run_container(workload, config_maps, os.path.abspath(args.bin_dir), scratch)
+            ok &= run_container(workload, config_maps, secrets, os.path.abspath(args.bin_dir), scratch)
     return 0 if ok else 1
 
 

@@ -286,7 +286,7 @@ def documented_keys(example_path: str) -> set[str]:
     keys, section = set(), ""
     with open(example_path, encoding="utf-8") as f:
         for line in f:
-            header = re.match(r"^\s*\[([a-z_]+)\]\s*$", line)
+            header = re.match(r"^\s*\[([a-z_.]+)\]\s*$", line)
             if header:
                 section = header.group(1)
                 continue
@@ -307,10 +307,13 @@ def check_config(objects: list[dict], example_path: str | None, report: Report) 
             report.fail(where, f"tidings.toml is not valid TOML: {error}")
             continue
         if known is not None:
+            def flat(prefix: str, value) -> list[str]:
+                if not isinstance(value, dict):
+                    return [prefix]
+                return [key for k, v in value.items() for key in flat(f"{prefix}.{k}", v)]
+
             for section, value in config.items():
-                entries = value.items() if isinstance(value, dict) else [(None, value)]
-                for key, _ in entries:
-                    dotted = f"{section}.{key}" if key else section
+                for dotted in flat(section, value):
                     if dotted not in known:
                         report.fail(where, f"tidings.toml sets {dotted}, which tidings.example.toml does not document")
         peers = config.get("peers", {}).get("sequence", [])

@@ -12,7 +12,7 @@ use tidings_client::{Device, dev_token};
 use tidings_logic::failpoint::SEND_CRASH_POINTS;
 use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_testkit::{ProcessServer, dm, stored_messages};
+use tidings_testkit::{ProcessServer, dm, service_channel, stored_messages};
 
 /// Crash points the first attempt passes only after its commit.
 const COMMITTED_BY_THEN: &[&str] = &["send.after_commit", "send.after_mark"];
@@ -31,9 +31,7 @@ async fn device(server: &ProcessServer, user: &str) -> Device {
 
 /// How many entries of `user`'s inbox hold `message_id`.
 async fn inbox_copies(server: &ProcessServer, user: &str, message_id: &str) -> usize {
-    let mut sync = SyncServiceClient::connect(format!("http://{}", server.sync))
-        .await
-        .expect("sync answers");
+    let mut sync = SyncServiceClient::new(service_channel(&server.sync));
     let mut after = 0;
     let mut copies = 0;
     loop {

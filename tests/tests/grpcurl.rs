@@ -1,9 +1,11 @@
 //! A real gRPC client (grpcurl, built by scripts/grpcurl.sh) lists every
-//! service through reflection, calls a health check and a read API.
+//! service through reflection, calls a health check and a read API. Every
+//! call but health carries the service credential (`service_credentials.rs`
+//! shows what happens without it).
 
 use std::path::PathBuf;
 
-use tidings_testkit::{TestServer, dm, send_texts};
+use tidings_testkit::{TestServer, dm, send_texts, service_token};
 
 fn grpcurl() -> PathBuf {
     let path = std::env::var("TIDINGS_GRPCURL")
@@ -41,6 +43,8 @@ async fn grpcurl_lists_services_checks_health_and_reads_history() {
     let ids = send_texts(&alice, &conversation, "hello", 2).await;
 
     let a = server.addresses;
+    let authorization = format!("authorization: Bearer {}", service_token().reveal());
+    let with_token = ["-plaintext", "-H", authorization.as_str()];
     let services = [
         (
             a.sequence.to_string(),
@@ -55,7 +59,7 @@ async fn grpcurl_lists_services_checks_health_and_reads_history() {
         ),
     ];
     for (addr, name) in &services {
-        let listed = run(&["-plaintext", addr, "list"]).await;
+        let listed = run(&[&with_token[..], &[addr.as_str(), "list"]].concat()).await;
         for expected in [
             *name,
             "grpc.health.v1.Health",
@@ -68,6 +72,8 @@ async fn grpcurl_lists_services_checks_health_and_reads_history() {
         }
         let health = run(&[
             "-plaintext",
+            "-H",
+            &authorization,
             "-d",
             &format!("{{\"service\":\"{name}\"}}"),
             addr,
@@ -77,21 +83,25 @@ async fn grpcurl_lists_services_checks_health_and_reads_history() {
         assert!(health.contains("\"SERVING\""), "{addr}: {health}");
     }
 
+    let store = a.store.to_string();
     let described = run(&[
-        "-plaintext",
-        &a.store.to_string(),
-        "describe",
-        "tidings.store.v1.StoreService",
-    ])
+        &with_token[..],
+        &[store.as_str(), "describe", "tidings.store.v1.StoreService"],
+    ]
+    .concat())
     .await;
     assert!(described.contains("rpc History"), "{described}");
+    let request = format!("{{\"conversationId\":\"{conversation}\",\"limit\":10}}");
     let history = run(&[
-        "-plaintext",
-        "-d",
-        &format!("{{\"conversationId\":\"{conversation}\",\"limit\":10}}"),
-        &a.store.to_string(),
-        "tidings.store.v1.StoreService/History",
-    ])
+        &with_token[..],
+        &[
+            "-d",
+            request.as_str(),
+            store.as_str(),
+            "tidings.store.v1.StoreService/History",
+        ],
+    ]
+    .concat())
     .await;
     for id in &ids {
         assert!(

@@ -19,8 +19,7 @@ use tidings_core::ErrorCode;
 use tidings_proto::logic::v1::RoomSendRequest;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_registry::{RedisRegistry, Registry};
-use tidings_testkit::{Cluster, TestServer, server_code};
-use tonic::transport::Channel;
+use tidings_testkit::{Cluster, ServiceChannel, TestServer, server_code, service_channel};
 
 const WAIT: Duration = Duration::from_secs(15);
 /// How long a connection that must get nothing is watched after a barrier.
@@ -287,7 +286,9 @@ async fn after_a_switch_no_message_of_the_old_room_arrives() {
     const FLOODERS: usize = 3;
     const FLOOD: usize = 2_000;
     const ROUNDS: u64 = 5;
-    let server = TestServer::start().await;
+    // The flooders send as fast as the server takes it: no rate limits.
+    let server =
+        TestServer::start_with(|c| c.gateway.limits = tidings_gateway::LimitsConfig::off()).await;
     let url = server.url();
 
     let mut flooders = Vec::new();
@@ -446,7 +447,7 @@ async fn wait_for_room_gateways(registry: &RedisRegistry, room: &str, expected: 
 /// Sends a room message straight to logic, as a gateway would; answers with
 /// how many gateways logic handed it to.
 async fn logic_room_send(
-    logic: &mut LogicServiceClient<Channel>,
+    logic: &mut LogicServiceClient<ServiceChannel>,
     user: &str,
     room: &str,
     body: &str,
@@ -471,10 +472,7 @@ async fn a_room_spans_gateways_with_one_push_per_gateway() {
     let gw1 = cluster.gateway().unwrap();
     let gw2 = cluster.gateway().unwrap();
     let registry = cluster.registry().await.unwrap();
-    let mut logic_client =
-        LogicServiceClient::connect(format!("http://{}", cluster.logic.addr("logic")))
-            .await
-            .expect("logic reachable");
+    let mut logic_client = LogicServiceClient::new(service_channel(&cluster.logic.addr("logic")));
     let mut both = vec![gw1.addr("gateway_grpc"), gw2.addr("gateway_grpc")];
     both.sort();
 

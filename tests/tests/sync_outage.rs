@@ -6,7 +6,9 @@
 use tidings_core::ErrorCode;
 use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tidings_testkit::{Cluster, Service, dm, server_code, stored_messages, synced_device};
+use tidings_testkit::{
+    Cluster, Service, dm, server_code, service_channel, stored_messages, synced_device,
+};
 
 #[tokio::test]
 async fn retries_during_a_sync_outage_store_the_message_once() {
@@ -43,9 +45,7 @@ async fn retries_during_a_sync_outage_store_the_message_once() {
         ["before", "during"],
         "the store timeline holds each message once"
     );
-    let mut sync = SyncServiceClient::connect(format!("http://{}", cluster.sync.addr("sync")))
-        .await
-        .unwrap();
+    let mut sync = SyncServiceClient::new(service_channel(&cluster.sync.addr("sync")));
     for user in ["alice", "bob"] {
         let page = sync
             .pull(PullRequest {

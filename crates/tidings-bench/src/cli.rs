@@ -45,6 +45,15 @@ pub struct Cli {
     /// leaves the comparison out.
     #[arg(long, global = true, value_name = "FRAMES_PER_SECOND")]
     pub garbage: Option<u64>,
+    /// Valid sends per second from one more connection of a user of its
+    /// own: runs the 1-pair and 64-pair W=1 closed loops on a Tidings with
+    /// send limits on, without and then with it; 0 leaves the comparison out.
+    #[arg(long, global = true, value_name = "SENDS_PER_SECOND")]
+    pub flood: Option<u64>,
+    /// The send limit of the send-flood comparison's Tidings, per connection
+    /// and per user (the burst is twice it); default 2000.
+    #[arg(long, global = true, value_name = "SENDS_PER_SECOND")]
+    pub flood_limit: Option<u32>,
     /// Where the Tidings side of the end-to-end comparison runs.
     #[arg(long, global = true, value_enum, default_value_t = DeploymentShape::AllInOne)]
     pub shape: DeploymentShape,
@@ -125,6 +134,13 @@ impl Cli {
         if let Some(garbage) = self.garbage {
             params.e2e.garbage_rate = garbage;
         }
+        if let Some(flood) = self.flood {
+            params.e2e.flood_rate = flood;
+        }
+        if let Some(limit) = self.flood_limit {
+            params.e2e.flood_sends_per_sec = limit;
+            params.e2e.flood_send_burst = limit.saturating_mul(2);
+        }
         params.validate()?;
         Ok(params)
     }
@@ -180,6 +196,27 @@ mod tests {
         );
         let garbage = Cli::parse_from(["tidings-bench", "e2e", "--garbage", "10000"]);
         assert_eq!(garbage.params().unwrap().e2e.garbage_rate, 10_000);
+        assert_eq!(params.e2e.flood_rate, 0, "the send flood is off by default");
+        let flood = Cli::parse_from(["tidings-bench", "e2e", "--flood", "20000"]);
+        let flood = flood.params().unwrap().e2e;
+        assert_eq!(flood.flood_rate, 20_000);
+        assert_eq!(
+            (flood.flood_sends_per_sec, flood.flood_send_burst),
+            (2_000, 4_000)
+        );
+        let limit = Cli::parse_from([
+            "tidings-bench",
+            "e2e",
+            "--flood",
+            "9",
+            "--flood-limit",
+            "500",
+        ]);
+        let limit = limit.params().unwrap().e2e;
+        assert_eq!(
+            (limit.flood_sends_per_sec, limit.flood_send_burst),
+            (500, 1_000)
+        );
         assert_eq!(cli.e2e_options().shape, DeploymentShape::AllInOne);
         let relay = Cli::parse_from(["tidings-bench", "relay", "--listen", "127.0.0.1:9"]);
         assert_eq!(

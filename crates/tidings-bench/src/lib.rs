@@ -5,7 +5,9 @@
 //!   same load generator: delivered msg/s, send-to-deliver latency in closed
 //!   and open loops, server CPU per message, idle memory per connection, and
 //!   the disk's `fdatasync` time as the durability floor; and, with
-//!   `--garbage`, the same latencies beside one client flooding garbage;
+//!   `--garbage`, the same latencies beside one client flooding garbage, and
+//!   with `--flood`, beside one client flooding valid sends on a server with
+//!   send limits on;
 //! - allocations per second of the sequence allocator (in process on the
 //!   embedded store, and over gRPC);
 //! - operations per second and latency of the storage traits on the

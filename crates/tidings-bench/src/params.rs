@@ -99,6 +99,23 @@ pub struct E2eParams {
     /// meets a server already under it rather than its first frames.
     #[serde(with = "crate::e2e::json::millis")]
     pub garbage_settle: Duration,
+    /// Sends per second offered by one more connection, of a user of its
+    /// own, during the send-flood comparison; 0 leaves the comparison out.
+    pub flood_rate: u64,
+    /// Closed-loop scenarios the send-flood comparison runs, each without
+    /// and then with the flood, on a Tidings started with the send limits
+    /// below.
+    pub flood_closed: Vec<ClosedScenario>,
+    /// `gateway.limits.{connection,user}_sends_per_sec` of that Tidings:
+    /// above what one measured sender sends, far below the flood.
+    pub flood_sends_per_sec: u32,
+    /// `gateway.limits.{connection,user}_send_burst` of that Tidings.
+    pub flood_send_burst: u32,
+    /// How long the flood runs before the measured load starts: longer than
+    /// the burst lasts, so the load meets a flooder already held to the
+    /// rate.
+    #[serde(with = "crate::e2e::json::millis")]
+    pub flood_settle: Duration,
 }
 
 /// Parameters of the storage benchmark.
@@ -190,6 +207,20 @@ impl Params {
                     },
                 ],
                 garbage_settle: Duration::from_secs(1),
+                flood_rate: 0,
+                flood_closed: vec![
+                    ClosedScenario {
+                        pairs: 1,
+                        window: 1,
+                    },
+                    ClosedScenario {
+                        pairs: 64,
+                        window: 1,
+                    },
+                ],
+                flood_sends_per_sec: 2_000,
+                flood_send_burst: 4_000,
+                flood_settle: Duration::from_secs(1),
             },
             storage: StorageParams {
                 tasks: 16,
@@ -227,6 +258,7 @@ impl Params {
                 fsyncs: 100,
                 fsync_time: Duration::from_millis(500),
                 garbage_settle: Duration::from_millis(300),
+                flood_settle: Duration::from_millis(300),
                 ..Params::full().e2e
             },
             storage: StorageParams {
@@ -291,6 +323,14 @@ impl Params {
                     },
                 ],
                 garbage_settle: Duration::from_millis(100),
+                flood_rate: 0,
+                flood_closed: vec![ClosedScenario {
+                    pairs: 1,
+                    window: 1,
+                }],
+                flood_sends_per_sec: 200,
+                flood_send_burst: 400,
+                flood_settle: Duration::from_millis(100),
             },
             storage: StorageParams {
                 tasks: 2,
@@ -346,6 +386,21 @@ impl Params {
                 "the garbage comparison needs closed-loop scenarios of at least 1 pair and a \
                  window of at least 1"
                     .into(),
+            );
+        }
+        if e.flood_rate > 0
+            && (e.flood_closed.is_empty()
+                || e.flood_closed.iter().any(|c| c.pairs == 0 || c.window == 0))
+        {
+            return Err(
+                "the send-flood comparison needs closed-loop scenarios of at least 1 pair and \
+                 a window of at least 1"
+                    .into(),
+            );
+        }
+        if e.flood_rate > 0 && (e.flood_sends_per_sec == 0 || e.flood_send_burst == 0) {
+            return Err(
+                "the send-flood comparison needs a send limit and burst of at least 1".into(),
             );
         }
         let s = &self.storage;

@@ -323,6 +323,7 @@ impl Session {
             device_id: device,
             head,
             max_frame_bytes: MAX_FRAME_BYTES,
+            token_expires_at_ms: 0,
         }))
     }
 
@@ -397,6 +398,7 @@ fn error(code: ErrorCode, message: &str) -> ErrorFrame {
         code: code as i32,
         message: message.to_string(),
         connection_kept: true,
+        ..ErrorFrame::default()
     }
 }
 

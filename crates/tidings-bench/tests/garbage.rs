@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_bench::load::garbage::Flooder;
+use tidings_bench::load::flood::{Flooder, Frames};
 use tidings_bench::load::{Live, LoadSpec, Pairs, Shape};
 use tidings_testkit::TestServer;
 
@@ -19,7 +19,7 @@ async fn garbage_frames_are_answered_and_the_connection_is_kept() {
     let flood = Flooder::connect(&server.url(), "flooder")
         .await
         .expect("flooder connects")
-        .start(2_000);
+        .start(Frames::Garbage, 2_000);
     let spec = LoadSpec {
         shape: Shape::Closed { window: 1 },
         duration: Duration::from_millis(400),

@@ -23,6 +23,30 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::error::{ClientError, Result};
 
+pub use rustls_pki_types::CertificateDer;
+
+/// A TLS client config (the `ring` provider) that trusts the CA
+/// certificates of `ca_pem` only, for [`Connection::connect_with_tls`].
+pub fn trusting(ca_pem: &[u8]) -> std::result::Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| rustls::Error::General(format!("bad CA PEM: {e}")))?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        return Err(rustls::Error::General(
+            "no CA certificate in the PEM".into(),
+        ));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// How long a request waits for its answer unless configured otherwise.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -83,19 +107,44 @@ pub struct Connection {
     next_request_id: AtomicU64,
     request_timeout: Duration,
     reader: JoinHandle<()>,
+    /// The server's certificate chain, over `wss://`.
+    peer_certificates: Option<Vec<CertificateDer<'static>>>,
 }
 
 impl Connection {
     /// Opens a WebSocket to `url` (e.g. `ws://127.0.0.1:7400/ws`). Sends nothing:
     /// the caller sends `Hello` (see [`Connection::hello`]).
     pub async fn connect(url: &str) -> Result<Connection> {
-        let connecting = tokio_tungstenite::connect_async_with_config(url, None, true);
+        Self::open(url, None).await
+    }
+
+    /// Opens a WebSocket to `url` as [`Connection::connect`] does; a
+    /// `wss://` URL is verified with `tls` (e.g. [`trusting`] a private CA)
+    /// instead of the default roots.
+    pub async fn connect_with_tls(url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Connection> {
+        Self::open(url, Some(tokio_tungstenite::Connector::Rustls(tls))).await
+    }
+
+    async fn open(
+        url: &str,
+        connector: Option<tokio_tungstenite::Connector>,
+    ) -> Result<Connection> {
+        let connecting =
+            tokio_tungstenite::connect_async_tls_with_config(url, None, true, connector);
         let (stream, _response) = tokio::time::timeout(DEFAULT_REQUEST_TIMEOUT, connecting)
             .await
             .map_err(|_| ClientError::Timeout {
                 request_id: 0,
                 timeout: DEFAULT_REQUEST_TIMEOUT,
             })??;
+        let peer_certificates = match stream.get_ref() {
+            MaybeTlsStream::Rustls(tls) => tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.clone().into_owned()).collect()),
+            _ => None,
+        };
         let (sink, stream) = stream.split();
         let (disconnect, _) = watch::channel(None);
         let shared = Arc::new(Shared {
@@ -112,7 +161,14 @@ impl Connection {
             next_request_id: AtomicU64::new(1),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             reader,
+            peer_certificates,
         })
+    }
+
+    /// The certificate chain the server showed (its own first), over
+    /// `wss://`; `None` over `ws://`.
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.peer_certificates.as_deref()
     }
 
     /// Changes how long requests wait for their answer.

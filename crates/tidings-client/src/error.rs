@@ -28,6 +28,9 @@ pub enum ClientError {
         code: ErrorCode,
         message: String,
         connection_kept: bool,
+        /// With `RateLimited`: how long to wait before the same request can
+        /// pass, when the server says.
+        retry_after: Option<Duration>,
     },
 
     /// The server answered with a frame of another type than the request calls for.
@@ -53,6 +56,8 @@ impl ClientError {
             code,
             message: error.message.clone(),
             connection_kept: error.connection_kept,
+            retry_after: (error.retry_after_ms > 0)
+                .then(|| Duration::from_millis(error.retry_after_ms.into())),
         }
     }
 
@@ -113,6 +118,7 @@ mod tests {
             code: pb::ErrorCode::NotMember as i32,
             message: "alice is not in dm:bob:carol".into(),
             connection_kept: true,
+            retry_after_ms: 0,
         };
         let err = ClientError::from_error_frame(&frame);
         assert_eq!(err.code(), Some(ErrorCode::NotMember));
@@ -122,6 +128,7 @@ mod tests {
             code: 999,
             message: "from the future".into(),
             connection_kept: false,
+            retry_after_ms: 0,
         };
         assert_eq!(
             ClientError::from_error_frame(&unknown).code(),

@@ -36,12 +36,14 @@ mod group_requests;
 mod requests;
 mod room_requests;
 
-pub use connection::{Connection, DEFAULT_REQUEST_TIMEOUT, Disconnect};
+pub use connection::{CertificateDer, Connection, DEFAULT_REQUEST_TIMEOUT, Disconnect, trusting};
 pub use conversation_sync::{ConversationSync, READ_KIND};
 pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
 pub use device_state::{DeviceState, PushOutcome};
 pub use error::{ClientError, Result};
 pub use requests::DEFAULT_COMPRESS_ABOVE;
+/// The TLS library of [`Connection::connect_with_tls`], for building its config.
+pub use rustls;
 pub use tidings_proto::client::v1 as proto;
 pub use tidings_proto::common::v1::{InboxEntry, Message};
 

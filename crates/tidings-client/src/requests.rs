@@ -119,6 +119,24 @@ impl Connection {
         }
     }
 
+    /// Replaces the connection's token before it expires (the new token must
+    /// name the same user); returns the new expiry in unix milliseconds (0:
+    /// never). Without a refresh the server closes the connection when the
+    /// token expires (close code 4001).
+    pub async fn refresh(&self, token: &str) -> Result<u64> {
+        let refresh = pb::Refresh {
+            token: token.to_string(),
+        };
+        match self
+            .request(client_frame::Frame::Refresh(refresh))
+            .await?
+            .frame
+        {
+            Some(server_frame::Frame::Refreshed(refreshed)) => Ok(refreshed.expires_at_ms),
+            other => Err(unexpected("refreshed", other)),
+        }
+    }
+
     /// Round trip; returns the echoed nonce.
     pub async fn ping(&self, nonce: u64) -> Result<u64> {
         match self

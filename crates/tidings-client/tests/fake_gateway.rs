@@ -36,6 +36,7 @@ async fn error_frames_answering_a_request_become_server_errors() {
         code,
         message,
         connection_kept,
+        ..
     } = err
     else {
         panic!("expected a server error, got {err}");

@@ -35,11 +35,14 @@ pub enum ErrorCode {
     /// key's section; the error's [`ErrorInfo`] names the section and its
     /// owner. Clients see `unavailable`.
     WrongOwner,
+    /// A limit was reached (a rate, or a cap on connections or groups); the
+    /// error's [`ErrorInfo`] may say when to retry ([`Error::retry_after`]).
+    RateLimited,
 }
 
 impl ErrorCode {
     /// Every code, for tests and docs.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownFrame,
         ErrorCode::FrameTooLarge,
@@ -56,6 +59,7 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::AlreadyExists,
         ErrorCode::WrongOwner,
+        ErrorCode::RateLimited,
     ];
 
     /// The stable string form, e.g. `not_member`.
@@ -77,6 +81,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::WrongOwner => "wrong_owner",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 
@@ -103,6 +108,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => Code::PermissionDenied,
             ErrorCode::AlreadyExists => Code::AlreadyExists,
             ErrorCode::WrongOwner => Code::FailedPrecondition,
+            ErrorCode::RateLimited => Code::ResourceExhausted,
         }
     }
 
@@ -125,6 +131,7 @@ impl ErrorCode {
             ErrorCode::UnknownGroup => C::UnknownGroup,
             ErrorCode::Forbidden => C::Forbidden,
             ErrorCode::AlreadyExists => C::AlreadyExists,
+            ErrorCode::RateLimited => C::RateLimited,
         }
     }
 
@@ -141,6 +148,12 @@ impl std::fmt::Display for ErrorCode {
 
 /// Metadata key carrying the stable code across gRPC hops.
 pub const CODE_METADATA_KEY: &str = "tidings-code";
+
+/// The [`ErrorInfo`] of a rate-limit refusal: domain, reason, and the
+/// metadata key of the delay after which a retry can pass.
+const LIMITS_DOMAIN: &str = "tidings.limits";
+const RATE_LIMITED_REASON: &str = "RATE_LIMITED";
+const RETRY_AFTER_MS: &str = "retry_after_ms";
 
 /// Structured facts about an error, for the program that receives it (the
 /// shape of `google.rpc.ErrorInfo`): the caller matches `reason` and `domain`
@@ -223,6 +236,26 @@ impl Error {
         Error::new(ErrorCode::Unavailable, message)
     }
 
+    /// A limit refusal the same request can pass after `retry_after`
+    /// (carried structured, in the [`ErrorInfo`], across every hop).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        let millis = retry_after.as_millis().clamp(1, u32::MAX as u128);
+        Error::new(ErrorCode::RateLimited, message).with_info(
+            ErrorInfo::new(RATE_LIMITED_REASON, LIMITS_DOMAIN)
+                .with(RETRY_AFTER_MS, millis.to_string()),
+        )
+    }
+
+    /// When a limited request may be retried, if the error says.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let info = self.info()?;
+        if !info.is(LIMITS_DOMAIN, RATE_LIMITED_REASON) {
+            return None;
+        }
+        let millis = info.metadata.get(RETRY_AFTER_MS)?.parse().ok()?;
+        Some(std::time::Duration::from_millis(millis))
+    }
+
     /// Converts to a gRPC status carrying the stable code in metadata and the
     /// [`ErrorInfo`], if any, in the standard status details.
     pub fn to_status(&self) -> tonic::Status {
@@ -283,10 +316,14 @@ impl Error {
 
     /// The client protocol's error frame.
     pub fn to_client_frame(&self, connection_kept: bool) -> client::Error {
+        let retry_after_ms = self
+            .retry_after()
+            .map_or(0, |after| after.as_millis().min(u32::MAX as u128) as u32);
         client::Error {
             code: self.code.to_client() as i32,
             message: self.message.clone(),
             connection_kept,
+            retry_after_ms,
         }
     }
 }
@@ -343,6 +380,8 @@ impl From<tonic::Status> for Error {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -376,6 +415,24 @@ mod tests {
         assert_eq!(info.metadata["owner"], "seq-1@10.0.0.2:7403");
         // Clones share the facts instead of copying them.
         assert_eq!(back.clone().info(), Some(info));
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry_on_every_hop() {
+        let err = Error::rate_limited("sends: 10 per second", Duration::from_millis(250));
+        let back = Error::from_status(&err.to_status());
+        assert_eq!(back.code, ErrorCode::RateLimited);
+        assert_eq!(back.retry_after(), Some(Duration::from_millis(250)));
+        let frame = back.to_client_frame(true);
+        assert_eq!(frame.code, client::ErrorCode::RateLimited as i32);
+        assert_eq!(frame.retry_after_ms, 250);
+        assert!(frame.connection_kept);
+        // Other errors carry no delay.
+        assert_eq!(Error::invalid("x").to_client_frame(true).retry_after_ms, 0);
+        assert_eq!(
+            Error::new(ErrorCode::RateLimited, "cap").retry_after(),
+            None
+        );
     }
 
     #[test]

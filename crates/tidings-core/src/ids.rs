@@ -4,6 +4,11 @@ use crate::error::{Error, Result};
 
 const MAX_ID_LEN: usize = 64;
 
+/// Ids of system senders (the server API's `system` senders, e.g.
+/// `system.billing`) start with it. Such user ids are reserved: never a
+/// person's, never in a client token.
+pub const SYSTEM_SENDER_PREFIX: &str = "system.";
+
 fn validate_id(kind: &str, s: &str) -> Result<()> {
     if s.is_empty() || s.len() > MAX_ID_LEN {
         return Err(Error::invalid(format!(

@@ -4,6 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::limits::LimitsConfig;
+use crate::tls::TlsConfig;
+
 /// Settings of the gateway (`[gateway]` in the config file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -39,8 +42,8 @@ pub struct GatewayConfig {
     /// Listen backlog of the WebSocket port: connections the kernel queues
     /// before they are accepted (capped by `net.core.somaxconn`).
     pub listen_backlog: u32,
-    /// Token scheme: only `dev` for now (`dev:<user_id>`).
-    pub auth: String,
+    /// How connections prove who they are (`[gateway.auth]`).
+    pub auth: AuthConfig,
     /// Requests of one connection served at once; past it the gateway stops
     /// reading the connection until one is answered.
     pub max_in_flight: usize,
@@ -55,6 +58,10 @@ pub struct GatewayConfig {
     /// WebSocket write buffer per connection, in bytes: queued frames are
     /// written once this much is buffered, and always at the end of a burst.
     pub ws_write_buffer_bytes: usize,
+    /// Send and read rates, connections per user (`[gateway.limits]`).
+    pub limits: LimitsConfig,
+    /// `wss://` on the WebSocket port (`[gateway.tls]`); off by default.
+    pub tls: TlsConfig,
 }
 
 impl Default for GatewayConfig {
@@ -72,12 +79,14 @@ impl Default for GatewayConfig {
             drain_timeout_ms: 5_000,
             registry_check_ms: 1_000,
             listen_backlog: 4096,
-            auth: "dev".to_string(),
+            auth: AuthConfig::default(),
             max_in_flight: 32,
             send_lanes: 2,
             max_send_batch: 256,
             ws_read_buffer_bytes: 4096,
             ws_write_buffer_bytes: 4096,
+            limits: LimitsConfig::default(),
+            tls: TlsConfig::default(),
         }
     }
 }
@@ -104,6 +113,8 @@ impl GatewayConfig {
 
     /// Checks the values, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
+        self.limits.validate()?;
+        self.tls.validate()?;
         if !(1024..=16 << 20).contains(&self.max_frame_bytes) {
             return Err("gateway.max_frame_bytes must be between 1024 and 16777216".into());
         }
@@ -146,15 +157,127 @@ impl GatewayConfig {
         if !(1..=65_535).contains(&self.listen_backlog) {
             return Err("gateway.listen_backlog must be between 1 and 65535".into());
         }
-        if self.auth != "dev" {
+        self.auth.validate()
+    }
+}
+
+/// Client authentication (`[gateway.auth]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub scheme: AuthScheme,
+    /// Keys and checks of the `jwt` scheme (`[gateway.auth.jwt]`).
+    pub jwt: JwtConfig,
+}
+
+/// The token scheme of client connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthScheme {
+    /// Signed JSON Web Tokens: `sub` is the user id.
+    #[default]
+    Jwt,
+    /// Development tokens `dev:<user_id>`: anyone can connect as anyone.
+    /// Only when chosen explicitly.
+    Dev,
+}
+
+/// Keys and checks of JWT authentication (`[gateway.auth.jwt]`). Empty
+/// strings mean unset; at least one key source must be set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtConfig {
+    /// Shared secret of HS256/HS384/HS512 tokens (at least 32 bytes).
+    pub hs_secret: String,
+    /// Or a file holding it (trailing line breaks are ignored).
+    pub hs_secret_file: String,
+    /// A JWKS file of RS256/ES256/EdDSA (and other asymmetric) public keys;
+    /// reloaded when it changes.
+    pub jwks_file: String,
+    /// Or an `http://` JWKS URL (in-cluster): cached, fetched again on an
+    /// unknown key id (at most once every few seconds) and every few minutes.
+    pub jwks_url: String,
+    /// When set, tokens must name it in `aud`.
+    pub audience: String,
+    /// When set, tokens must carry it as `iss`.
+    pub issuer: String,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        JwtConfig {
+            hs_secret: String::new(),
+            hs_secret_file: String::new(),
+            jwks_file: String::new(),
+            jwks_url: String::new(),
+            audience: String::new(),
+            issuer: String::new(),
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// How to say which keys to set, or how to choose development tokens.
+const NO_KEY_HELP: &str = "gateway.auth.scheme is \"jwt\" but no key is configured: set \
+    gateway.auth.jwt.hs_secret, hs_secret_file, jwks_file or jwks_url \
+    (TIDINGS__GATEWAY__AUTH__JWT__HS_SECRET=...), or, for local development only, \
+    gateway.auth.scheme = \"dev\" (TIDINGS__GATEWAY__AUTH__SCHEME=dev) to accept \
+    dev:<user_id> tokens from anyone";
+
+impl AuthConfig {
+    /// Checks the values, naming the offending key. Key files are read (and
+    /// so checked) when the gateway starts.
+    pub fn validate(&self) -> Result<(), String> {
+        let jwt = &self.jwt;
+        if jwt.leeway_secs > 3600 {
+            return Err("gateway.auth.jwt.leeway_secs must be at most 3600".into());
+        }
+        if !jwt.hs_secret.is_empty() && !jwt.hs_secret_file.is_empty() {
+            return Err(
+                "gateway.auth.jwt.hs_secret and hs_secret_file are both set; set one".into(),
+            );
+        }
+        if !jwt.jwks_file.is_empty() && !jwt.jwks_url.is_empty() {
+            return Err("gateway.auth.jwt.jwks_file and jwks_url are both set; set one".into());
+        }
+        if !jwt.jwks_url.is_empty() && !jwt.jwks_url.starts_with("http://") {
             return Err(format!(
-                "gateway.auth: unknown scheme {:?}; supported: \"dev\"",
-                self.auth
+                "gateway.auth.jwt.jwks_url must be an http:// URL (in-cluster), got {:?}",
+                jwt.jwks_url
+            ));
+        }
+        if !jwt.hs_secret.is_empty() && jwt.hs_secret.len() < MIN_HS_SECRET_BYTES {
+            return Err(format!(
+                "gateway.auth.jwt.hs_secret must be at least {MIN_HS_SECRET_BYTES} bytes"
             ));
         }
         Ok(())
     }
+
+    /// Checks that the scheme can authenticate anyone: `jwt` needs a key
+    /// source. Checked where a gateway is built, not by [`Self::validate`],
+    /// so that the other services start without gateway keys.
+    pub fn check_keys(&self) -> Result<(), String> {
+        let jwt = &self.jwt;
+        let keyless = [
+            &jwt.hs_secret,
+            &jwt.hs_secret_file,
+            &jwt.jwks_file,
+            &jwt.jwks_url,
+        ]
+        .iter()
+        .all(|source| source.is_empty());
+        if self.scheme == AuthScheme::Jwt && keyless {
+            return Err(NO_KEY_HELP.into());
+        }
+        Ok(())
+    }
 }
+
+/// Shortest HS secret accepted: 256 bits, as RFC 7518 asks of HS256.
+pub const MIN_HS_SECRET_BYTES: usize = 32;
 
 #[cfg(test)]
 mod tests {
@@ -179,6 +302,50 @@ mod tests {
             let mut config = GatewayConfig::default();
             spoil(&mut config);
             let error = config.validate().unwrap_err();
+            assert!(error.starts_with(key), "{key}: {error}");
+        }
+    }
+
+    #[test]
+    fn jwt_is_the_default_and_needs_a_key() {
+        let mut auth = AuthConfig::default();
+        assert_eq!(auth.scheme, AuthScheme::Jwt);
+        assert_eq!(auth.validate(), Ok(()));
+        let error = auth.check_keys().unwrap_err();
+        assert!(error.contains("hs_secret"), "{error}");
+        assert!(
+            error.contains("TIDINGS__GATEWAY__AUTH__SCHEME=dev"),
+            "{error}"
+        );
+        auth.jwt.jwks_file = "/etc/tidings/jwks.json".into();
+        assert_eq!(auth.check_keys(), Ok(()));
+        let dev = AuthConfig {
+            scheme: AuthScheme::Dev,
+            ..AuthConfig::default()
+        };
+        assert_eq!(dev.check_keys(), Ok(()));
+    }
+
+    #[test]
+    fn auth_values_name_their_key() {
+        type SpoilJwt = fn(&mut JwtConfig);
+        let cases: [(&str, SpoilJwt); 4] = [
+            ("gateway.auth.jwt.leeway_secs", |j| j.leeway_secs = 1 << 20),
+            ("gateway.auth.jwt.hs_secret", |j| {
+                j.hs_secret = "short".into()
+            }),
+            ("gateway.auth.jwt.jwks_url", |j| {
+                j.jwks_url = "https://idp.example/jwks".into()
+            }),
+            ("gateway.auth.jwt.jwks_file", |j| {
+                j.jwks_file = "a".into();
+                j.jwks_url = "http://b".into();
+            }),
+        ];
+        for (key, spoil) in cases {
+            let mut auth = AuthConfig::default();
+            spoil(&mut auth.jwt);
+            let error = auth.validate().unwrap_err();
             assert!(error.starts_with(key), "{key}: {error}");
         }
     }

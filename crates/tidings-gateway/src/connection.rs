@@ -16,13 +16,16 @@
 //!   it still takes them (`writer`);
 //! - the gateway drains: reading stops, requests in flight finish (or are
 //!   answered unavailable at the drain deadline), then `Error` unavailable
-//!   and Close 1012 (`drain`).
+//!   and Close 1012 (`drain`);
+//! - its token expires without a refresh: `Error` unauthenticated, then
+//!   Close 4001 (`token_expiry`).
 
 use std::sync::Arc;
 
 use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::SplitStream;
+use tidings_core::ids::SYSTEM_SENDER_PREFIX;
 use tidings_core::{DeviceId, Error, ErrorCode};
 use tidings_proto::client::v1::{
     self as client, client_frame::Frame as In, server_frame::Frame as Out,
@@ -37,6 +40,7 @@ use crate::drain::CLOSE_SERVICE_RESTART;
 use crate::outbound::{Ending, Outbound};
 use crate::session::{Conn, Identity, server_frame};
 use crate::state::Gateway;
+use crate::token_expiry::{self, TokenExpiry};
 use crate::writer::{self, CLOSE_GRACE};
 
 /// WebSocket close code after a frame too large to read (1009, message too
@@ -46,6 +50,8 @@ const CLOSE_TOO_BIG: u16 = 1009;
 struct Session {
     conn: Arc<Conn>,
     identity: Option<Arc<Identity>>,
+    /// When the token expires (after hello; moved by refresh).
+    expiry: TokenExpiry,
 }
 
 /// Why the reader stopped.
@@ -58,6 +64,8 @@ enum Ended {
     Abandoned,
     /// The gateway drains.
     Draining,
+    /// The token expired without a refresh.
+    Expired,
 }
 
 impl Ended {
@@ -67,6 +75,7 @@ impl Ended {
             Ended::TooLarge(_) => "frame too large",
             Ended::Abandoned => "too slow",
             Ended::Draining => "draining",
+            Ended::Expired => "token expired",
         }
     }
 }
@@ -91,8 +100,10 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
         conn: Arc::new(Conn {
             gateway: Arc::clone(&gateway),
             outbound: outbound.clone(),
+            limits: gateway.limits.connection(),
         }),
         identity: None,
+        expiry: TokenExpiry::default(),
     };
     let ended = session.read(&mut stream, &in_flight).await;
     let ending = match &ended {
@@ -109,6 +120,7 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
             let _finished = in_flight.acquire_many(all).await;
             Some(drain_ending())
         }
+        Ended::Expired => Some(token_expiry::expired_ending()),
     };
     if !matches!(ended, Ended::Abandoned) {
         // Behind every answer queued so far; a client that takes none of
@@ -183,6 +195,7 @@ impl Session {
                 biased;
                 _ = &mut abandoned => return Ended::Abandoned,
                 _ = &mut draining => return Ended::Draining,
+                _ = self.expiry.expired() => return Ended::Expired,
                 permit = Arc::clone(in_flight).acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => return Ended::Left,
@@ -192,6 +205,7 @@ impl Session {
                 biased;
                 _ = &mut abandoned => return Ended::Abandoned,
                 _ = &mut draining => return Ended::Draining,
+                _ = self.expiry.expired() => return Ended::Expired,
                 message = stream.next() => message,
             };
             match message {
@@ -276,6 +290,13 @@ impl Session {
                 self.conn.error(request_id, e).await;
                 return true;
             }
+            (Some(identity), In::Refresh(refresh)) => {
+                let user = identity.user.clone();
+                let refreshed = token_expiry::refresh(&self.conn, &user, &mut self.expiry, refresh);
+                let answer = refreshed.instrument(span).await;
+                self.answer(request_id, answer).await;
+                return true;
+            }
             (Some(identity), frame) => (Arc::clone(identity), frame),
         };
         let (identity, frame) = identity;
@@ -313,7 +334,25 @@ impl Session {
                 "hello was already accepted on this connection",
             ));
         }
-        let user = self.conn.gateway.backends.auth.authenticate(&hello.token)?;
+        let authenticated = self
+            .conn
+            .gateway
+            .backends
+            .auth
+            .authenticate(&hello.token)
+            .await?;
+        let user = authenticated.user.clone();
+        if user.as_str().starts_with(SYSTEM_SENDER_PREFIX) {
+            // System senders post through the server API only; a client
+            // token naming one would let it speak as the product itself.
+            return Err(Error::new(
+                ErrorCode::Unauthenticated,
+                format!(
+                    "user ids starting with {SYSTEM_SENDER_PREFIX:?} are reserved for system \
+                     senders and cannot connect"
+                ),
+            ));
+        }
         let device = DeviceId::parse(&hello.device_id)?;
         let backends = &self.conn.gateway.backends;
         let head = backends
@@ -336,6 +375,8 @@ impl Session {
                 })
                 .await?;
         }
+        let open = self.conn.gateway.hub.connections_of(user.as_str());
+        self.conn.gateway.limits.admit(&user, open)?;
         let connection_id = self.conn.gateway.hub.next_connection_id();
         self.conn
             .gateway
@@ -360,7 +401,9 @@ impl Session {
             device_id: device.to_string(),
             head,
             max_frame_bytes: self.conn.gateway.config.max_frame_bytes as u32,
+            token_expires_at_ms: authenticated.expires_at_ms.unwrap_or(0),
         };
+        self.expiry.set(&authenticated);
         self.identity = Some(Arc::new(Identity {
             user,
             device,

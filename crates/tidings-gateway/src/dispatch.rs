@@ -17,6 +17,7 @@ use tidings_proto::client::v1::{
     ClientFrame, client_frame::Frame as In, server_frame::Frame as Out,
 };
 
+use crate::limits::Kind;
 use crate::session::{Conn, Identity};
 
 /// A frame's work, ready to run.
@@ -33,6 +34,11 @@ pub(crate) enum Mode {
 /// Starts the work of an authenticated connection's frame (anything but
 /// hello). Sends are queued here, before this returns.
 pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (Mode, Work) {
+    if let Some(kind) = limit_kind(&frame)
+        && let Err(limited) = conn.limits.check(&identity.user, kind)
+    {
+        return (Mode::Concurrent, Box::pin(async move { Err(limited) }));
+    }
     let (c, id) = (Arc::clone(conn), Arc::clone(identity));
     match frame {
         In::Send(send) => (
@@ -71,6 +77,16 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
             Mode::InOrder,
             Box::pin(async move { c.room_send(&id, send).await }),
         ),
+        // The connection serves refresh itself: it moves its token expiry.
+        In::Refresh(_) => (
+            Mode::InOrder,
+            Box::pin(async {
+                Err(Error::new(
+                    ErrorCode::Internal,
+                    "refresh is served by the connection",
+                ))
+            }),
+        ),
         In::Hello(_) => (
             Mode::InOrder,
             Box::pin(async {
@@ -96,6 +112,17 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
     }
 }
 
+/// The rate a frame counts against (`limits`), if any.
+fn limit_kind(frame: &In) -> Option<Kind> {
+    match frame {
+        In::Send(_) | In::RoomSend(_) => Some(Kind::Send),
+        In::Pull(_) | In::History(_) | In::PullConversation(_) | In::ConversationList(_) => {
+            Some(Kind::Read)
+        }
+        _ => None,
+    }
+}
+
 /// The request type of a frame, as a metric label and span name.
 pub(crate) fn frame_kind(frame: &ClientFrame) -> &'static str {
     match &frame.frame {
@@ -109,6 +136,7 @@ pub(crate) fn frame_kind(frame: &ClientFrame) -> &'static str {
         Some(In::RoomJoin(_)) => "room_join",
         Some(In::RoomLeave(_)) => "room_leave",
         Some(In::RoomSend(_)) => "room_send",
+        Some(In::Refresh(_)) => "refresh",
         Some(In::CreateGroup(_)) => "create_group",
         Some(In::AddMembers(_)) => "add_members",
         Some(In::RemoveMembers(_)) => "remove_members",

@@ -171,6 +171,7 @@ pub(crate) async fn dispatch(
         | In::Ping(_)
         | In::RoomJoin(_)
         | In::RoomLeave(_)
-        | In::RoomSend(_) => Err(Error::internal("frame routed to the wrong handler")),
+        | In::RoomSend(_)
+        | In::Refresh(_) => Err(Error::internal("frame routed to the wrong handler")),
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 
-use crate::outbound::{Outbound, QueueError};
+use crate::outbound::{Ending, Outbound, QueueError};
 
 /// A handle to write frames to one connection.
 #[derive(Debug, Clone)]
@@ -88,6 +88,15 @@ impl Hub {
             .push(handle);
     }
 
+    /// How many connections `user` has here.
+    pub fn connections_of(&self, user: &str) -> usize {
+        self.users
+            .lock()
+            .expect("hub lock")
+            .get(user)
+            .map_or(0, Vec::len)
+    }
+
     /// Removes a connection; returns whether another connection of the same
     /// user/device remains here (then the registry entry must stay).
     pub fn remove(&self, user: &str, id: u64) -> bool {
@@ -132,6 +141,24 @@ impl Hub {
             }
         }
         writes
+    }
+
+    /// Ends every connection of `user` here (only those of `device`, if
+    /// given) with `ending`; returns how many.
+    pub(crate) fn disconnect(&self, user: &str, device: Option<&str>, ending: &Ending) -> u32 {
+        let users = self.users.lock().expect("hub lock");
+        let Some(connections) = users.get(user) else {
+            return 0;
+        };
+        let mut closed = 0;
+        for connection in connections {
+            if device.is_some_and(|d| d != connection.device_id) {
+                continue;
+            }
+            connection.outbound.end_now(ending.clone());
+            closed += 1;
+        }
+        closed
     }
 
     /// Every (user, device) connected here, for registry heartbeats.

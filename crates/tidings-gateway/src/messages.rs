@@ -24,6 +24,8 @@ pub(crate) fn send(
         client_msg_id: send.client_msg_id,
         kind: send.kind,
         body: send.body,
+        // Only the server API sends as a system sender.
+        system_sender: false,
     });
     async move {
         let ack = answer

@@ -144,6 +144,16 @@ impl Outbound {
             .map_err(|_| QueueError::Closed)
     }
 
+    /// Ends the connection behind every frame queued so far, without
+    /// waiting (a disconnect asked through the server API). A queue too full
+    /// to take the ending gives the connection up instead, which closes it
+    /// as well: either way the device reconnects and pulls.
+    pub(crate) fn end_now(&self, ending: Ending) {
+        if self.frames.try_send(Queued::End(Some(ending))).is_err() {
+            self.abandon();
+        }
+    }
+
     /// Gives the connection up because it does not keep up: its queued
     /// frames are dropped, the writer tells it why if it still can, and the
     /// connection closes. Safe to call from any thread, any number of times.

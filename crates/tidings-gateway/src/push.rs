@@ -3,10 +3,12 @@
 
 use std::sync::Arc;
 
+use tidings_core::Error;
 use tidings_proto::client::v1::{ConversationPush, Push, server_frame::Frame};
 use tidings_proto::gateway::v1::{
-    PushConversationRequest, PushRequest, PushResponse, PushRoomRequest,
-    gateway_service_server::GatewayService, gateway_service_server::GatewayServiceServer,
+    DisconnectRequest, DisconnectResponse, PushConversationRequest, PushRequest, PushResponse,
+    PushRoomRequest, gateway_service_server::GatewayService,
+    gateway_service_server::GatewayServiceServer,
 };
 use tidings_telemetry::metrics::names;
 use tonic::{Request, Response, Status};
@@ -14,6 +16,7 @@ use tonic::{Request, Response, Status};
 use crate::Hub;
 use crate::frame_limit::push_fits;
 use crate::hub::Writes;
+use crate::outbound::Ending;
 use crate::session::server_frame;
 
 /// Serves pushes for the connections of one gateway.
@@ -43,6 +46,23 @@ impl GatewayServer {
         GatewayServiceServer::from_arc(self)
             .max_decoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(tidings_proto::MAX_GRPC_MESSAGE_BYTES)
+    }
+}
+
+/// WebSocket close code of a connection closed through the server API's
+/// DisconnectUser (4000, the first of the private-use range): the client
+/// reconnects and pulls.
+pub const CLOSE_DISCONNECTED: u16 = 4000;
+
+/// What a connection closed through the server API is told first.
+fn disconnect_ending() -> Ending {
+    let why = "this connection was closed by the server; reconnect and pull";
+    Ending {
+        error: Some(server_frame(Frame::Error(
+            Error::unavailable(why).to_client_frame(false),
+        ))),
+        code: CLOSE_DISCONNECTED,
+        reason: "disconnected by the server",
     }
 }
 
@@ -86,6 +106,19 @@ impl GatewayService for GatewayServer {
             request.into_inner(),
             self.max_frame_bytes,
         )))
+    }
+
+    async fn disconnect(
+        &self,
+        request: Request<DisconnectRequest>,
+    ) -> Result<Response<DisconnectResponse>, Status> {
+        let request = request.into_inner();
+        let device = (!request.device_id.is_empty()).then_some(request.device_id.as_str());
+        let closed = self
+            .hub
+            .disconnect(&request.user_id, device, &disconnect_ending());
+        tracing::info!(user_id = %request.user_id, device_id = ?device, closed, "disconnecting connections");
+        Ok(Response::new(DisconnectResponse { closed }))
     }
 
     async fn push(&self, request: Request<PushRequest>) -> Result<Response<PushResponse>, Status> {

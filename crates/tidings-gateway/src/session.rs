@@ -10,6 +10,7 @@ use tidings_core::{DeviceId, Error, UserId};
 use tidings_proto::client::v1::{ServerFrame, server_frame::Frame as Out};
 
 use crate::hub::ConnectionHandle;
+use crate::limits::ConnectionLimits;
 use crate::outbound::Outbound;
 use crate::state::Gateway;
 
@@ -26,6 +27,8 @@ pub(crate) struct Identity {
 pub(crate) struct Conn {
     pub(crate) gateway: Arc<Gateway>,
     pub(crate) outbound: Outbound,
+    /// This connection's rate buckets (and, through them, its user's).
+    pub(crate) limits: ConnectionLimits,
 }
 
 impl Conn {

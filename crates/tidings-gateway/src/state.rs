@@ -8,6 +8,7 @@ use tidings_registry::Registry;
 use tidings_rpc::{LogicApi, SyncApi};
 
 use crate::drain::DrainState;
+use crate::limits::UserLimits;
 use crate::room_registrations::RoomRegistrations;
 use crate::send_batcher::SendBatcher;
 use crate::{Authenticator, GatewayConfig, Hub};
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub(crate) sends: SendBatcher,
     /// Serving or draining, and how many connections are open.
     pub(crate) drain: DrainState,
+    /// Per-user rate buckets and the connection cap.
+    pub(crate) limits: Arc<UserLimits>,
 }
 
 impl Gateway {
@@ -45,7 +48,10 @@ impl Gateway {
             config.send_lanes,
             config.max_send_batch,
         );
+        let limits = Arc::new(UserLimits::new(&config.limits));
+        tokio::spawn(forget_idle_buckets(Arc::downgrade(&limits)));
         Arc::new(Gateway {
+            limits,
             sends,
             config,
             backends,
@@ -62,5 +68,19 @@ impl Gateway {
 
     pub fn registry_ttl(&self) -> Duration {
         Duration::from_secs(self.config.registry_ttl_secs)
+    }
+}
+
+/// Every minute, drops the per-user buckets of users idle long enough for
+/// theirs to be full again; ends with the gateway.
+async fn forget_idle_buckets(limits: std::sync::Weak<UserLimits>) {
+    let mut every = tokio::time::interval(Duration::from_secs(60));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        match limits.upgrade() {
+            Some(limits) => limits.forget_idle(),
+            None => return,
+        }
     }
 }

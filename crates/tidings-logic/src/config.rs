@@ -17,6 +17,21 @@ pub struct LogicConfig {
     pub large_group_threshold: u64,
     /// Most members a group may have.
     pub max_group_members: u64,
+    /// Most groups one user may belong to; creating or joining one more is
+    /// refused `rate_limited` (0: no cap).
+    pub max_groups_per_user: u64,
+    /// Who may add members to a group: its `owner` only, or any of its
+    /// `members`. Removing others is the owner's; leaving is anyone's.
+    pub add_members: AddMembersPolicy,
+}
+
+/// Who may add members to a group (`logic.add_members`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddMembersPolicy {
+    Owner,
+    #[default]
+    Members,
 }
 
 impl Default for LogicConfig {
@@ -27,6 +42,8 @@ impl Default for LogicConfig {
             push_timeout_ms: 2_000,
             large_group_threshold: 500,
             max_group_members: 100_000,
+            max_groups_per_user: 1_000,
+            add_members: AddMembersPolicy::Members,
         }
     }
 }

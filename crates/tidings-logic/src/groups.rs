@@ -11,6 +11,7 @@ use tidings_storage::{GroupInfo, GroupMember, MAX_PAGE};
 
 use crate::attempt::Attempt;
 use crate::audience::{Audience, Diffusion};
+use crate::config::AddMembersPolicy;
 use crate::service::LogicServer;
 use tidings_proto::sync::v1::ForgetGroupsRequest;
 
@@ -68,6 +69,9 @@ impl LogicServer {
         members.retain(|m| *m != owner);
         let count = members.len() as u64 + 1;
         self.check_group_size(count)?;
+        let mut joining = members.clone();
+        joining.push(owner.clone());
+        self.check_groups_per_user(&joining).await?;
         let now = now_ms();
         let info = GroupInfo {
             group_id: group.to_string(),
@@ -110,6 +114,12 @@ impl LogicServer {
         let actor = UserId::parse(&req.user_id)?;
         let group = GroupId::parse(&req.group_id)?;
         let info = self.member_group(&group, &actor).await?;
+        if self.config.add_members == AddMembersPolicy::Owner && info.owner != actor.as_str() {
+            return Err(Error::new(
+                ErrorCode::Forbidden,
+                "only the group's owner may add members (logic.add_members = \"owner\")",
+            ));
+        }
         let existing = self.group_members(&group).await?;
         let mut added = parse_users(&req.user_ids)?;
         added.retain(|u| existing.binary_search(u).is_err());
@@ -118,6 +128,7 @@ impl LogicServer {
         if added.is_empty() {
             return Ok(response(&info, count));
         }
+        self.check_groups_per_user(&added).await?;
         let now = now_ms();
         let rows: Vec<GroupMember> = added.iter().map(|u| member_row(u, "member", now)).collect();
         self.backends

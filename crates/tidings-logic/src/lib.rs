@@ -26,7 +26,7 @@ mod rooms;
 mod send;
 mod service;
 
-pub use config::LogicConfig;
+pub use config::{AddMembersPolicy, LogicConfig};
 pub use groups::MEMBERS_KIND;
 pub use push::PushRouter;
 pub use read_positions::READ_KIND;

@@ -91,20 +91,34 @@ impl LogicServer {
 
     /// Who a message from `sender` to `conversation` reaches, and how; fails
     /// with `not_member` unless `sender` belongs to the conversation.
+    ///
+    /// A `system` sender (vouched for by the server API, which alone sets
+    /// the flag) needs no membership and has no inbox: its messages reach
+    /// the conversation's members only, and a group need only exist.
     pub(crate) async fn audience(
         &self,
         conversation: &ConversationId,
         sender: &UserId,
+        system: bool,
     ) -> Result<Audience, Error> {
         let ConversationId::Group(group) = conversation else {
-            self.check_member(conversation, sender).await?;
+            let mut members = conversation.direct_members().unwrap_or_default();
+            if system {
+                members.retain(|member| member != sender);
+            } else {
+                self.check_member(conversation, sender).await?;
+            }
             return Ok(Audience {
-                members: conversation.direct_members().unwrap_or_default(),
+                members,
                 diffusion: Diffusion::Write,
                 push_group: None,
             });
         };
-        let info = self.member_group(group, sender).await?;
+        let info = if system {
+            self.group(group).await?
+        } else {
+            self.member_group(group, sender).await?
+        };
         if info.large {
             // Read diffusion writes no inbox: the member list is only
             // needed to push, which happens after the ack.
@@ -124,6 +138,28 @@ impl LogicServer {
     /// Whether a group of `count` members uses read diffusion.
     pub(crate) fn is_large(&self, count: u64) -> bool {
         count > self.config.large_group_threshold
+    }
+
+    /// Fails unless each of `users` may belong to one more group
+    /// (`logic.max_groups_per_user`).
+    pub(crate) async fn check_groups_per_user(&self, users: &[UserId]) -> Result<(), Error> {
+        let cap = self.config.max_groups_per_user;
+        if cap == 0 {
+            return Ok(());
+        }
+        for user in users {
+            let groups = self.backends.groups.user_groups(user.as_str()).await?.len() as u64;
+            if groups >= cap {
+                return Err(Error::new(
+                    ErrorCode::RateLimited,
+                    format!(
+                        "user {user} already belongs to {groups} groups, the most allowed \
+                         (logic.max_groups_per_user); leave one first"
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Fails unless a group may have `count` members.

@@ -10,6 +10,7 @@ use tidings_core::{InboxEntry, Message, Seq};
 use tidings_proto::gateway::v1::{Delivery, PushConversationRequest, PushRequest, PushRoomRequest};
 use tidings_registry::{Registry, RegistryError};
 use tidings_rpc::GatewayApi;
+use tidings_telemetry::ServiceToken;
 use tidings_telemetry::metrics::names;
 use tokio::sync::mpsc;
 use tonic::transport::Endpoint;
@@ -48,6 +49,8 @@ struct Inner {
     gateways: Mutex<HashMap<String, GatewayApi>>,
     queues: Mutex<HashMap<String, mpsc::Sender<Queued>>>,
     timeout: Duration,
+    /// The service credential every call to a gateway carries.
+    service_token: ServiceToken,
 }
 
 /// Released entries with the span of the request that released them: a
@@ -71,13 +74,19 @@ impl Release for Dispatch {
 }
 
 impl PushRouter {
-    /// Starts the dispatcher; must be called inside a tokio runtime.
-    pub fn new(registry: Arc<dyn Registry>, timeout: Duration) -> Self {
+    /// Starts the dispatcher; must be called inside a tokio runtime. Every
+    /// call to a gateway carries `service_token` (`grpc.service_token`).
+    pub fn new(
+        registry: Arc<dyn Registry>,
+        timeout: Duration,
+        service_token: ServiceToken,
+    ) -> Self {
         let inner = Arc::new(Inner {
             registry,
             gateways: Mutex::default(),
             queues: Mutex::default(),
             timeout,
+            service_token,
         });
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         tokio::spawn(Arc::clone(&inner).dispatch(rx));
@@ -95,6 +104,13 @@ impl PushRouter {
             .lock()
             .expect("gateway pool lock poisoned")
             .insert(address.to_string(), api);
+    }
+
+    /// The handle on the gateway registered as `address` (the in-process one
+    /// if connected so, else a client made once and kept), for callers that
+    /// reach gateways found in the registry (the server API's disconnect).
+    pub fn gateway(&self, address: &str) -> Option<GatewayApi> {
+        self.inner.client(address)
     }
 
     /// Expects inbox seqs just allocated: their entries are pushed, in seq
@@ -285,7 +301,8 @@ impl Inner {
             }
         };
         // The push deadline is the call's deadline.
-        let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.timeout);
+        let channel =
+            tidings_telemetry::traced(endpoint.connect_lazy(), self.timeout, &self.service_token);
         let client = GatewayApi::grpc(channel);
         gateways.insert(gateway.to_string(), client.clone());
         Some(client)

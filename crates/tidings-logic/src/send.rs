@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use tidings_core::ids::SYSTEM_SENDER_PREFIX;
 use tidings_core::{
     ConversationId, DeviceId, Error, ErrorCode, Message, UserId, message_id_for, now_ms,
 };
@@ -33,6 +34,8 @@ struct Send {
     client_msg_id: String,
     kind: String,
     body: Vec<u8>,
+    /// A system sender of the server API (`SendRequest.system_sender`).
+    system: bool,
 }
 
 impl Send {
@@ -93,6 +96,13 @@ impl LogicServer {
             )));
         }
         self.validate_payload(&req.kind, &req.body)?;
+        // A second wall behind the server API's own check: a system sender
+        // is always in the reserved `system.` namespace.
+        if req.system_sender && !sender.as_str().starts_with(SYSTEM_SENDER_PREFIX) {
+            return Err(Error::invalid(format!(
+                "a system sender's id must start with {SYSTEM_SENDER_PREFIX:?}"
+            )));
+        }
         Ok(Send {
             sender,
             device,
@@ -100,6 +110,7 @@ impl LogicServer {
             client_msg_id: req.client_msg_id,
             kind: req.kind,
             body: req.body,
+            system: req.system_sender,
         })
     }
 
@@ -194,7 +205,10 @@ impl LogicServer {
                 }
                 None => {
                     let conversation = send.conversation.clone();
-                    match audiences.of(self, &conversation, &send.sender).await {
+                    match audiences
+                        .of(self, &conversation, &send.sender, send.system)
+                        .await
+                    {
                         Ok(audience) => fresh.push(Attempt::new(
                             index,
                             Some(key),
@@ -341,7 +355,7 @@ impl LogicServer {
 
 /// Audiences looked up once per conversation and sender within a batch.
 #[derive(Default)]
-struct AudienceCache(HashMap<(ConversationId, UserId), Audience>);
+struct AudienceCache(HashMap<(ConversationId, UserId, bool), Audience>);
 
 impl AudienceCache {
     async fn of(
@@ -349,12 +363,13 @@ impl AudienceCache {
         logic: &LogicServer,
         conversation: &ConversationId,
         sender: &UserId,
+        system: bool,
     ) -> Result<Audience, Error> {
-        let key = (conversation.clone(), sender.clone());
+        let key = (conversation.clone(), sender.clone(), system);
         if let Some(audience) = self.0.get(&key) {
             return Ok(audience.clone());
         }
-        let audience = logic.audience(conversation, sender).await?;
+        let audience = logic.audience(conversation, sender, system).await?;
         self.0.insert(key, audience.clone());
         Ok(audience)
     }

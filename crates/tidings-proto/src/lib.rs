@@ -52,3 +52,8 @@ pub mod gateway {
         tonic::include_proto!("tidings.gateway.v1");
     }
 }
+pub mod server {
+    pub mod v1 {
+        tonic::include_proto!("tidings.server.v1");
+    }
+}

@@ -192,6 +192,7 @@ mod gateway {
         push(PushRequest -> PushResponse) = "Push";
         push_conversation(PushConversationRequest -> PushResponse) = "PushConversation";
         push_room(PushRoomRequest -> PushResponse) = "PushRoom";
+        disconnect(DisconnectRequest -> DisconnectResponse) = "Disconnect";
     }
 }
 

@@ -18,6 +18,7 @@ use tidings_proto::sequence::v1::{
     SeqRef, SeqState,
 };
 use tidings_rpc::SequenceApi;
+use tidings_telemetry::ServiceToken;
 use tonic::transport::Endpoint;
 
 use crate::section_of;
@@ -135,13 +136,21 @@ pub struct SequenceRouter {
     clients: Mutex<HashMap<String, SequenceApi>>,
     /// Deadline of each call to an instance.
     call_timeout: Duration,
+    /// The service credential every call to an instance carries.
+    service_token: ServiceToken,
 }
 
 impl SequenceRouter {
     /// `instances`: gRPC addresses (`host:port`) of every sequence instance;
     /// `sections` must equal the instances' `sequence.sections`. A call that
-    /// gets no answer within `call_timeout` fails as unavailable.
-    pub fn new(instances: Vec<String>, sections: u32, call_timeout: Duration) -> Result<Self> {
+    /// gets no answer within `call_timeout` fails as unavailable. Every call
+    /// carries `service_token` (`grpc.service_token`).
+    pub fn new(
+        instances: Vec<String>,
+        sections: u32,
+        call_timeout: Duration,
+        service_token: ServiceToken,
+    ) -> Result<Self> {
         if instances.is_empty() {
             return Err(Error::invalid("at least one sequence instance is needed"));
         }
@@ -151,6 +160,7 @@ impl SequenceRouter {
             owners: Mutex::default(),
             clients: Mutex::default(),
             call_timeout,
+            service_token,
         })
     }
 
@@ -330,7 +340,11 @@ impl SequenceRouter {
             .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?
             .connect_timeout(Duration::from_secs(2).min(self.call_timeout))
             .tcp_nodelay(true);
-        let channel = tidings_telemetry::traced(endpoint.connect_lazy(), self.call_timeout);
+        let channel = tidings_telemetry::traced(
+            endpoint.connect_lazy(),
+            self.call_timeout,
+            &self.service_token,
+        );
         let client = SequenceApi::grpc(channel);
         clients.insert(addr.to_string(), client.clone());
         Ok(client)

@@ -77,7 +77,9 @@ async fn router_follows_the_owner_named_in_the_refusal_and_forgets_a_dead_one() 
     let mut instances = vec![String::new(); 2];
     instances[section % 2] = b.address.to_string();
     instances[(section + 1) % 2] = a.address.to_string();
-    let router = SequenceRouter::new(instances, SECTIONS, Duration::from_secs(5)).unwrap();
+    // These servers have no credential check; the router sends one anyway.
+    let token = tidings_telemetry::ServiceToken::generate();
+    let router = SequenceRouter::new(instances, SECTIONS, Duration::from_secs(5), token).unwrap();
     let second = router.allocate(&key).await.unwrap()[0];
     assert!(second > first);
     let refs = [(KEY.to_string(), second)];

@@ -6,6 +6,8 @@
 //!   collector over OTLP/gRPC when an endpoint is configured;
 //! - the transport every service calls another through, in process or over
 //!   a socket, which carries that context and gives each call a deadline;
+//! - the service credential (`grpc.service_token`) those calls carry over a
+//!   socket, and the server layer that refuses calls without it;
 //! - metrics through the `metrics` facade, rendered for Prometheus at
 //!   `/metrics` on the process's metrics listener.
 //!
@@ -13,12 +15,14 @@
 //! the recorder, the span/propagation plumbing and the HTTP endpoint.
 
 mod config;
+mod credential;
 mod grpc;
 mod init;
 pub mod metrics;
 mod propagation;
 
 pub use config::{LogConfig, TelemetryConfig};
+pub use credential::{MIN_TOKEN_LEN, RequireServiceToken, RequireServiceTokenLayer, ServiceToken};
 pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
 pub use init::Telemetry;
 pub use propagation::{

@@ -24,6 +24,10 @@ pub mod names {
     /// live connection) or `missed` (device not connected here, or its queue
     /// was full; the device pulls on its next hello).
     pub const GATEWAY_PUSHES: &str = "tidings_gateway_pushes_total";
+    /// Counter: client requests and connections refused by a limit, by
+    /// `limit` (`connection_sends`, `user_sends`, `connection_reads`,
+    /// `user_reads`, `connections_per_user`).
+    pub const GATEWAY_LIMITED: &str = "tidings_gateway_limited_total";
     /// Counter: messages accepted by logic, by `kind` (direct, group).
     pub const LOGIC_MESSAGES: &str = "tidings_logic_messages_total";
     /// Histogram: recipients (users) of one message, by `diffusion`
@@ -126,6 +130,7 @@ fn describe() {
     describe_gauge!(GATEWAY_CONNECTIONS, "Open client WebSocket connections");
     describe_counter!(GATEWAY_CONNECTIONS_OPENED, "Client connections accepted");
     describe_counter!(GATEWAY_REQUESTS, "Client requests by type");
+    describe_counter!(GATEWAY_LIMITED, "Client requests refused by a limit");
     describe_counter!(
         GATEWAY_PUSHES,
         "Pushes handled by the gateway: sent or missed"

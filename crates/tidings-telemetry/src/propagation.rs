@@ -12,6 +12,8 @@ use tonic::transport::Channel;
 use tower::ServiceExt as _;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::ServiceToken;
+
 /// Errors of a [`Transport`]: the socket's, or a missed deadline. A concrete
 /// type rather than a boxed trait object, which keeps client futures `Send`
 /// for the compiler.
@@ -65,21 +67,30 @@ pub type Transport = tower::util::BoxCloneSyncService<
     TransportError,
 >;
 
-/// A client channel that passes on the caller's trace context.
+/// A client channel that passes on the caller's trace context (and, over a
+/// socket, the service credential).
 pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
 
 /// Wraps `channel` so every call carries the current span's trace context
-/// and fails with `DEADLINE_EXCEEDED` when no answer came within `deadline`.
-pub fn traced(channel: Channel, deadline: Duration) -> TracedChannel {
+/// and the service credential `token` (`authorization: Bearer ...`), and
+/// fails with `DEADLINE_EXCEEDED` when no answer came within `deadline`.
+pub fn traced(channel: Channel, deadline: Duration, token: &ServiceToken) -> TracedChannel {
     let socket = channel.map_err(|e| TransportError(TransportFailure::Socket(e)));
-    InterceptedService::new(with_deadline(socket, deadline), TraceContextInterceptor)
+    InterceptedService::new(
+        with_deadline(socket, deadline),
+        TraceContextInterceptor {
+            credential: Some(token.clone()),
+        },
+    )
 }
 
 /// A channel to a gRPC service served by this process, called in process:
 /// requests and answers are still encoded as on the wire and go through the
 /// same server layer (a span and metrics per call), but no socket, HTTP/2
 /// framing or extra task is involved. Calls have the same `deadline` as over
-/// a socket, so a stuck handler fails its caller in either shape.
+/// a socket, so a stuck handler fails its caller in either shape. No service
+/// credential is sent: the server layer it goes through has no check, and
+/// nothing outside the process can reach this transport.
 pub fn in_process<S>(service: S, deadline: Duration) -> TracedChannel
 where
     S: tower::Service<
@@ -94,7 +105,10 @@ where
 {
     let served = tower::Layer::layer(&crate::GrpcTelemetryLayer, service);
     let served = served.map_err(|never| match never {});
-    InterceptedService::new(with_deadline(served, deadline), TraceContextInterceptor)
+    InterceptedService::new(
+        with_deadline(served, deadline),
+        TraceContextInterceptor::default(),
+    )
 }
 
 /// `service` as a [`Transport`] whose calls fail after `deadline`. It bounds
@@ -121,10 +135,13 @@ where
     }))
 }
 
-/// Adds the current span's W3C trace context to outgoing requests. The
-/// interceptor runs in the caller's task, inside the caller's span.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInterceptor;
+/// Adds the current span's W3C trace context to outgoing requests, and the
+/// service credential to those that leave the process. The interceptor runs
+/// in the caller's task, inside the caller's span.
+#[derive(Debug, Clone, Default)]
+pub struct TraceContextInterceptor {
+    credential: Option<ServiceToken>,
+}
 
 impl tonic::service::Interceptor for TraceContextInterceptor {
     fn call(
@@ -136,6 +153,9 @@ impl tonic::service::Interceptor for TraceContextInterceptor {
             opentelemetry::global::get_text_map_propagator(|propagator| {
                 propagator.inject_context(&context, &mut MetadataInjector(request.metadata_mut()))
             });
+        }
+        if let Some(token) = &self.credential {
+            token.insert_into(request.metadata_mut());
         }
         Ok(request)
     }

@@ -10,6 +10,7 @@ mod redis;
 pub mod telemetry;
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use tidings::config::ListenConfig;
@@ -22,11 +23,22 @@ use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::store::v1::{RangeRequest, store_service_client::StoreServiceClient};
 use tidings_proto::sync::v1::PullRequest;
 use tidings_proto::sync::v1::sync_service_client::SyncServiceClient;
-use tonic::transport::Channel;
+use tidings_telemetry::{ServiceToken, TracedChannel};
 
 pub use cluster::{Cluster, Service, cql_contact_point, redis_url};
 pub use process::{EPHEMERAL, ProcessServer, ServiceProcess, binary};
 pub use redis::RedisServer;
+
+/// The service credential (`grpc.service_token`) of every server this test
+/// process starts, in process or as child processes: random, one per test
+/// binary, so the test's gRPC clients can carry it.
+pub fn service_token() -> &'static ServiceToken {
+    static TOKEN: OnceLock<ServiceToken> = OnceLock::new();
+    TOKEN.get_or_init(ServiceToken::generate)
+}
+
+/// A channel to an internal gRPC service that carries [`service_token`].
+pub type ServiceChannel = TracedChannel;
 
 /// The canonical 1:1 conversation id of two users.
 pub fn dm(a: &str, b: &str) -> String {
@@ -86,6 +98,13 @@ pub fn test_config(dir: &Path) -> TidingsConfig {
         ..TidingsConfig::default()
     };
     config.log.level = "warn".into();
+    // Tests connect with dev:<user> tokens (tests/tests/jwt_auth.rs sets jwt).
+    config.gateway.auth.scheme = tidings::AuthScheme::Dev;
+    config.grpc.service_token = service_token().reveal().to_string();
+    // Tests of other features send and pull as fast as they are answered;
+    // tests/tests/limits.rs sets the limits it tests. Processes started by
+    // `ProcessServer` and `Cluster` keep the binary's default limits.
+    config.gateway.limits = tidings_gateway::LimitsConfig::off();
     config
 }
 
@@ -149,17 +168,17 @@ impl TestServer {
         synced_device(&self.url(), user, device).await
     }
 
-    pub fn sequence_client(&self) -> SequenceServiceClient<Channel> {
+    pub fn sequence_client(&self) -> SequenceServiceClient<ServiceChannel> {
         SequenceServiceClient::new(channel(&self.addresses.sequence.to_string()))
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
 
-    pub fn sync_client(&self) -> SyncServiceClient<Channel> {
+    pub fn sync_client(&self) -> SyncServiceClient<ServiceChannel> {
         SyncServiceClient::new(channel(&self.addresses.sync.to_string()))
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
 
-    pub fn store_client(&self) -> StoreServiceClient<Channel> {
+    pub fn store_client(&self) -> StoreServiceClient<ServiceChannel> {
         StoreServiceClient::new(channel(&self.addresses.store.to_string()))
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
     }
@@ -191,13 +210,25 @@ impl TestServer {
     }
 }
 
-/// A lazy channel for test clients; each client built on it reads answers
-/// as large as the services may send (`MAX_GRPC_MESSAGE_BYTES`).
-fn channel(addr: &str) -> Channel {
-    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+/// A lazy channel for test clients, carrying the service credential
+/// ([`service_token`]); each client built on it reads answers as large as
+/// the services may send (`MAX_GRPC_MESSAGE_BYTES`).
+fn channel(addr: &str) -> ServiceChannel {
+    service_channel(addr)
+}
+
+/// A lazy channel to the internal gRPC service at `addr` (`host:port`) with
+/// the service credential of this test process's servers.
+pub fn service_channel(addr: &str) -> ServiceChannel {
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("address")
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy()
+        .connect_timeout(Duration::from_secs(5));
+    // A deadline no test waits for: tests bound their own waits.
+    tidings_telemetry::traced(
+        endpoint.connect_lazy(),
+        Duration::from_secs(300),
+        service_token(),
+    )
 }
 
 /// Every message of a conversation's store timeline, read over gRPC.

@@ -54,6 +54,7 @@ pub const EPHEMERAL: &[&str] = &[
     "STORE",
     "SYNC",
     "METRICS",
+    "SERVER_API",
 ];
 
 impl ServiceProcess {
@@ -62,6 +63,14 @@ impl ServiceProcess {
     pub fn start(name: &str, env: &[(String, String)]) -> anyhow::Result<Self> {
         let mut command = Command::new(binary(name));
         command.env("TIDINGS__LOG__LEVEL", "warn");
+        // Test clients use dev:<user> tokens; `env` may choose jwt instead.
+        command.env("TIDINGS__GATEWAY__AUTH__SCHEME", "dev");
+        // Every process of a test shares one service credential (`env` may
+        // override it).
+        command.env(
+            "TIDINGS__GRPC__SERVICE_TOKEN",
+            crate::service_token().reveal(),
+        );
         for key in EPHEMERAL {
             command.env(format!("TIDINGS__LISTEN__{key}"), "127.0.0.1:0");
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tidings_registry::Registry;
 use tidings_storage::Tables;
+use tidings_telemetry::ServiceToken;
 use tokio::net::TcpListener;
 
 use tidings_rpc::{GatewayApi, LogicApi, SequenceApi, StoreApi, SyncApi};
@@ -28,6 +29,8 @@ pub struct Addresses {
     pub sync: SocketAddr,
     /// Prometheus `/metrics`, when `telemetry.metrics` is on.
     pub metrics: Option<SocketAddr>,
+    /// The public server API (gRPC and `POST /api/v1/<Method>`).
+    pub server_api: SocketAddr,
 }
 
 impl Addresses {
@@ -60,12 +63,30 @@ impl AllInOne {
         registry: Arc<dyn Registry>,
     ) -> anyhow::Result<Self> {
         backends::install_metrics(&config);
+        // Its ports are reachable from outside the process (tools, other
+        // hosts when not on loopback): they require a credential even when
+        // the services only call each other in process.
+        let service_token = match config
+            .grpc
+            .service_token()
+            .map_err(|e| anyhow::anyhow!(e))?
+        {
+            Some(token) => token,
+            None => {
+                tracing::info!(
+                    "no grpc.service_token configured: generated a random one for this process; \
+                     set grpc.service_token to call its grpc ports from outside"
+                );
+                ServiceToken::generate()
+            }
+        };
         let listen = &config.listen;
         let sequence_listener = bind(listen.sequence, "sequence").await?;
         let store_listener = bind(listen.store, "store").await?;
         let sync_listener = bind(listen.sync, "sync").await?;
         let logic_listener = bind(listen.logic, "logic").await?;
         let gateway_grpc_listener = bind(listen.gateway_grpc, "gateway grpc").await?;
+        let server_api_listener = bind(listen.server_api, "server api").await?;
         let gateway_ws_listener = bind_with_backlog(
             listen.gateway_ws,
             "gateway websocket",
@@ -87,6 +108,7 @@ impl AllInOne {
             logic: logic_listener.local_addr()?,
             gateway_grpc: gateway_grpc_listener.local_addr()?,
             gateway_ws: gateway_ws_listener.local_addr()?,
+            server_api: server_api_listener.local_addr()?,
         };
         let (sequence_addr, store_addr, sync_addr, logic_addr) = (
             addresses.sequence.to_string(),
@@ -95,7 +117,7 @@ impl AllInOne {
             addresses.logic.to_string(),
         );
 
-        let mut servers = ServerSet::new();
+        let mut servers = ServerSet::new(service_token.clone());
         if let Some(listener) = metrics_listener {
             servers.metrics(listener);
         }
@@ -104,13 +126,15 @@ impl AllInOne {
         servers.background(tasks);
         servers.release_on_shutdown(allocator);
         let store = services::store(&tables);
-        let router = services::sequence_router(&config, vec![sequence_addr.clone()])?;
+        let router =
+            services::sequence_router(&config, vec![sequence_addr.clone()], &service_token)?;
         // How the services call each other here (`all_in_one.calls`); their
         // ports serve callers from outside (tools, probes) either way. Every
         // call has a deadline, whichever way it goes.
         let calls = Calls {
             mode: config.all_in_one.calls,
             deadline: config.grpc.call_timeout(),
+            service_token: &service_token,
         };
         router.connect_in_process(
             &sequence_addr,
@@ -122,9 +146,9 @@ impl AllInOne {
             &config,
             &tables,
             router.clone(),
-            LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline)?),
+            LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline, &service_token)?),
         );
-        let push = services::push_router(&config, registry.clone());
+        let push = services::push_router(&config, registry.clone(), &service_token);
         let logic = services::logic(
             &config,
             &tables,
@@ -133,14 +157,24 @@ impl AllInOne {
             handle!(calls, SyncApi, &sync, &sync_addr),
             push.clone(),
         );
+        let server_api = crate::server_api::router(
+            &config,
+            handle!(calls, LogicApi, &logic, &logic_addr),
+            handle!(calls, StoreApi, &store, &store_addr),
+            registry.clone(),
+            push.clone(),
+        )
+        .await?;
         let gateway_grpc = addresses.gateway_grpc.to_string();
-        let gateway = services::gateway(
+        let (gateway, key_refresh) = services::gateway(
             &config,
             handle!(calls, LogicApi, &logic, &logic_addr),
             handle!(calls, SyncApi, &sync, &sync_addr),
             registry,
             gateway_grpc.clone(),
-        )?;
+        )
+        .await?;
+        servers.background(key_refresh);
         // A push's deadline is the push timeout.
         let pushes = Calls {
             deadline: Duration::from_millis(config.logic.push_timeout_ms),
@@ -155,6 +189,7 @@ impl AllInOne {
         servers.grpc("sync", sync_listener, sync.service())?;
         servers.grpc("logic", logic_listener, logic.service())?;
         servers.gateway(gateway, gateway_ws_listener, gateway_grpc_listener)?;
+        servers.http("server api", server_api_listener, server_api);
 
         tracing::info!(
             gateway_ws = %addresses.gateway_ws,
@@ -163,6 +198,7 @@ impl AllInOne {
             sequence = %addresses.sequence,
             store = %addresses.store,
             sync = %addresses.sync,
+            server_api = %addresses.server_api,
             "all services listening"
         );
         Ok(AllInOne { addresses, servers })
@@ -177,16 +213,18 @@ impl AllInOne {
 
 /// How the all-in-one's services reach one another.
 #[derive(Clone, Copy)]
-struct Calls {
+struct Calls<'a> {
     mode: CallMode,
     deadline: Duration,
+    /// Carried by calls over loopback sockets (in-process calls need none).
+    service_token: &'a ServiceToken,
 }
 
 /// A handle of type `$api` on `$handler`, a service of this process served
 /// at `$addr`, reached the way `$calls` says.
 macro_rules! handle {
     ($calls:expr, $api:ident, $handler:expr, $addr:expr) => {{
-        let calls: Calls = $calls;
+        let calls: Calls<'_> = $calls;
         let handler = $handler;
         match calls.mode {
             CallMode::Direct => $api::direct(handler.clone(), calls.deadline),
@@ -194,7 +232,9 @@ macro_rules! handle {
                 Arc::clone(&handler).service(),
                 calls.deadline,
             )),
-            CallMode::Loopback => $api::grpc(lazy_channel($addr, calls.deadline)?),
+            CallMode::Loopback => {
+                $api::grpc(lazy_channel($addr, calls.deadline, calls.service_token)?)
+            }
         }
     }};
 }

@@ -73,6 +73,10 @@ struct AllInOneArgs {
 enum Command {
     /// Run every service in this process (the default).
     Run,
+    /// Print the hex SHA-256 of a server API key, for `[server_api] keys`
+    /// (`-` reads the key from standard input, keeping it out of the shell
+    /// history).
+    HashApiKey { key: String },
     /// Create or upgrade the ScyllaDB schema named by `[scylla]`; idempotent.
     Migrate {
         /// Keep trying for up to this many seconds while the CQL node does
@@ -85,6 +89,11 @@ enum Command {
 /// `tidings`: the all-in-one server, and `tidings migrate`.
 pub fn all_in_one_main() -> anyhow::Result<()> {
     let args = AllInOneArgs::parse();
+    // Needs no configuration, so it works before there is one.
+    if let Some(Command::HashApiKey { key }) = &args.command {
+        println!("{}", hash_api_key(key)?);
+        return Ok(());
+    }
     let config = TidingsConfig::load(args.config.as_deref())?;
     let command = args.command.unwrap_or(Command::Run);
     with_telemetry(&config, "tidings", async {
@@ -94,9 +103,23 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
                 println!("{report}");
             }
             Command::Run => run_all_in_one(config.clone()).await?,
+            Command::HashApiKey { .. } => unreachable!("answered before loading the config"),
         }
         Ok(())
     })
+}
+
+/// The hash of `key` (`-`: one line of standard input).
+fn hash_api_key(key: &str) -> anyhow::Result<String> {
+    let key = if key == "-" {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        key.to_string()
+    };
+    anyhow::ensure!(!key.is_empty(), "the key is empty");
+    Ok(tidings_server_api::hash_key(&key))
 }
 
 /// Migrates, retrying for up to `patience` while the node is not reachable.
@@ -129,8 +152,8 @@ async fn run_all_in_one(config: TidingsConfig) -> anyhow::Result<()> {
         .map(|m| format!(" metrics={m}"))
         .unwrap_or_default();
     println!(
-        "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={}{metrics}",
-        a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync
+        "tidings listening gateway_ws={} gateway_grpc={} logic={} sequence={} store={} sync={} server_api={}{metrics}",
+        a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync, a.server_api
     );
     println!("  client WebSocket: {}", a.ws_url());
     println!("  data directory:   {}", data_dir.display());

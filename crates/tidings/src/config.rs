@@ -11,9 +11,10 @@ use serde::Deserialize;
 use tidings_gateway::GatewayConfig;
 use tidings_logic::LogicConfig;
 use tidings_sequence::SequenceConfig;
+use tidings_server_api::ServerApiConfig;
 use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
-use tidings_telemetry::{LogConfig, TelemetryConfig};
+use tidings_telemetry::{LogConfig, ServiceToken, TelemetryConfig};
 
 /// Where each service listens.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +31,9 @@ pub struct ListenConfig {
     /// Prometheus metrics (`/metrics`) of this process, when
     /// `telemetry.metrics` is on.
     pub metrics: SocketAddr,
+    /// The public server API (gRPC and JSON over HTTP on one port), served
+    /// by the all-in-one and by the logic binary.
+    pub server_api: SocketAddr,
 }
 
 impl Default for ListenConfig {
@@ -43,6 +47,7 @@ impl Default for ListenConfig {
             store: at(7404),
             sync: at(7405),
             metrics: at(7406),
+            server_api: at(7407),
         }
     }
 }
@@ -59,6 +64,7 @@ impl ListenConfig {
             store: any,
             sync: any,
             metrics: any,
+            server_api: any,
         }
     }
 }
@@ -142,12 +148,24 @@ pub struct GrpcConfig {
     /// A call unanswered by then fails as `unavailable`, so no send hangs
     /// on a stuck or vanished peer; the client retries.
     pub call_timeout_ms: u64,
+    /// The service credential: a shared secret every internal gRPC call
+    /// carries (`authorization: Bearer <token>`) and every internal gRPC
+    /// server requires (health checks excepted). At least 16 visible ASCII
+    /// characters; the same in every process of a deployment. Empty: unset.
+    /// One-service binaries refuse to start without one; the all-in-one
+    /// generates a random one.
+    pub service_token: String,
+    /// A file holding the service token (trailing newline ignored), e.g. a
+    /// mounted Kubernetes Secret. Set this or `service_token`, not both.
+    pub service_token_file: String,
 }
 
 impl Default for GrpcConfig {
     fn default() -> Self {
         GrpcConfig {
             call_timeout_ms: 8_000,
+            service_token: String::new(),
+            service_token_file: String::new(),
         }
     }
 }
@@ -155,6 +173,38 @@ impl Default for GrpcConfig {
 impl GrpcConfig {
     pub fn call_timeout(&self) -> Duration {
         Duration::from_millis(self.call_timeout_ms)
+    }
+
+    /// The configured service token, read from `service_token_file` when
+    /// that is set; `None` when neither key is set. The error names the key
+    /// and never shows the token.
+    pub fn service_token(&self) -> Result<Option<ServiceToken>, String> {
+        if !self.service_token_file.is_empty() {
+            let path = &self.service_token_file;
+            let read = std::fs::read_to_string(path)
+                .map_err(|e| format!("grpc.service_token_file: cannot read {path}: {e}"))?;
+            let token = read.trim_end_matches(['\n', '\r']);
+            return ServiceToken::new(token)
+                .map(Some)
+                .map_err(|e| format!("grpc.service_token_file: the token in {path} {e}"));
+        }
+        if self.service_token.is_empty() {
+            return Ok(None);
+        }
+        ServiceToken::new(&self.service_token)
+            .map(Some)
+            .map_err(|e| format!("grpc.service_token {e}"))
+    }
+
+    /// The service token a one-service process needs: its peers require it,
+    /// and it must require it from them.
+    pub fn required_service_token(&self) -> Result<ServiceToken, String> {
+        self.service_token()?.ok_or_else(|| {
+            "grpc.service_token (or grpc.service_token_file) must be set: every internal gRPC \
+             call carries this shared secret and every service requires it; give all the \
+             services of a deployment the same one (e.g. TIDINGS__GRPC__SERVICE_TOKEN)"
+                .to_string()
+        })
     }
 
     /// `commit_deadline_ms`: heads of a section taken over wait up to that
@@ -170,6 +220,17 @@ impl GrpcConfig {
                  ({commit_deadline_ms}), which reads of heads may wait for",
                 self.call_timeout_ms
             ));
+        }
+        if !self.service_token.is_empty() && !self.service_token_file.is_empty() {
+            return Err(
+                "grpc.service_token and grpc.service_token_file are both set: set one".into(),
+            );
+        }
+        // The file is read when a service starts (`tidings migrate` needs
+        // no token and may run where the file is not mounted).
+        if !self.service_token.is_empty() {
+            ServiceToken::new(&self.service_token)
+                .map_err(|e| format!("grpc.service_token {e}"))?;
         }
         Ok(())
     }
@@ -206,6 +267,7 @@ pub struct TidingsConfig {
     pub sync: SyncConfig,
     pub logic: LogicConfig,
     pub gateway: GatewayConfig,
+    pub server_api: ServerApiConfig,
     pub all_in_one: AllInOneConfig,
 }
 
@@ -251,6 +313,7 @@ impl Default for TidingsConfig {
             sync: SyncConfig::default(),
             logic: LogicConfig::default(),
             gateway: GatewayConfig::default(),
+            server_api: ServerApiConfig::default(),
             all_in_one: AllInOneConfig::default(),
         }
     }
@@ -319,6 +382,7 @@ impl TidingsConfig {
         self.sync.validate()?;
         self.logic.validate()?;
         self.gateway.validate()?;
+        self.server_api.validate()?;
         // Every page holds at least one message, and pages are cut to the
         // frame limit: one message of the largest body must fit a frame.
         let one_message = self.logic.max_body_bytes + tidings_core::wire::MESSAGE_OVERHEAD;
@@ -367,6 +431,46 @@ mod tests {
         assert!(err.contains("logic.max_body_bytes"), "{err}");
         config.gateway.max_frame_bytes = (1 << 20) + tidings_core::wire::MESSAGE_OVERHEAD;
         assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_service_token_comes_from_one_key_and_is_checked() {
+        let mut config = TidingsConfig::default();
+        assert!(config.grpc.service_token().unwrap().is_none());
+        let err = config.grpc.required_service_token().unwrap_err();
+        assert!(err.contains("grpc.service_token"), "{err}");
+
+        config.grpc.service_token = "too-short".into();
+        let err = config.validate().unwrap_err();
+        assert!(
+            err.contains("grpc.service_token must be at least 16"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("too-short"),
+            "the error shows the token: {err}"
+        );
+
+        config.grpc.service_token = "0123456789abcdef-token".into();
+        assert_eq!(config.validate(), Ok(()));
+        let token = config.grpc.required_service_token().unwrap();
+        assert_eq!(token.reveal(), "0123456789abcdef-token");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "from-the-file-0123456789\n").unwrap();
+        config.grpc.service_token_file = file.display().to_string();
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("both set"), "{err}");
+
+        config.grpc.service_token.clear();
+        assert_eq!(config.validate(), Ok(()));
+        let token = config.grpc.service_token().unwrap().unwrap();
+        assert_eq!(token.reveal(), "from-the-file-0123456789");
+
+        config.grpc.service_token_file = dir.path().join("absent").display().to_string();
+        let err = config.grpc.service_token().unwrap_err();
+        assert!(err.contains("grpc.service_token_file"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod run;
 pub mod serve;
+pub mod server_api;
 pub mod server_set;
 pub mod services;
 
@@ -25,3 +26,4 @@ pub use all_in_one::{Addresses, AllInOne};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use config::TidingsConfig;
+pub use tidings_gateway::AuthScheme;

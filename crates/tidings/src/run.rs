@@ -65,8 +65,15 @@ fn advertised(advertise: Option<&String>, bound: SocketAddr, key: &str) -> anyho
 /// Starts `kind` as configured.
 pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<RunningService> {
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
+    // A service on its own is reached over the network: it must require the
+    // credential, and its peers require it of it. No unauthenticated mode.
+    let service_token = config
+        .grpc
+        .required_service_token()
+        .map_err(|e| anyhow::anyhow!("tidings-{} cannot start: {e}", kind.name()))?;
+    let token = &service_token;
     backends::install_metrics(config);
-    let mut servers = ServerSet::new();
+    let mut servers = ServerSet::new(service_token.clone());
     let listen = &config.listen;
     let peers = &config.peers;
     let call_timeout = config.grpc.call_timeout();
@@ -97,7 +104,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let tables = backends::open_tables(config).await?;
             let listener = bind(listen.sync, "sync").await?;
             let bound = listener.local_addr()?;
-            let router = services::sequence_router(config, peers.sequence.clone())?;
+            let router = services::sequence_router(config, peers.sequence.clone(), token)?;
             servers.grpc(
                 "sync",
                 listener,
@@ -105,7 +112,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                     config,
                     &tables,
                     router,
-                    LogicApi::grpc(lazy_channel(&peers.logic, call_timeout)?),
+                    LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, token)?),
                 )
                 .service(),
             )?;
@@ -116,18 +123,33 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let registry = backends::open_registry(config).await?;
             let listener = bind(listen.logic, "logic").await?;
             let bound = listener.local_addr()?;
-            let router = services::sequence_router(config, peers.sequence.clone())?;
-            let push = services::push_router(config, registry);
+            let router = services::sequence_router(config, peers.sequence.clone(), token)?;
+            let push = services::push_router(config, registry.clone(), token);
+            let store = StoreApi::grpc(lazy_channel(&peers.store, call_timeout, token)?);
             let logic = services::logic(
                 config,
                 &tables,
                 router,
-                StoreApi::grpc(lazy_channel(&peers.store, call_timeout)?),
-                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout)?),
-                push,
+                store.clone(),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, token)?),
+                push.clone(),
             );
+            // The logic binary also serves the public server API: it holds
+            // logic itself (called directly), the registry and the push
+            // router's gateway pool, all of which the API needs.
+            let api_listener = bind(listen.server_api, "server api").await?;
+            let api_bound = api_listener.local_addr()?;
+            let api = crate::server_api::router(
+                config,
+                LogicApi::direct(logic.clone(), call_timeout),
+                store,
+                registry,
+                push,
+            )
+            .await?;
             servers.grpc("logic", listener, logic.service())?;
-            vec![("logic", bound)]
+            servers.http("server api", api_listener, api);
+            vec![("logic", bound), ("server_api", api_bound)]
         }
         ServiceKind::Gateway => {
             let registry = backends::open_registry(config).await?;
@@ -143,13 +165,15 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                 grpc_bound,
                 "advertise.gateway_grpc",
             )?;
-            let gateway: std::sync::Arc<Gateway> = services::gateway(
+            let (gateway, key_refresh): (std::sync::Arc<Gateway>, _) = services::gateway(
                 config,
-                LogicApi::grpc(lazy_channel(&peers.logic, call_timeout)?),
-                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout)?),
+                LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, token)?),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, token)?),
                 registry,
                 address,
-            )?;
+            )
+            .await?;
+            servers.background(key_refresh);
             servers.gateway(gateway, ws, grpc)?;
             vec![("gateway_ws", ws_bound), ("gateway_grpc", grpc_bound)]
         }

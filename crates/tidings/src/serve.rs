@@ -1,10 +1,13 @@
 //! Serving helpers shared by every binary: gRPC with health and reflection on
-//! a bound listener, and lazily connected clients.
+//! a bound listener, requiring the service credential, and lazily connected
+//! clients that carry it.
 
 use std::future::Future;
 use std::time::Duration;
 
-use tidings_telemetry::{GrpcTelemetryLayer, TracedChannel};
+use tidings_telemetry::{
+    GrpcTelemetryLayer, RequireServiceTokenLayer, ServiceToken, TracedChannel,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::transport::server::TcpIncoming;
@@ -49,10 +52,12 @@ pub async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Serves one gRPC service, plus gRPC health and reflection for it, on
-/// `listener` until `shutdown` turns true.
+/// `listener` until `shutdown` turns true. Every call but health checks must
+/// carry `service_token` (`grpc.service_token`).
 pub fn grpc<S: GrpcService>(
     listener: TcpListener,
     service: S,
+    service_token: ServiceToken,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<impl Future<Output = Result<(), tonic::transport::Error>>> {
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -71,6 +76,10 @@ pub fn grpc<S: GrpcService>(
         Server::builder()
             // A span per call continuing the caller's trace; per-RPC metrics.
             .layer(GrpcTelemetryLayer)
+            // Inside telemetry, so refused calls are counted and traced;
+            // before every handler (health excepted). mTLS between services
+            // would replace this layer.
+            .layer(RequireServiceTokenLayer::new(service_token))
             .add_service(health)
             .add_service(reflection)
             .add_service(service)
@@ -86,13 +95,19 @@ pub fn grpc<S: GrpcService>(
 
 /// A channel that connects on first use, reconnects after failures, passes
 /// on the caller's trace context, and fails a call unanswered within
-/// `call_timeout` (`grpc.call_timeout_ms`).
-pub fn lazy_channel(addr: &str, call_timeout: Duration) -> anyhow::Result<TracedChannel> {
+/// `call_timeout` (`grpc.call_timeout_ms`). Every call carries the service
+/// credential `service_token`.
+pub fn lazy_channel(
+    addr: &str,
+    call_timeout: Duration,
+    service_token: &ServiceToken,
+) -> anyhow::Result<TracedChannel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(3).min(call_timeout))
         .tcp_nodelay(true);
     Ok(tidings_telemetry::traced(
         endpoint.connect_lazy(),
         call_timeout,
+        service_token,
     ))
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::serve::ListenerExt;
 use tidings_gateway::Gateway;
+use tidings_telemetry::ServiceToken;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -21,6 +22,8 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
 /// Running servers of one process.
 pub struct ServerSet {
     shutdown: watch::Sender<bool>,
+    /// What every gRPC server here requires of its callers.
+    service_token: ServiceToken,
     servers: Vec<(&'static str, JoinHandle<()>)>,
     background: Vec<JoinHandle<()>>,
     gateways: Vec<Arc<Gateway>>,
@@ -31,10 +34,12 @@ pub struct ServerSet {
     allocators: Vec<Arc<tidings_sequence::Allocator>>,
 }
 
-impl Default for ServerSet {
-    fn default() -> Self {
+impl ServerSet {
+    /// Servers whose gRPC services require `service_token`.
+    pub fn new(service_token: ServiceToken) -> Self {
         ServerSet {
             shutdown: watch::channel(false).0,
+            service_token,
             servers: Vec::new(),
             background: Vec::new(),
             gateways: Vec::new(),
@@ -42,21 +47,21 @@ impl Default for ServerSet {
             allocators: Vec::new(),
         }
     }
-}
 
-impl ServerSet {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Serves one gRPC service (with health and reflection) on `listener`.
+    /// Serves one gRPC service (with health and reflection) on `listener`;
+    /// calls must carry the service token.
     pub fn grpc<S: serve::GrpcService>(
         &mut self,
         name: &'static str,
         listener: TcpListener,
         service: S,
     ) -> anyhow::Result<()> {
-        let server = serve::grpc(listener, service, self.shutdown.subscribe())?;
+        let server = serve::grpc(
+            listener,
+            service,
+            self.service_token.clone(),
+            self.shutdown.subscribe(),
+        )?;
         self.servers.push((
             name,
             tokio::spawn(async move {
@@ -76,27 +81,59 @@ impl ServerSet {
         ws: TcpListener,
         grpc: TcpListener,
     ) -> anyhow::Result<()> {
+        // `wss://` when `gateway.tls` is set; its files are checked first.
+        let tls = gateway
+            .ws_tls()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
         self.grpc("gateway", grpc, gateway.push_service())?;
         let router = gateway.router();
         // The WebSocket port stops accepting when the gateway's drain begins.
         let stop = gateway.stopped_accepting();
-        // Frames are small and latency-bound: no Nagle delay.
-        let ws = ws.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        let server = match tls {
+            // The TLS listener sets TCP_NODELAY itself.
+            Some(tls) => {
+                let ws = tidings_gateway::TlsListener::new(ws, tls)?;
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(ws, router).with_graceful_shutdown(stop).await {
+                        tracing::error!(error = %e, "websocket server failed");
+                    }
+                })
             }
-        });
-        self.servers.push((
-            "gateway websocket",
-            tokio::spawn(async move {
-                if let Err(e) = axum::serve(ws, router).with_graceful_shutdown(stop).await {
-                    tracing::error!(error = %e, "websocket server failed");
-                }
-            }),
-        ));
+            None => {
+                // Frames are small and latency-bound: no Nagle delay.
+                let ws = ws.tap_io(|tcp| {
+                    if let Err(e) = tcp.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                });
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(ws, router).with_graceful_shutdown(stop).await {
+                        tracing::error!(error = %e, "websocket server failed");
+                    }
+                })
+            }
+        };
+        self.servers.push(("gateway websocket", server));
         self.gateway_upkeep.push(gateway.spawn_heartbeat());
         self.gateways.push(gateway);
         Ok(())
+    }
+
+    /// Serves an axum `router` (the server API's gRPC and JSON port) on
+    /// `listener` until shutdown.
+    pub fn http(&mut self, name: &'static str, listener: TcpListener, router: axum::Router) {
+        let stop = serve::wait_for(self.shutdown.subscribe());
+        self.servers.push((
+            name,
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(service = name, error = %e, "http server failed");
+                }
+            }),
+        ));
     }
 
     /// Serves Prometheus metrics (`GET /metrics`) on `listener`.

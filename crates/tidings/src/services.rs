@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tidings_gateway::{DevAuthenticator, Gateway, GatewayBackends};
+use tidings_gateway::{AuthScheme, Gateway, GatewayBackends};
 use tidings_logic::{Backends, LogicServer, PushRouter};
 use tidings_registry::Registry;
 use tidings_rpc::{LogicApi, StoreApi, SyncApi};
@@ -16,6 +16,7 @@ use tidings_sequence_client::SequenceRouter;
 use tidings_storage::Tables;
 use tidings_store::StoreServer;
 use tidings_sync::{SyncServer, SyncTables};
+use tidings_telemetry::ServiceToken;
 use tokio::task::JoinHandle;
 
 use crate::config::TidingsConfig;
@@ -45,15 +46,18 @@ pub async fn sequence(
     (service, tasks, allocator)
 }
 
-/// Routes to the sequence instances at `instances`.
+/// Routes to the sequence instances at `instances`, calling them with the
+/// service credential `service_token`.
 pub fn sequence_router(
     config: &TidingsConfig,
     instances: Vec<String>,
+    service_token: &ServiceToken,
 ) -> anyhow::Result<Arc<SequenceRouter>> {
     Ok(Arc::new(SequenceRouter::new(
         instances,
         config.sequence.sections,
         config.grpc.call_timeout(),
+        service_token.clone(),
     )?))
 }
 
@@ -80,12 +84,17 @@ pub fn sync(
     ))
 }
 
-/// Routes pushes to the gateways the registry names; must be called inside
-/// a tokio runtime.
-pub fn push_router(config: &TidingsConfig, registry: Arc<dyn Registry>) -> PushRouter {
+/// Routes pushes to the gateways the registry names, calling them with the
+/// service credential `service_token`; must be called inside a tokio runtime.
+pub fn push_router(
+    config: &TidingsConfig,
+    registry: Arc<dyn Registry>,
+    service_token: &ServiceToken,
+) -> PushRouter {
     PushRouter::new(
         registry,
         Duration::from_millis(config.logic.push_timeout_ms),
+        service_token.clone(),
     )
 }
 
@@ -112,22 +121,34 @@ pub fn logic(
 }
 
 /// A gateway calling `logic` and `sync`, known to others (in the registry)
-/// as `advertised`; must be called inside a tokio runtime.
-pub fn gateway(
+/// as `advertised`, and the task keeping its token keys fresh (a JWKS file
+/// or URL), if any; must be called inside a tokio runtime. Fails when the
+/// token scheme has no key (`gateway.auth`).
+pub async fn gateway(
     config: &TidingsConfig,
     logic: LogicApi,
     sync: SyncApi,
     registry: Arc<dyn Registry>,
     advertised: String,
-) -> anyhow::Result<Arc<Gateway>> {
-    Ok(Gateway::new(
+) -> anyhow::Result<(Arc<Gateway>, Option<JoinHandle<()>>)> {
+    let auth_config = &config.gateway.auth;
+    let (auth, key_refresh) = tidings_gateway::build_authenticator(auth_config)
+        .await
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    if auth_config.scheme == AuthScheme::Dev {
+        tracing::warn!(
+            "development tokens are enabled: anyone can connect as anyone (gateway.auth.scheme = \"dev\")"
+        );
+    }
+    let gateway = Gateway::new(
         config.gateway.clone(),
         GatewayBackends {
             logic,
             sync,
             registry,
-            auth: Arc::new(DevAuthenticator),
+            auth,
         },
         advertised,
-    ))
+    );
+    Ok((gateway, key_refresh))
 }

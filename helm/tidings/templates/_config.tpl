@@ -7,7 +7,7 @@ Strings are written with toJson: a JSON string is a valid TOML basic string.
 # docs/configuration.md. Per-pod and secret settings are not here: they come as
 # TIDINGS__... environment variables (advertise.gateway_grpc,
 # advertise.sequence, sequence.instance_id, scylla.username, scylla.password,
-# registry.url, registry.cluster_urls).
+# registry.url, registry.cluster_urls, gateway.auth.jwt.hs_secret).
 
 # Unused with storage.backend = "scylla"; on the pod's scratch volume.
 data_dir = "/tmp/tidings"
@@ -21,6 +21,13 @@ store = "0.0.0.0:7404"
 sync = "0.0.0.0:7405"
 # Prometheus metrics (GET /metrics) of the pod's process (metrics.port).
 metrics = {{ printf "0.0.0.0:%d" (int .Values.metrics.port) | toJson }}
+{{- if .Values.serverApi.enabled }}
+# The public server API (serverApi), served by the logic pods.
+server_api = "0.0.0.0:7407"
+{{- else }}
+# serverApi.enabled=false: the logic pods' loopback only (unreachable).
+server_api = "127.0.0.1:7407"
+{{- end }}
 
 [peers]
 # One entry per sequence replica (sequence.replicas).
@@ -58,6 +65,36 @@ metrics = {{ .Values.metrics.enabled }}
 otlp_endpoint = {{ toJson .Values.tracing.otlpEndpoint }}
 # tracing.sampleRatio: fraction of new traces sampled (parent-based).
 sample_ratio = {{ include "tidings.tomlFloat" .Values.tracing.sampleRatio }}
+{{- $auth := .Values.gateway.auth }}
+
+[gateway.auth]
+# gateway.auth.scheme: jwt, or dev (only with allowDevelopmentTokens).
+scheme = {{ toJson $auth.scheme }}
+
+[gateway.auth.jwt]
+jwks_url = {{ toJson $auth.jwt.jwksUrl }}
+audience = {{ toJson $auth.jwt.audience }}
+issuer = {{ toJson $auth.jwt.issuer }}
+leeway_secs = {{ int64 $auth.jwt.leewaySecs }}
+{{- if .Values.gateway.tls.secretName }}
+
+[gateway.tls]
+# From the Secret gateway.tls.secretName, mounted into the gateway pods.
+cert_file = {{ printf "%s/tls.crt" (include "tidings.gatewayTlsDir" .) | toJson }}
+key_file = {{ printf "%s/tls.key" (include "tidings.gatewayTlsDir" .) | toJson }}
+reload_check_ms = {{ int64 .Values.gateway.tls.reloadCheckMs }}
+{{- end }}
+
+[server_api]
+{{- with include "tidings.serverApiKeysFile" . }}
+# From the Secret mounted into the logic pods (serverApi.keys or
+# serverApi.existingSecret).
+keys_file = {{ toJson . }}
+{{- else }}
+# No keys (serverApi.keys, serverApi.existingSecret): every call is refused.
+{{- end }}
+token_ttl_secs = {{ int64 .Values.serverApi.tokenTtlSecs }}
+max_token_ttl_secs = {{ int64 .Values.serverApi.maxTokenTtlSecs }}
 {{- range $section := list "log" "grpc" "sequence" "sync" "logic" "gateway" }}
 {{- $settings := get $.Values.config $section }}
 {{- if $settings }}

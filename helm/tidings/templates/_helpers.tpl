@@ -119,6 +119,10 @@ ConfigMap so that lint and template fail with a readable message.
 */}}
 {{- define "tidings.validate" -}}
 {{- $v := .Values }}
+{{- $auth := $v.gateway.auth }}
+{{- if and (eq $auth.scheme "dev") (not $auth.allowDevelopmentTokens) }}
+{{- fail "gateway.auth.scheme=dev lets anyone connect as anyone: set gateway.auth.allowDevelopmentTokens=true to accept that (development only), or use scheme jwt" }}
+{{- end }}
 {{- if not $v.credentials.existingSecret }}
 {{- if and $v.scylla.auth.enabled (or (not $v.scylla.auth.username) (not $v.scylla.auth.password)) }}
 {{- fail "scylla.auth.enabled needs scylla.auth.username and scylla.auth.password (or credentials.existingSecret)" }}

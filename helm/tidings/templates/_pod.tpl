@@ -7,7 +7,11 @@ Pod template of a Tidings service. Arguments (dict):
 {{- $root := .root }}
 {{- $component := .component }}
 {{- $c := get $root.Values $component }}
-{{- $grpcPort := int (include "tidings.grpcPort" $component) -}}
+{{- $grpcPort := int (include "tidings.grpcPort" $component) }}
+{{- /* The server API (serverApi) is served by the logic pods. */}}
+{{- $serverApi := and (eq $component "logic") $root.Values.serverApi.enabled }}
+{{- $serverApiKeys := and $serverApi (include "tidings.serverApiKeysFile" $root) -}}
+{{- $gatewayTls := and (eq $component "gateway") $root.Values.gateway.tls.secretName -}}
 metadata:
   labels:
     {{- include "tidings.selectorLabels" . | nindent 4 }}
@@ -20,6 +24,9 @@ metadata:
     checksum/config: {{ include "tidings.configToml" $root | sha256sum }}
     {{- if not $root.Values.credentials.existingSecret }}
     checksum/secret: {{ include "tidings.secretData" $root | sha256sum }}
+    {{- end }}
+    {{- if and $serverApiKeys (not $root.Values.serverApi.existingSecret) }}
+    checksum/server-api-keys: {{ include "tidings.serverApiKeysToml" $root | sha256sum }}
     {{- end }}
     {{- with merge (deepCopy $c.podAnnotations) $root.Values.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -78,6 +85,12 @@ spec:
         - name: grpc
           containerPort: {{ $grpcPort }}
           protocol: TCP
+        {{- if $serverApi }}
+        # The public server API (gRPC and JSON over HTTP), listen.server_api.
+        - name: server-api
+          containerPort: 7407
+          protocol: TCP
+        {{- end }}
         {{- if $root.Values.metrics.enabled }}
         - name: metrics
           containerPort: {{ int $root.Values.metrics.port }}
@@ -114,11 +127,30 @@ spec:
         - name: TIDINGS__ADVERTISE__SEQUENCE
           value: "$(POD_IP):7403"
         {{- end }}
+        # The service credential: every internal gRPC call carries it and
+        # every service requires it (gRPC health checks excepted).
+        - name: TIDINGS__GRPC__SERVICE_TOKEN
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "tidings.secretName" $root }}
+              key: {{ $root.Values.credentials.keys.serviceToken }}
         {{- if has $component (list "logic" "sequence" "store" "sync") }}
         {{- include "tidings.scyllaCredentialsEnv" (dict "root" $root "secret" (include "tidings.secretName" $root)) | trim | nindent 8 }}
         {{- end }}
         {{- if has $component (list "gateway" "logic") }}
         {{- include "tidings.redisEnv" $root | trim | nindent 8 }}
+        {{- end }}
+        {{- if and (or (eq $component "gateway") $serverApi) (include "tidings.jwtHsSecretInSecret" $root) }}
+        # The HS secret client JWTs are signed with (logic: the server API's
+        # MintClientToken signs with it).
+        - name: TIDINGS__GATEWAY__AUTH__JWT__HS_SECRET
+          valueFrom:
+            secretKeyRef:
+              name: {{ include "tidings.secretName" $root }}
+              key: {{ $root.Values.credentials.keys.jwtHsSecret }}
+              {{- if $root.Values.credentials.existingSecret }}
+              optional: true
+              {{- end }}
         {{- end }}
         {{- with $root.Values.extraEnv }}
         {{- toYaml . | nindent 8 }}
@@ -131,11 +163,17 @@ spec:
         httpGet:
           path: /healthz
           port: ws
+          {{- if $gatewayTls }}
+          scheme: HTTPS
+          {{- end }}
         {{- include "tidings.probeTimings" $c.probes.startup | nindent 8 }}
       readinessProbe:
         httpGet:
           path: /healthz
           port: ws
+          {{- if $gatewayTls }}
+          scheme: HTTPS
+          {{- end }}
         {{- include "tidings.probeTimings" $c.probes.readiness | nindent 8 }}
       {{- else }}
       startupProbe:
@@ -167,6 +205,18 @@ spec:
           readOnly: true
         - name: tmp
           mountPath: /tmp
+        {{- if $serverApiKeys }}
+        - name: server-api-keys
+          mountPath: {{ include "tidings.serverApiKeysDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- if $gatewayTls }}
+        # A whole-Secret mount (no subPath): the kubelet swaps renewed files
+        # in, and the gateway reloads them.
+        - name: gateway-tls
+          mountPath: {{ include "tidings.gatewayTlsDir" $root }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -174,6 +224,31 @@ spec:
     - name: tmp
       emptyDir:
         sizeLimit: 64Mi
+    {{- if $serverApiKeys }}
+    # The server API keys file (server_api.keys_file).
+    - name: server-api-keys
+      secret:
+        secretName: {{ include "tidings.serverApiSecretName" $root }}
+        items:
+          - key: {{ include "tidings.serverApiSecretKey" $root }}
+            path: keys.toml
+    {{- end }}
+    {{- if $gatewayTls }}
+    # The WebSocket port's certificate and key (gateway.tls.secretName).
+    - name: gateway-tls
+      secret:
+        secretName: {{ $root.Values.gateway.tls.secretName }}
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+    {{- end }}
+{{- end }}
+
+{{/* Where the gateway pods mount gateway.tls.secretName. */}}
+{{- define "tidings.gatewayTlsDir" -}}
+/etc/tidings-gateway-tls
 {{- end }}
 
 {{- define "tidings.probeTimings" -}}

@@ -10,8 +10,8 @@ use tidings_proto::sequence::v1::sequence_service_client::SequenceServiceClient;
 use tidings_proto::sequence::v1::{AllocateRequest, CommitRequest, CommitStatus, SeqRef};
 use tidings_sequence::Allocator;
 use tidings_sequence_client::CommitOutcome;
+use tidings_testkit::ServiceChannel;
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 use super::AllocOp;
 
@@ -24,7 +24,7 @@ pub(crate) enum Target {
     /// `tidings_sequence::Allocator` on the embedded store, in this process.
     InProcess(Arc<Allocator>),
     /// The sequence service of a running all-in-one, over gRPC.
-    Grpc(SequenceServiceClient<Channel>),
+    Grpc(SequenceServiceClient<ServiceChannel>),
 }
 
 impl Target {

@@ -2,7 +2,7 @@
 //! frames it must refuse costs everyone else. Each of its closed-loop
 //! scenarios runs on Tidings twice, with fresh users each time: first
 //! alone, then beside one more connection that, after `Hello`, sends
-//! garbage at `--garbage` frames per second ([`crate::load::garbage`]) from
+//! garbage at `--garbage` frames per second ([`crate::load::flood`]) from
 //! a moment before the load starts to its end. The ratios of the measured
 //! clients' latencies with and without are the figure; the flood's own
 //! counts (sent, answered, kept or closed) show what the server did with it.
@@ -11,37 +11,19 @@
 //! connections, not how it compares with the relay.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use super::flood::{FloodPlan, connection, cpu, times};
 use super::json::run_json;
 use super::report::markdown_table;
-use super::scenario::{self, RunRow, Scenario};
-use super::servers::Target;
-use crate::latency::LatencySummary;
-use crate::load::Live;
-use crate::load::garbage::{FloodOutcome, Flooder};
+use super::scenario::Scenario;
+use crate::load::flood::Frames;
 use crate::params::{ClosedScenario, E2eParams};
-use crate::table::{latency, rate, ratio, span};
+use crate::table::{latency, rate, span};
 
-/// One scenario without and with the flood.
-#[derive(Debug, Clone)]
-pub struct GarbageRow {
-    pub scenario: Scenario,
-    pub without: RunRow,
-    pub with: RunRow,
-    pub flood: FloodOutcome,
-}
-
-impl GarbageRow {
-    /// `pick` of the flooded run's latencies ÷ the same of the quiet run's.
-    pub fn latency_ratio(&self, pick: fn(&LatencySummary) -> std::time::Duration) -> Option<f64> {
-        let with = pick(&self.with.outcome.latency.summary()).as_secs_f64();
-        let without = pick(&self.without.outcome.latency.summary()).as_secs_f64();
-        (with > 0.0 && without > 0.0).then(|| with / without)
-    }
-}
+/// One scenario without and with the garbage flood.
+pub use super::flood::FloodRow as GarbageRow;
 
 /// The scenarios of the comparison; none when it is off.
 pub fn scenarios(params: &E2eParams) -> Vec<Scenario> {
@@ -55,24 +37,14 @@ pub fn scenarios(params: &E2eParams) -> Vec<Scenario> {
         .collect()
 }
 
-/// Runs `scenario` on `target` beside a connection that floods it with
-/// garbage at `params.garbage_rate`; users tagged `tag`.
-pub async fn run_flooded(
-    target: &Target,
-    scenario: Scenario,
-    params: &E2eParams,
-    tag: &str,
-    live: Arc<Live>,
-) -> anyhow::Result<(RunRow, FloodOutcome)> {
-    let pairs = scenario::connect(target, scenario, params, tag).await?;
-    let flooder = Flooder::connect(&target.url, &format!("{tag}-garbage")).await?;
-    let flood = flooder.start(params.garbage_rate);
-    tokio::time::sleep(params.garbage_settle).await;
-    let row = scenario::measure(target, scenario, pairs, params, live).await;
-    // Stopped whether the load worked or not, so a failed run leaves no
-    // flood behind to disturb the next one.
-    let flood = flood.stop(params.drain_time).await?;
-    Ok((row?, flood))
+/// The garbage flood of a run tagged `tag`, at `params.garbage_rate`.
+pub fn plan(params: &E2eParams, tag: &str) -> FloodPlan {
+    FloodPlan {
+        user: format!("{tag}-garbage"),
+        frames: Frames::Garbage,
+        rate: params.garbage_rate,
+        settle: params.garbage_settle,
+    }
 }
 
 /// The markdown section; empty when the comparison did not run.
@@ -151,11 +123,7 @@ pub fn markdown(rows: &[GarbageRow], params: &E2eParams) -> String {
                     String::new()
                 }
             ),
-            match &f.ended {
-                None if f.kept => "kept".to_string(),
-                None => "not answering".to_string(),
-                Some(why) => format!("closed: {why}"),
-            },
+            connection(f),
         ]);
     }
     out.push_str(&markdown_table(&header, &table));
@@ -199,7 +167,7 @@ pub fn json(rows: &[GarbageRow], params: &E2eParams) -> Value {
                 "with_over_without": {
                     "p50": row.latency_ratio(|s| s.p50),
                     "p99": row.latency_ratio(|s| s.p99),
-                    "delivered_per_second": per_second_ratio(row),
+                    "delivered_per_second": row.delivered_ratio(),
                 },
                 "flood": {
                     "offered_per_second": f.rate,
@@ -227,21 +195,6 @@ pub fn json(rows: &[GarbageRow], params: &E2eParams) -> Value {
     })
 }
 
-fn per_second_ratio(row: &GarbageRow) -> Option<f64> {
-    let with = row.with.outcome.delivered_per_second();
-    let without = row.without.outcome.delivered_per_second();
-    (with > 0.0 && without > 0.0).then(|| with / without)
-}
-
-fn cpu(row: &RunRow) -> String {
-    row.cpu_ms_per_1k()
-        .map_or("-".into(), |c| format!("{c:.1}"))
-}
-
-fn times(r: f64) -> String {
-    ratio(r, 1.0)
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -249,6 +202,7 @@ mod tests {
     use super::*;
     use crate::e2e::report::tests::run_row;
     use crate::e2e::servers::TargetKind;
+    use crate::load::flood::FloodOutcome;
     use crate::params::Params;
 
     fn row() -> GarbageRow {

@@ -62,6 +62,7 @@ pub fn json(report: &E2eReport) -> Value {
         "rows": rows,
         "idle": idle,
         "garbage": super::garbage::json(&report.garbage, &report.params),
+        "send_flood": super::flood::json(&report.send_flood, &report.params),
     })
 }
 

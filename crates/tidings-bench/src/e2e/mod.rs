@@ -13,10 +13,14 @@
 //! With `--garbage N`, the garbage comparison ([`garbage`]) runs on the same
 //! Tidings processes after the scenarios: the 1-pair and 64-pair W=1 closed
 //! loops without and then with one more client flooding N garbage frames/s.
+//! With `--flood N`, the send-flood comparison ([`flood`]) runs the same
+//! loops on a fresh Tidings with send limits on, without and then with one
+//! more client of its own user flooding N valid sends/s.
 //!
 //! This module must never gate anything on a figure, and never talk to
 //! anything but loopback addresses.
 
+pub mod flood;
 mod fsync;
 pub mod garbage;
 mod idle;
@@ -81,16 +85,23 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
     let machine = machine::Machine::detect(data_root.path(), open_files);
     let scenarios = Scenario::all(params);
     let garbage_scenarios = garbage::scenarios(params);
+    let flood_scenarios = flood::scenarios(params);
     let idle_steps = if params.idle.is_empty() { 0 } else { 2 };
-    let progress =
-        Progress::new((5 + 2 * scenarios.len() + 2 * garbage_scenarios.len() + idle_steps) as u64);
+    let flood_steps = if flood_scenarios.is_empty() {
+        0
+    } else {
+        1 + 2 * flood_scenarios.len()
+    };
+    let progress = Progress::new(
+        (5 + 2 * scenarios.len() + 2 * garbage_scenarios.len() + flood_steps + idle_steps) as u64,
+    );
 
     progress.step("fdatasync baseline");
     let fsync_before = fsync::measure(data_root.path(), params.fsyncs, params.fsync_time)?;
 
     progress.step("starting the relay and tidings");
     let relay = servers::start_relay()?;
-    let tidings = start_tidings(options.shape, data_root.path())?;
+    let tidings = start_tidings(options.shape, data_root.path(), &[])?;
     let processes = vec![
         (relay.kind, relay.process_names()),
         (tidings.kind, tidings.process_names()),
@@ -138,12 +149,14 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
             scenario.name(),
             params.garbage_rate
         ));
-        let (with, flood) = garbage::run_flooded(
+        let tag = format!("g{i}f");
+        let (with, flood) = flood::run_flooded(
             &tidings,
             scenario,
             params,
-            &format!("g{i}f"),
+            &tag,
             progress.live(),
+            garbage::plan(params, &tag),
         )
         .await
         .with_context(|| format!("{label} {} with garbage", scenario.name()))?;
@@ -157,6 +170,12 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
     relay.stop();
     tidings.stop();
 
+    let send_flood_rows = if flood_scenarios.is_empty() {
+        Vec::new()
+    } else {
+        run_send_flood(params, options, data_root.path(), &progress).await?
+    };
+
     let mut idle_rows = Vec::new();
     if !params.idle.is_empty() {
         for kind in [TargetKind::Relay, TargetKind::Tidings] {
@@ -167,7 +186,7 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
             progress.step(&format!("{label}: idle connections"));
             let target = match kind {
                 TargetKind::Relay => servers::start_relay()?,
-                _ => start_tidings(options.shape, data_root.path())?,
+                _ => start_tidings(options.shape, data_root.path(), &[])?,
             };
             let measured = idle::measure(
                 &target,
@@ -197,17 +216,82 @@ pub async fn run(params: &E2eParams, options: &E2eOptions) -> anyhow::Result<E2e
         rows,
         idle: idle_rows,
         garbage: garbage_rows,
+        send_flood: send_flood_rows,
         processes,
         server_open_files,
     })
 }
 
-fn start_tidings(shape: DeploymentShape, data_root: &Path) -> anyhow::Result<Target> {
+/// The send-flood comparison, on a Tidings of its own with the send limits
+/// on: a warm-up, then each scenario without and with the flood.
+async fn run_send_flood(
+    params: &E2eParams,
+    options: &E2eOptions,
+    data_root: &Path,
+    progress: &Progress,
+) -> anyhow::Result<Vec<flood::FloodRow>> {
+    progress.step(&format!(
+        "starting tidings with send limits of {}/s and warming it up",
+        params.flood_sends_per_sec
+    ));
+    let limited = start_tidings(options.shape, data_root, &flood::limits_env(params))?;
+    let label = limited.kind.label();
+    scenario::warm_up(&limited, params, progress.live())
+        .await
+        .with_context(|| format!("{label} with send limits: warm-up"))?;
+    let mut rows = Vec::new();
+    for (i, scenario) in flood::scenarios(params).into_iter().enumerate() {
+        progress.step(&format!(
+            "{label}: {} without the send flood",
+            scenario.name()
+        ));
+        let without = scenario::run(
+            &limited,
+            scenario,
+            params,
+            &format!("f{i}"),
+            progress.live(),
+        )
+        .await
+        .with_context(|| format!("{label} {} without the send flood", scenario.name()))?;
+        progress.step(&format!(
+            "{label}: {} with {} sends/s",
+            scenario.name(),
+            params.flood_rate
+        ));
+        let tag = format!("f{i}f");
+        let (with, flood) = flood::run_flooded(
+            &limited,
+            scenario,
+            params,
+            &tag,
+            progress.live(),
+            flood::send_plan(params, &tag),
+        )
+        .await
+        .with_context(|| format!("{label} {} with the send flood", scenario.name()))?;
+        rows.push(flood::FloodRow {
+            scenario,
+            without,
+            with,
+            flood,
+        });
+    }
+    limited.stop();
+    Ok(rows)
+}
+
+/// Tidings in `shape`, with `env` on top of the benchmark's environment.
+fn start_tidings(
+    shape: DeploymentShape,
+    data_root: &Path,
+    env: &[(String, String)],
+) -> anyhow::Result<Target> {
     match shape {
-        DeploymentShape::AllInOne => servers::start_all_in_one(data_root),
+        DeploymentShape::AllInOne => servers::start_all_in_one(data_root, env),
         DeploymentShape::Distributed => {
             let services = servers::cluster_services()?;
-            servers::start_distributed(&services)
+            servers::start_distributed(&services, env)
         }
     }
 }

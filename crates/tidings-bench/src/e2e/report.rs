@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::flood::{self, FloodRow};
 use super::fsync::FsyncBaseline;
 use super::garbage::{self, GarbageRow};
 use super::idle::IdleRow;
@@ -31,6 +32,8 @@ pub struct E2eReport {
     pub idle: Vec<IdleRow>,
     /// The garbage comparison, when it ran.
     pub garbage: Vec<GarbageRow>,
+    /// The send-flood comparison, when it ran.
+    pub send_flood: Vec<FloodRow>,
     /// The processes whose CPU time is counted, per target.
     pub processes: Vec<(TargetKind, Vec<String>)>,
     /// Soft open-file limit of the process holding the connections, per
@@ -235,6 +238,11 @@ pub fn markdown(report: &E2eReport) -> String {
 
     if !report.garbage.is_empty() {
         out.push_str(&garbage::markdown(&report.garbage, &report.params));
+        out.push('\n');
+    }
+
+    if !report.send_flood.is_empty() {
+        out.push_str(&flood::markdown(&report.send_flood, &report.params));
         out.push('\n');
     }
 
@@ -481,6 +489,7 @@ pub(crate) mod tests {
                 },
             ],
             garbage: Vec::new(),
+            send_flood: Vec::new(),
             processes: vec![
                 (TargetKind::Relay, vec!["relay".into()]),
                 (TargetKind::Tidings, vec!["tidings".into()]),

@@ -211,11 +211,36 @@ pub fn start_relay() -> anyhow::Result<Target> {
     })
 }
 
-/// A `tidings`-family binary with ephemeral ports, warn-level logs, and
-/// `env` on top.
+/// The `[gateway.limits]` keys, as environment variable suffixes.
+const LIMITS: [&str; 9] = [
+    "CONNECTION_SENDS_PER_SEC",
+    "CONNECTION_SEND_BURST",
+    "USER_SENDS_PER_SEC",
+    "USER_SEND_BURST",
+    "CONNECTION_READS_PER_SEC",
+    "CONNECTION_READ_BURST",
+    "USER_READS_PER_SEC",
+    "USER_READ_BURST",
+    "CONNECTIONS_PER_USER",
+];
+
+/// A `tidings`-family binary with ephemeral ports, warn-level logs, every
+/// limit off, and `env` on top (which may set limits again).
 fn tidings_command(binary_name: &str, env: &[(String, String)]) -> anyhow::Result<Command> {
     let mut command = Command::new(binary(binary_name)?);
     command.env("TIDINGS__LOG__LEVEL", "warn");
+    // The measured clients connect with dev:<user> tokens.
+    command.env("TIDINGS__GATEWAY__AUTH__SCHEME", "dev");
+    // The measured clients send as fast as the server answers, far past
+    // any per-connection rate a product would allow: limits off.
+    for limit in LIMITS {
+        command.env(format!("TIDINGS__GATEWAY__LIMITS__{limit}"), "0");
+    }
+    // One service credential for every process of a run.
+    command.env(
+        "TIDINGS__GRPC__SERVICE_TOKEN",
+        tidings_testkit::service_token().reveal(),
+    );
     for key in EPHEMERAL {
         command.env(format!("TIDINGS__LISTEN__{key}"), "127.0.0.1:0");
     }
@@ -224,15 +249,17 @@ fn tidings_command(binary_name: &str, env: &[(String, String)]) -> anyhow::Resul
 }
 
 /// Starts the all-in-one with its data in a fresh directory under
-/// `data_root`, otherwise with its default configuration.
-pub fn start_all_in_one(data_root: &Path) -> anyhow::Result<Target> {
+/// `data_root`, otherwise with its default configuration; `extra` is more
+/// environment on top (e.g. `TIDINGS__GATEWAY__LIMITS__*` to turn limits on).
+pub fn start_all_in_one(data_root: &Path, extra: &[(String, String)]) -> anyhow::Result<Target> {
     let data = tempfile::Builder::new()
         .prefix("tidings-data-")
         .tempdir_in(data_root)?;
-    let env = vec![(
+    let mut env = vec![(
         "TIDINGS__DATA_DIR".to_string(),
         data.path().display().to_string(),
     )];
+    env.extend_from_slice(extra);
     let process = ServerProcess::start("tidings", tidings_command("tidings", &env)?)?;
     Ok(Target {
         kind: TargetKind::Tidings,
@@ -251,8 +278,12 @@ pub struct ClusterServices {
 
 /// Starts the distributed shape on `services`: a fresh keyspace and
 /// registry prefix, `tidings migrate`, then sequence, store, sync, logic and
-/// one gateway, each its own process, wired as the test kit's cluster.
-pub fn start_distributed(services: &ClusterServices) -> anyhow::Result<Target> {
+/// one gateway, each its own process, wired as the test kit's cluster;
+/// `extra` is more environment on top, for every process.
+pub fn start_distributed(
+    services: &ClusterServices,
+    extra: &[(String, String)],
+) -> anyhow::Result<Target> {
     let unique = format!(
         "{}_{}",
         std::process::id(),
@@ -260,7 +291,7 @@ pub fn start_distributed(services: &ClusterServices) -> anyhow::Result<Target> {
             .duration_since(std::time::UNIX_EPOCH)?
             .as_millis()
     );
-    let env: Vec<(String, String)> = [
+    let mut env: Vec<(String, String)> = [
         ("TIDINGS__STORAGE__BACKEND", "scylla".to_string()),
         ("TIDINGS__SCYLLA__CONTACT_POINTS", services.cql.clone()),
         (
@@ -277,6 +308,7 @@ pub fn start_distributed(services: &ClusterServices) -> anyhow::Result<Target> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    env.extend_from_slice(extra);
     let with = |extra: &[(&str, String)]| {
         let mut all = env.clone();
         all.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));

@@ -23,7 +23,7 @@ mod setup;
 use std::time::Duration;
 
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
-use tonic::transport::Channel;
+use tidings_testkit::ServiceChannel;
 
 pub use counting::{CountingStore, RowCounts};
 pub use messages::MessageStats;
@@ -158,7 +158,7 @@ async fn dm_messages(
 /// Sets a group of `size` up, connects its online members and sends.
 async fn group_row(
     server: &CountedServer,
-    logic: &mut LogicServiceClient<Channel>,
+    logic: &mut LogicServiceClient<ServiceChannel>,
     size: usize,
     params: &GroupsParams,
 ) -> anyhow::Result<GroupRow> {

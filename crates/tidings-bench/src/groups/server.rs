@@ -4,13 +4,12 @@
 //! data in a temporary directory removed afterwards.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use tidings::AllInOne;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_storage::embedded::EmbeddedStore;
-use tonic::transport::{Channel, Endpoint};
+use tidings_testkit::ServiceChannel;
 
 use super::counting::{CountingStore, RowCounts};
 
@@ -31,6 +30,8 @@ impl CountedServer {
             .context("cannot create a temporary data directory")?;
         let mut config = tidings_testkit::test_config(dir.path());
         config.logic.large_group_threshold = large_group_threshold;
+        // The load generators send as fast as they are answered.
+        config.gateway.limits = tidings_gateway::LimitsConfig::off();
         config.validate().map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
             config.registry.backend == "in_process",
@@ -59,16 +60,12 @@ impl CountedServer {
         self.rows.snapshot()
     }
 
-    /// A connected client of the logic service.
-    pub async fn logic_client(&self) -> anyhow::Result<LogicServiceClient<Channel>> {
-        let address = format!("http://{}", self.server.addresses.logic);
-        let channel = Endpoint::from_shared(address)?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .connect()
-            .await
-            .context("cannot connect to the logic service")?;
-        Ok(LogicServiceClient::new(channel))
+    /// A client of the logic service, with the service credential.
+    pub async fn logic_client(&self) -> anyhow::Result<LogicServiceClient<ServiceChannel>> {
+        let address = self.server.addresses.logic.to_string();
+        Ok(LogicServiceClient::new(tidings_testkit::service_channel(
+            &address,
+        )))
     }
 
     pub async fn shutdown(self) {

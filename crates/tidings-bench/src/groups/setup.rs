@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tidings_proto::logic::v1::logic_service_client::LogicServiceClient;
 use tidings_proto::logic::v1::{ChangeMembersRequest, CreateGroupRequest, GroupResponse};
+use tidings_testkit::ServiceChannel;
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 /// Device id of the set-up calls (they come from a service, not a device).
 const SETUP_DEVICE: &str = "bench-setup";
@@ -30,7 +30,7 @@ pub(crate) fn member_ids(size: usize) -> Vec<String> {
 /// Creates group `group_id` owned by `members[0]` with every one of
 /// `members`, `batch` members per call, within `time`.
 pub(crate) async fn set_up_group(
-    logic: &mut LogicServiceClient<Channel>,
+    logic: &mut LogicServiceClient<ServiceChannel>,
     group_id: &str,
     members: &[String],
     batch: usize,

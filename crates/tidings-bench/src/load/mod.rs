@@ -18,12 +18,14 @@
 //! generator never assumes the server answers in request order or serves
 //! one request at a time.
 //!
-//! [`garbage`] is the misbehaving client beside them: one more connection
-//! that floods the server with frames it must refuse.
+//! [`flood`] is the misbehaving client beside them: one more connection
+//! that floods the server with frames it must refuse ([`garbage`]) or with
+//! valid sends it must take or rate-limit.
 
 pub mod body;
 pub mod connection;
-pub mod garbage;
+pub mod flood;
+mod garbage;
 mod pair;
 
 use std::sync::Arc;

@@ -168,6 +168,7 @@ fn error(request_id: u64, code: pb::ErrorCode, message: &str) -> ServerFrame {
             code: code as i32,
             message: message.into(),
             connection_kept: true,
+            retry_after_ms: 0,
         })),
     }
 }
@@ -197,6 +198,7 @@ fn answer(inbox: &Mutex<Inbox>, bytes: &[u8]) -> (ServerFrame, Duration) {
                 device_id: hello.device_id,
                 head: inbox.head,
                 max_frame_bytes: 65536,
+                token_expires_at_ms: 0,
             };
             (reply(server_frame::Frame::Welcome(welcome)), Duration::ZERO)
         }

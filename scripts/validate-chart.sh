@@ -28,6 +28,18 @@ VENV="$REPO/.tools/venv"
 KUBERNETES_VALIDATE_VERSION=1.37.0
 KUBE_VERSIONS="${KUBE_VERSIONS:-1.27 1.37}"
 BIN_DIR="${TIDINGS_BIN_DIR:-$REPO/target/debug}"
+
+# The binaries check writes a throwaway certificate for TLS Secrets with the
+# openssl command line: Debian's package, installed when missing.
+if ! command -v openssl >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "validate-chart: installing openssl with apt-get" >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+  else
+    echo "validate-chart: openssl is needed (apt-get install openssl)" >&2
+    exit 1
+  fi
+fi
 NAMESPACE=chat
 
 started=$SECONDS

@@ -76,7 +76,12 @@ async fn start(dir: &Path) -> TestServer {
 }
 
 fn wss_url(server: &TestServer) -> String {
-    format!("wss://{}/ws", server.addresses.gateway_ws)
+    let url = server.url();
+    assert!(
+        url.starts_with("wss://"),
+        "the server names its TLS port wss: {url}"
+    );
+    url
 }
 
 /// A connection over `wss://` trusting `ca`, said hello as `user`.
@@ -152,7 +157,8 @@ async fn wss_serves_trusted_clients_refuses_others_and_reloads_certificates() {
         "{io:?}"
     );
     // Nor does plain ws:// get a WebSocket from the TLS port.
-    let plain = tokio::time::timeout(WAIT, Connection::connect(&server.url())).await;
+    let plain_url = format!("ws://{}/ws", server.addresses.gateway_ws);
+    let plain = tokio::time::timeout(WAIT, Connection::connect(&plain_url)).await;
     assert!(matches!(plain, Ok(Err(_))), "plain ws:// on the TLS port");
 
     // A bad new certificate file keeps the old certificate.

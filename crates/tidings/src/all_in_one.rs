@@ -31,12 +31,15 @@ pub struct Addresses {
     pub metrics: Option<SocketAddr>,
     /// The public server API (gRPC and `POST /api/v1/<Method>`).
     pub server_api: SocketAddr,
+    /// Whether the WebSocket port speaks TLS (`gateway.tls`).
+    pub gateway_tls: bool,
 }
 
 impl Addresses {
-    /// The client WebSocket URL.
+    /// The client WebSocket URL: `wss://` when the gateway serves TLS.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}/ws", self.gateway_ws)
+        let scheme = if self.gateway_tls { "wss" } else { "ws" };
+        format!("{scheme}://{}/ws", self.gateway_ws)
     }
 }
 
@@ -108,6 +111,7 @@ impl AllInOne {
             logic: logic_listener.local_addr()?,
             gateway_grpc: gateway_grpc_listener.local_addr()?,
             gateway_ws: gateway_ws_listener.local_addr()?,
+            gateway_tls: config.gateway.tls.enabled(),
             server_api: server_api_listener.local_addr()?,
         };
         let (sequence_addr, store_addr, sync_addr, logic_addr) = (

@@ -5,11 +5,15 @@
 //! diffusion: its messages go only to the store timeline, and members learn of
 //! them from pushes and from the heads that sync reports.
 
+use futures_util::StreamExt as _;
 use tidings_core::{ConversationId, Error, ErrorCode, GroupId, UserId};
 use tidings_storage::{GroupInfo, MAX_PAGE};
 
 use crate::audience::{Audience, Diffusion};
 use crate::service::LogicServer;
+
+/// Users' group counts read at once when a group gains members.
+const GROUP_COUNT_READS: usize = 16;
 
 impl LogicServer {
     /// The group, or `unknown_group`.
@@ -147,8 +151,20 @@ impl LogicServer {
         if cap == 0 {
             return Ok(());
         }
-        for user in users {
-            let groups = self.backends.groups.user_groups(user.as_str()).await?.len() as u64;
+        // One read per user, a few at a time: a group created with many
+        // members should not wait for them one after another.
+        // Owned values, so the reads' futures stay `Send` for any borrow.
+        let mut counts = futures_util::stream::iter(users.iter().cloned())
+            .map(|user| {
+                let store = std::sync::Arc::clone(&self.backends.groups);
+                async move {
+                    let groups = store.user_groups(user.as_str()).await?;
+                    Ok::<_, Error>((user, groups.len() as u64))
+                }
+            })
+            .buffer_unordered(GROUP_COUNT_READS);
+        while let Some(counted) = counts.next().await {
+            let (user, groups) = counted?;
             if groups >= cap {
                 return Err(Error::new(
                     ErrorCode::RateLimited,

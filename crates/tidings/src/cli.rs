@@ -23,6 +23,7 @@ struct ServiceArgs {
 
 /// `tidings-<service>`: runs one service until SIGINT or SIGTERM.
 pub fn service_main(kind: ServiceKind) -> anyhow::Result<()> {
+    tidings_alloc::tune();
     let args = ServiceArgs::parse();
     let config = TidingsConfig::load(args.config.as_deref())?;
     let name = format!("tidings-{}", kind.name());
@@ -88,6 +89,7 @@ enum Command {
 
 /// `tidings`: the all-in-one server, and `tidings migrate`.
 pub fn all_in_one_main() -> anyhow::Result<()> {
+    tidings_alloc::tune();
     let args = AllInOneArgs::parse();
     // Needs no configuration, so it works before there is one.
     if let Some(Command::HashApiKey { key }) = &args.command {

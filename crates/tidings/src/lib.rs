@@ -20,10 +20,9 @@ pub mod services;
 
 pub use all_in_one::{Addresses, AllInOne};
 
-/// Every Tidings binary allocates through mimalloc: the send path makes many
-/// small, short-lived allocations across threads, where glibc's allocator
-/// spent about a fifth of the all-in-one's CPU time in a profile under load.
+/// Every Tidings binary allocates through mimalloc (see `tidings_alloc`).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tidings_alloc::MiMalloc = tidings_alloc::MiMalloc;
+
 pub use config::TidingsConfig;
 pub use tidings_gateway::AuthScheme;

@@ -3,13 +3,13 @@
 //! the handshake; a certificate written over the files is served to new
 //! connections while old ones keep working, and a bad one is not.
 
+#[path = "common/certs.rs"]
+mod certs;
+
 use std::path::Path;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    SerialNumber,
-};
+use certs::{Ca, Leaf, leaf, new_ca};
 use tidings_client::proto::server_frame::Frame;
 use tidings_client::{ClientError, Connection, dev_token, trusting};
 use tidings_testkit::{TestServer, dm, test_config};
@@ -18,49 +18,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// `gateway.tls.reload_check_ms` of these tests.
 const RELOAD_CHECK_MS: u64 = 100;
 
-/// A test CA: what signs, and its certificate's PEM.
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn new_ca(name: &str) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let key = KeyPair::generate().unwrap();
-    let pem = params.self_signed(&key).unwrap().pem();
-    Ca {
-        issuer: Issuer::new(params, key),
-        pem,
-    }
-}
-
-/// A server certificate for 127.0.0.1 and localhost signed by `ca`.
-struct ServerCert {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-fn server_cert(ca: &Ca, serial: u64) -> ServerCert {
-    let mut params =
-        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
-    params.serial_number = Some(SerialNumber::from(serial));
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "tidings gateway");
-    let key = KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &ca.issuer).unwrap();
-    ServerCert {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        der: cert.der().to_vec(),
-    }
-}
-
-fn write_pair(dir: &Path, cert: &ServerCert) {
+fn write_pair(dir: &Path, cert: &Leaf) {
     std::fs::write(dir.join("tls.crt"), &cert.cert_pem).unwrap();
     std::fs::write(dir.join("tls.key"), &cert.key_pem).unwrap();
 }
@@ -124,7 +82,7 @@ async fn send_and_receive(from: &Connection, to: &Connection, client_id: &str, t
 async fn wss_serves_trusted_clients_refuses_others_and_reloads_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let ca = new_ca("Tidings test CA");
-    let first = server_cert(&ca, 1);
+    let first = leaf(&ca, 1);
     write_pair(dir.path(), &first);
     let server = start(dir.path()).await;
     let url = wss_url(&server);
@@ -168,7 +126,7 @@ async fn wss_serves_trusted_clients_refuses_others_and_reloads_certificates() {
     assert_eq!(peer_cert(&during), first.der, "the old certificate stays");
 
     // Rotation: a new certificate (new serial, new key) over the files.
-    let second = server_cert(&ca, 2);
+    let second = leaf(&ca, 2);
     assert_ne!(second.der, first.der);
     write_pair(dir.path(), &second);
     tokio::time::sleep(Duration::from_millis(3 * RELOAD_CHECK_MS)).await;
@@ -191,8 +149,8 @@ async fn wss_serves_trusted_clients_refuses_others_and_reloads_certificates() {
 async fn a_certificate_that_does_not_load_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
     let ca = new_ca("Tidings test CA");
-    let good = server_cert(&ca, 1);
-    let other = server_cert(&ca, 2);
+    let good = leaf(&ca, 1);
+    let other = leaf(&ca, 2);
     // The key of another certificate.
     std::fs::write(dir.path().join("tls.crt"), &good.cert_pem).unwrap();
     std::fs::write(dir.path().join("tls.key"), &other.key_pem).unwrap();

@@ -10,10 +10,9 @@ use tidings_core::{InboxEntry, Message, Seq};
 use tidings_proto::gateway::v1::{Delivery, PushConversationRequest, PushRequest, PushRoomRequest};
 use tidings_registry::{Registry, RegistryError};
 use tidings_rpc::GatewayApi;
-use tidings_telemetry::ServiceToken;
+use tidings_telemetry::ServiceDialer;
 use tidings_telemetry::metrics::names;
 use tokio::sync::mpsc;
-use tonic::transport::Endpoint;
 use tracing::Instrument;
 
 use crate::push_order::{Expected, PushOrder, Release};
@@ -49,8 +48,9 @@ struct Inner {
     gateways: Mutex<HashMap<String, GatewayApi>>,
     queues: Mutex<HashMap<String, mpsc::Sender<Queued>>>,
     timeout: Duration,
-    /// The service credential every call to a gateway carries.
-    service_token: ServiceToken,
+    /// How gateways are reached: TLS or not, and the service credential
+    /// every call carries.
+    dialer: ServiceDialer,
 }
 
 /// Released entries with the span of the request that released them: a
@@ -74,19 +74,20 @@ impl Release for Dispatch {
 }
 
 impl PushRouter {
-    /// Starts the dispatcher; must be called inside a tokio runtime. Every
-    /// call to a gateway carries `service_token` (`grpc.service_token`).
+    /// Starts the dispatcher; must be called inside a tokio runtime.
+    /// Gateways are called through `dialer` (a service token alone: plain
+    /// text).
     pub fn new(
         registry: Arc<dyn Registry>,
         timeout: Duration,
-        service_token: ServiceToken,
+        dialer: impl Into<ServiceDialer>,
     ) -> Self {
         let inner = Arc::new(Inner {
             registry,
             gateways: Mutex::default(),
             queues: Mutex::default(),
             timeout,
-            service_token,
+            dialer: dialer.into(),
         });
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         tokio::spawn(Arc::clone(&inner).dispatch(rx));
@@ -293,16 +294,14 @@ impl Inner {
         if let Some(client) = gateways.get(gateway) {
             return Some(client.clone());
         }
-        let endpoint = match Endpoint::from_shared(format!("http://{gateway}")) {
-            Ok(e) => e.connect_timeout(self.timeout),
+        // The push deadline is the call's deadline.
+        let channel = match self.dialer.channel(gateway, self.timeout, self.timeout) {
+            Ok(channel) => channel,
             Err(e) => {
                 tracing::warn!(gateway = %gateway, error = %e, "bad gateway address in registry");
                 return None;
             }
         };
-        // The push deadline is the call's deadline.
-        let channel =
-            tidings_telemetry::traced(endpoint.connect_lazy(), self.timeout, &self.service_token);
         let client = GatewayApi::grpc(channel);
         gateways.insert(gateway.to_string(), client.clone());
         Some(client)

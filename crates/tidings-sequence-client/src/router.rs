@@ -18,8 +18,7 @@ use tidings_proto::sequence::v1::{
     SeqRef, SeqState,
 };
 use tidings_rpc::SequenceApi;
-use tidings_telemetry::ServiceToken;
-use tonic::transport::Endpoint;
+use tidings_telemetry::ServiceDialer;
 
 use crate::section_of;
 
@@ -136,20 +135,21 @@ pub struct SequenceRouter {
     clients: Mutex<HashMap<String, SequenceApi>>,
     /// Deadline of each call to an instance.
     call_timeout: Duration,
-    /// The service credential every call to an instance carries.
-    service_token: ServiceToken,
+    /// How instances are reached: TLS or not, and the service credential
+    /// every call carries.
+    dialer: ServiceDialer,
 }
 
 impl SequenceRouter {
     /// `instances`: gRPC addresses (`host:port`) of every sequence instance;
     /// `sections` must equal the instances' `sequence.sections`. A call that
-    /// gets no answer within `call_timeout` fails as unavailable. Every call
-    /// carries `service_token` (`grpc.service_token`).
+    /// gets no answer within `call_timeout` fails as unavailable. Instances
+    /// are called through `dialer` (a service token alone: plain text).
     pub fn new(
         instances: Vec<String>,
         sections: u32,
         call_timeout: Duration,
-        service_token: ServiceToken,
+        dialer: impl Into<ServiceDialer>,
     ) -> Result<Self> {
         if instances.is_empty() {
             return Err(Error::invalid("at least one sequence instance is needed"));
@@ -160,7 +160,7 @@ impl SequenceRouter {
             owners: Mutex::default(),
             clients: Mutex::default(),
             call_timeout,
-            service_token,
+            dialer: dialer.into(),
         })
     }
 
@@ -336,15 +336,11 @@ impl SequenceRouter {
         if let Some(client) = clients.get(addr) {
             return Ok(client.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?
-            .connect_timeout(Duration::from_secs(2).min(self.call_timeout))
-            .tcp_nodelay(true);
-        let channel = tidings_telemetry::traced(
-            endpoint.connect_lazy(),
-            self.call_timeout,
-            &self.service_token,
-        );
+        let connect_timeout = Duration::from_secs(2).min(self.call_timeout);
+        let channel = self
+            .dialer
+            .channel(addr, connect_timeout, self.call_timeout)
+            .map_err(|e| Error::invalid(format!("sequence address {addr:?}: {e}")))?;
         let client = SequenceApi::grpc(channel);
         clients.insert(addr.to_string(), client.clone());
         Ok(client)

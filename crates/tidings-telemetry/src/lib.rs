@@ -8,6 +8,8 @@
 //!   a socket, which carries that context and gives each call a deadline;
 //! - the service credential (`grpc.service_token`) those calls carry over a
 //!   socket, and the server layer that refuses calls without it;
+//! - the dialer every client channel over a socket is built with: plain or
+//!   TLS (`grpc.tls`), with the token when there is one;
 //! - metrics through the `metrics` facade, rendered for Prometheus at
 //!   `/metrics` on the process's metrics listener.
 //!
@@ -16,6 +18,7 @@
 
 mod config;
 mod credential;
+mod dialer;
 mod grpc;
 mod init;
 pub mod metrics;
@@ -23,6 +26,7 @@ mod propagation;
 
 pub use config::{LogConfig, TelemetryConfig};
 pub use credential::{MIN_TOKEN_LEN, RequireServiceToken, RequireServiceTokenLayer, ServiceToken};
+pub use dialer::ServiceDialer;
 pub use grpc::{GrpcTelemetry, GrpcTelemetryLayer};
 pub use init::Telemetry;
 pub use propagation::{

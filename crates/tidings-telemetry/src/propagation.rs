@@ -75,12 +75,21 @@ pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
 /// and the service credential `token` (`authorization: Bearer ...`), and
 /// fails with `DEADLINE_EXCEEDED` when no answer came within `deadline`.
 pub fn traced(channel: Channel, deadline: Duration, token: &ServiceToken) -> TracedChannel {
+    traced_with(channel, deadline, Some(token.clone()))
+}
+
+/// [`traced`] with the service token optional: under mutual TLS
+/// (`grpc.tls.client_auth = "required"`) the client certificate may be the
+/// only credential.
+pub(crate) fn traced_with(
+    channel: Channel,
+    deadline: Duration,
+    credential: Option<ServiceToken>,
+) -> TracedChannel {
     let socket = channel.map_err(|e| TransportError(TransportFailure::Socket(e)));
     InterceptedService::new(
         with_deadline(socket, deadline),
-        TraceContextInterceptor {
-            credential: Some(token.clone()),
-        },
+        TraceContextInterceptor { credential },
     )
 }
 

@@ -1,6 +1,9 @@
 //! Starts every service in this process, each on its own port. By default
 //! the services call each other's handlers directly, the same handlers the
-//! gRPC servers run (`all_in_one.calls`, see [`CallMode`]).
+//! gRPC servers run (`all_in_one.calls`, see [`CallMode`]). With
+//! `[grpc.tls]` its gRPC ports serve TLS as in the distributed shape, and
+//! the calls that go over its own sockets (loopback mode, sync's calls to
+//! logic) connect with it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,12 +11,13 @@ use std::time::Duration;
 
 use tidings_registry::Registry;
 use tidings_storage::Tables;
-use tidings_telemetry::ServiceToken;
+use tidings_telemetry::{ServiceDialer, ServiceToken};
 use tokio::net::TcpListener;
 
 use tidings_rpc::{GatewayApi, LogicApi, SequenceApi, StoreApi, SyncApi};
 
 use crate::config::{CallMode, TidingsConfig};
+use crate::grpc_tls::ServiceSecurity;
 use crate::serve::lazy_channel;
 use crate::server_set::{ServerSet, bind, bind_with_backlog};
 use crate::{backends, services};
@@ -74,15 +78,21 @@ impl AllInOne {
             .service_token()
             .map_err(|e| anyhow::anyhow!(e))?
         {
-            Some(token) => token,
+            Some(token) => Some(token),
+            // Client certificates are the credential.
+            None if config.grpc.tls.mutual() => None,
             None => {
                 tracing::info!(
                     "no grpc.service_token configured: generated a random one for this process; \
                      set grpc.service_token to call its grpc ports from outside"
                 );
-                ServiceToken::generate()
+                Some(ServiceToken::generate())
             }
         };
+        let security = ServiceSecurity::new(service_token, &config.grpc.tls)
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        let server_api_tls = crate::server_api::tls(&config)?;
+        let dialer = &security.dialer;
         let listen = &config.listen;
         let sequence_listener = bind(listen.sequence, "sequence").await?;
         let store_listener = bind(listen.store, "store").await?;
@@ -121,7 +131,7 @@ impl AllInOne {
             addresses.logic.to_string(),
         );
 
-        let mut servers = ServerSet::new(service_token.clone());
+        let mut servers = ServerSet::new(&security);
         if let Some(listener) = metrics_listener {
             servers.metrics(listener);
         }
@@ -130,15 +140,14 @@ impl AllInOne {
         servers.background(tasks);
         servers.release_on_shutdown(allocator);
         let store = services::store(&tables);
-        let router =
-            services::sequence_router(&config, vec![sequence_addr.clone()], &service_token)?;
+        let router = services::sequence_router(&config, vec![sequence_addr.clone()], dialer)?;
         // How the services call each other here (`all_in_one.calls`); their
         // ports serve callers from outside (tools, probes) either way. Every
         // call has a deadline, whichever way it goes.
         let calls = Calls {
             mode: config.all_in_one.calls,
             deadline: config.grpc.call_timeout(),
-            service_token: &service_token,
+            dialer,
         };
         router.connect_in_process(
             &sequence_addr,
@@ -150,9 +159,9 @@ impl AllInOne {
             &config,
             &tables,
             router.clone(),
-            LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline, &service_token)?),
+            LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline, dialer)?),
         );
-        let push = services::push_router(&config, registry.clone(), &service_token);
+        let push = services::push_router(&config, registry.clone(), dialer);
         let logic = services::logic(
             &config,
             &tables,
@@ -193,7 +202,12 @@ impl AllInOne {
         servers.grpc("sync", sync_listener, sync.service())?;
         servers.grpc("logic", logic_listener, logic.service())?;
         servers.gateway(gateway, gateway_ws_listener, gateway_grpc_listener)?;
-        servers.http("server api", server_api_listener, server_api);
+        servers.http(
+            "server api",
+            server_api_listener,
+            server_api,
+            server_api_tls,
+        )?;
 
         tracing::info!(
             gateway_ws = %addresses.gateway_ws,
@@ -220,8 +234,9 @@ impl AllInOne {
 struct Calls<'a> {
     mode: CallMode,
     deadline: Duration,
-    /// Carried by calls over loopback sockets (in-process calls need none).
-    service_token: &'a ServiceToken,
+    /// How calls over loopback sockets go: TLS or not, with the service
+    /// credential (in-process calls need neither).
+    dialer: &'a ServiceDialer,
 }
 
 /// A handle of type `$api` on `$handler`, a service of this process served
@@ -236,9 +251,7 @@ macro_rules! handle {
                 Arc::clone(&handler).service(),
                 calls.deadline,
             )),
-            CallMode::Loopback => {
-                $api::grpc(lazy_channel($addr, calls.deadline, calls.service_token)?)
-            }
+            CallMode::Loopback => $api::grpc(lazy_channel($addr, calls.deadline, calls.dialer)?),
         }
     }};
 }

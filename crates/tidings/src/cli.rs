@@ -78,6 +78,19 @@ enum Command {
     /// (`-` reads the key from standard input, keeping it out of the shell
     /// history).
     HashApiKey { key: String },
+    /// Check that the internal gRPC port at ADDRESS (host:port) is serving,
+    /// over TLS when `[grpc.tls]` is set (the chart's probes then use it);
+    /// exits non-zero when it is not.
+    Health {
+        address: String,
+        /// The service to ask about, e.g. tidings.store.v1.StoreService;
+        /// empty: the whole server.
+        #[arg(long, default_value = "")]
+        service: String,
+        /// How long to wait for the answer, connection included.
+        #[arg(long, value_name = "MILLISECONDS", default_value_t = 2_000)]
+        timeout_ms: u64,
+    },
     /// Create or upgrade the ScyllaDB schema named by `[scylla]`; idempotent.
     Migrate {
         /// Keep trying for up to this many seconds while the CQL node does
@@ -97,6 +110,21 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
         return Ok(());
     }
     let config = TidingsConfig::load(args.config.as_deref())?;
+    // A probe, run every few seconds: no telemetry, no log set-up.
+    if let Some(Command::Health {
+        address,
+        service,
+        timeout_ms,
+    }) = &args.command
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let deadline = Duration::from_millis(*timeout_ms);
+        runtime.block_on(crate::health::check(&config, address, service, deadline))?;
+        println!("SERVING");
+        return Ok(());
+    }
     let command = args.command.unwrap_or(Command::Run);
     with_telemetry(&config, "tidings", async {
         match command {
@@ -105,7 +133,9 @@ pub fn all_in_one_main() -> anyhow::Result<()> {
                 println!("{report}");
             }
             Command::Run => run_all_in_one(config.clone()).await?,
-            Command::HashApiKey { .. } => unreachable!("answered before loading the config"),
+            Command::HashApiKey { .. } | Command::Health { .. } => {
+                unreachable!("answered before telemetry starts")
+            }
         }
         Ok(())
     })

@@ -16,6 +16,8 @@ use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
 use tidings_telemetry::{LogConfig, ServiceToken, TelemetryConfig};
 
+pub use crate::grpc_tls::{ClientAuth, GrpcTlsConfig};
+
 /// Where each service listens.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -152,12 +154,15 @@ pub struct GrpcConfig {
     /// carries (`authorization: Bearer <token>`) and every internal gRPC
     /// server requires (health checks excepted). At least 16 visible ASCII
     /// characters; the same in every process of a deployment. Empty: unset.
-    /// One-service binaries refuse to start without one; the all-in-one
-    /// generates a random one.
+    /// One-service binaries refuse to start without one unless mutual TLS
+    /// (`grpc.tls.client_auth = "required"`) is the credential; the
+    /// all-in-one then needs none, and otherwise generates a random one.
     pub service_token: String,
     /// A file holding the service token (trailing newline ignored), e.g. a
     /// mounted Kubernetes Secret. Set this or `service_token`, not both.
     pub service_token_file: String,
+    /// TLS and mutual TLS between services (`[grpc.tls]`); off by default.
+    pub tls: GrpcTlsConfig,
 }
 
 impl Default for GrpcConfig {
@@ -166,6 +171,7 @@ impl Default for GrpcConfig {
             call_timeout_ms: 8_000,
             service_token: String::new(),
             service_token_file: String::new(),
+            tls: GrpcTlsConfig::default(),
         }
     }
 }
@@ -232,7 +238,7 @@ impl GrpcConfig {
             ServiceToken::new(&self.service_token)
                 .map_err(|e| format!("grpc.service_token {e}"))?;
         }
-        Ok(())
+        self.tls.validate()
     }
 }
 

@@ -12,6 +12,8 @@ pub mod all_in_one;
 pub mod backends;
 pub mod cli;
 pub mod config;
+pub mod grpc_tls;
+pub mod health;
 pub mod run;
 pub mod serve;
 pub mod server_api;

@@ -8,6 +8,7 @@ use tidings_gateway::Gateway;
 use tidings_rpc::{LogicApi, StoreApi, SyncApi};
 
 use crate::config::TidingsConfig;
+use crate::grpc_tls::ServiceSecurity;
 use crate::serve::lazy_channel;
 use crate::server_set::{ServerSet, bind, bind_with_backlog};
 use crate::{backends, services};
@@ -66,14 +67,14 @@ fn advertised(advertise: Option<&String>, bound: SocketAddr, key: &str) -> anyho
 pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<RunningService> {
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     // A service on its own is reached over the network: it must require the
-    // credential, and its peers require it of it. No unauthenticated mode.
-    let service_token = config
-        .grpc
-        .required_service_token()
-        .map_err(|e| anyhow::anyhow!("tidings-{} cannot start: {e}", kind.name()))?;
-    let token = &service_token;
+    // credential (the token, a client certificate under mTLS, or both), and
+    // its peers require it of it. No unauthenticated mode.
+    let cannot_start = |e: String| anyhow::anyhow!("tidings-{} cannot start: {e}", kind.name());
+    let token = config.grpc.service_token().map_err(cannot_start)?;
+    let security = ServiceSecurity::new(token, &config.grpc.tls).map_err(cannot_start)?;
+    let dialer = &security.dialer;
     backends::install_metrics(config);
-    let mut servers = ServerSet::new(service_token.clone());
+    let mut servers = ServerSet::new(&security);
     let listen = &config.listen;
     let peers = &config.peers;
     let call_timeout = config.grpc.call_timeout();
@@ -104,7 +105,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let tables = backends::open_tables(config).await?;
             let listener = bind(listen.sync, "sync").await?;
             let bound = listener.local_addr()?;
-            let router = services::sequence_router(config, peers.sequence.clone(), token)?;
+            let router = services::sequence_router(config, peers.sequence.clone(), dialer)?;
             servers.grpc(
                 "sync",
                 listener,
@@ -112,7 +113,7 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
                     config,
                     &tables,
                     router,
-                    LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, token)?),
+                    LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, dialer)?),
                 )
                 .service(),
             )?;
@@ -123,15 +124,15 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let registry = backends::open_registry(config).await?;
             let listener = bind(listen.logic, "logic").await?;
             let bound = listener.local_addr()?;
-            let router = services::sequence_router(config, peers.sequence.clone(), token)?;
-            let push = services::push_router(config, registry.clone(), token);
-            let store = StoreApi::grpc(lazy_channel(&peers.store, call_timeout, token)?);
+            let router = services::sequence_router(config, peers.sequence.clone(), dialer)?;
+            let push = services::push_router(config, registry.clone(), dialer);
+            let store = StoreApi::grpc(lazy_channel(&peers.store, call_timeout, dialer)?);
             let logic = services::logic(
                 config,
                 &tables,
                 router,
                 store.clone(),
-                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, token)?),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, dialer)?),
                 push.clone(),
             );
             // The logic binary also serves the public server API: it holds
@@ -148,7 +149,12 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             )
             .await?;
             servers.grpc("logic", listener, logic.service())?;
-            servers.http("server api", api_listener, api);
+            servers.http(
+                "server api",
+                api_listener,
+                api,
+                crate::server_api::tls(config)?,
+            )?;
             vec![("logic", bound), ("server_api", api_bound)]
         }
         ServiceKind::Gateway => {
@@ -167,8 +173,8 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             )?;
             let (gateway, key_refresh): (std::sync::Arc<Gateway>, _) = services::gateway(
                 config,
-                LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, token)?),
-                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, token)?),
+                LogicApi::grpc(lazy_channel(&peers.logic, call_timeout, dialer)?),
+                SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, dialer)?),
                 registry,
                 address,
             )

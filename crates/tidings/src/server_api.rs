@@ -2,8 +2,9 @@
 //! keys file), its token minter (the gateway's HS secret) and its router,
 //! over handles on logic and store, the registry and the push router's
 //! gateway pool. Served by the all-in-one and by the logic binary, which
-//! both hold logic and the push router.
+//! both hold logic and the push router, over TLS with `[server_api.tls]`.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,8 @@ use tidings_registry::Registry;
 use tidings_rpc::{GatewayApi, LogicApi, StoreApi};
 use tidings_server_api::config::{ApiKeyConfig, KeysFile};
 use tidings_server_api::{ApiKeys, Gateways, PublicApi, PublicApiBackends, TokenMinter};
+use tidings_tls::rustls::ServerConfig;
+use tidings_tls::{ALPN_H2, ALPN_HTTP1, ReloadingCert, ServerTlsOptions};
 
 use crate::config::TidingsConfig;
 
@@ -84,4 +87,31 @@ pub async fn router(
         token_minter(config)?,
     );
     Ok(tidings_server_api::router(Arc::new(api)).await?)
+}
+
+/// The TLS of the server API port (`server_api.tls`), or `None` when it is
+/// off. gRPC callers need ALPN `h2`; JSON callers may speak HTTP/1.1. With
+/// `client_ca_file`, a caller without a certificate from it is refused in
+/// the handshake, before its API key is looked at.
+pub fn tls(config: &TidingsConfig) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+    let tls = &config.server_api.tls;
+    if !tls.enabled() {
+        return Ok(None);
+    }
+    let named = |e: String| anyhow::anyhow!("invalid configuration: server_api.tls: {e}");
+    let cert = ReloadingCert::new(
+        Path::new(&tls.cert_file),
+        Path::new(&tls.key_file),
+        Duration::from_millis(tls.reload_check_ms),
+        tidings_tls::provider(),
+    )
+    .map_err(named)?;
+    let client_ca_file = (!tls.client_ca_file.is_empty()).then(|| Path::new(&tls.client_ca_file));
+    let server = tidings_tls::server_config(&ServerTlsOptions {
+        cert: Arc::new(cert),
+        client_ca_file,
+        alpn: &[ALPN_H2, ALPN_HTTP1],
+    })
+    .map_err(named)?;
+    Ok(Some(server))
 }

@@ -10,6 +10,8 @@ use std::time::Duration;
 use axum::serve::ListenerExt;
 use tidings_gateway::Gateway;
 use tidings_telemetry::ServiceToken;
+use tidings_tls::TlsListener;
+use tidings_tls::rustls::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -22,8 +24,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(2);
 /// Running servers of one process.
 pub struct ServerSet {
     shutdown: watch::Sender<bool>,
-    /// What every gRPC server here requires of its callers.
-    service_token: ServiceToken,
+    /// What every gRPC server here requires of its callers: the token (if
+    /// any) and, with `grpc.tls`, TLS (with client certificates under mTLS).
+    service_token: Option<ServiceToken>,
+    grpc_tls: Option<Arc<ServerConfig>>,
     servers: Vec<(&'static str, JoinHandle<()>)>,
     background: Vec<JoinHandle<()>>,
     gateways: Vec<Arc<Gateway>>,
@@ -35,11 +39,12 @@ pub struct ServerSet {
 }
 
 impl ServerSet {
-    /// Servers whose gRPC services require `service_token`.
-    pub fn new(service_token: ServiceToken) -> Self {
+    /// Servers whose gRPC services are secured as `security` says.
+    pub fn new(security: &crate::grpc_tls::ServiceSecurity) -> Self {
         ServerSet {
             shutdown: watch::channel(false).0,
-            service_token,
+            service_token: security.token.clone(),
+            grpc_tls: security.server_tls.clone(),
             servers: Vec::new(),
             background: Vec::new(),
             gateways: Vec::new(),
@@ -49,7 +54,7 @@ impl ServerSet {
     }
 
     /// Serves one gRPC service (with health and reflection) on `listener`;
-    /// calls must carry the service token.
+    /// calls must carry the service credential.
     pub fn grpc<S: serve::GrpcService>(
         &mut self,
         name: &'static str,
@@ -60,6 +65,7 @@ impl ServerSet {
             listener,
             service,
             self.service_token.clone(),
+            self.grpc_tls.clone(),
             self.shutdown.subscribe(),
         )?;
         self.servers.push((
@@ -92,7 +98,7 @@ impl ServerSet {
         let server = match tls {
             // The TLS listener sets TCP_NODELAY itself.
             Some(tls) => {
-                let ws = tidings_gateway::TlsListener::new(ws, tls)?;
+                let ws = TlsListener::new(ws, tls)?;
                 tokio::spawn(async move {
                     if let Err(e) = axum::serve(ws, router).with_graceful_shutdown(stop).await {
                         tracing::error!(error = %e, "websocket server failed");
@@ -120,12 +126,28 @@ impl ServerSet {
     }
 
     /// Serves an axum `router` (the server API's gRPC and JSON port) on
-    /// `listener` until shutdown.
-    pub fn http(&mut self, name: &'static str, listener: TcpListener, router: axum::Router) {
+    /// `listener` until shutdown, over TLS when `tls` is set.
+    pub fn http(
+        &mut self,
+        name: &'static str,
+        listener: TcpListener,
+        router: axum::Router,
+        tls: Option<Arc<ServerConfig>>,
+    ) -> anyhow::Result<()> {
         let stop = serve::wait_for(self.shutdown.subscribe());
-        self.servers.push((
-            name,
-            tokio::spawn(async move {
+        let server = match tls {
+            Some(tls) => {
+                let listener = TlsListener::new(listener, tls)?;
+                tokio::spawn(async move {
+                    if let Err(e) = axum::serve(listener, router)
+                        .with_graceful_shutdown(stop)
+                        .await
+                    {
+                        tracing::error!(service = name, error = %e, "http server failed");
+                    }
+                })
+            }
+            None => tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router)
                     .with_graceful_shutdown(stop)
                     .await
@@ -133,7 +155,9 @@ impl ServerSet {
                     tracing::error!(service = name, error = %e, "http server failed");
                 }
             }),
-        ));
+        };
+        self.servers.push((name, server));
+        Ok(())
     }
 
     /// Serves Prometheus metrics (`GET /metrics`) on `listener`.

@@ -16,7 +16,7 @@ use tidings_sequence_client::SequenceRouter;
 use tidings_storage::Tables;
 use tidings_store::StoreServer;
 use tidings_sync::{SyncServer, SyncTables};
-use tidings_telemetry::ServiceToken;
+use tidings_telemetry::ServiceDialer;
 use tokio::task::JoinHandle;
 
 use crate::config::TidingsConfig;
@@ -46,18 +46,18 @@ pub async fn sequence(
     (service, tasks, allocator)
 }
 
-/// Routes to the sequence instances at `instances`, calling them with the
-/// service credential `service_token`.
+/// Routes to the sequence instances at `instances`, calling them through
+/// `dialer` (TLS or not, with the service credential).
 pub fn sequence_router(
     config: &TidingsConfig,
     instances: Vec<String>,
-    service_token: &ServiceToken,
+    dialer: &ServiceDialer,
 ) -> anyhow::Result<Arc<SequenceRouter>> {
     Ok(Arc::new(SequenceRouter::new(
         instances,
         config.sequence.sections,
         config.grpc.call_timeout(),
-        service_token.clone(),
+        dialer.clone(),
     )?))
 }
 
@@ -84,17 +84,17 @@ pub fn sync(
     ))
 }
 
-/// Routes pushes to the gateways the registry names, calling them with the
-/// service credential `service_token`; must be called inside a tokio runtime.
+/// Routes pushes to the gateways the registry names, calling them through
+/// `dialer`; must be called inside a tokio runtime.
 pub fn push_router(
     config: &TidingsConfig,
     registry: Arc<dyn Registry>,
-    service_token: &ServiceToken,
+    dialer: &ServiceDialer,
 ) -> PushRouter {
     PushRouter::new(
         registry,
         Duration::from_millis(config.logic.push_timeout_ms),
-        service_token.clone(),
+        dialer.clone(),
     )
 }
 

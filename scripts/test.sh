@@ -31,3 +31,6 @@ export TIDINGS_GRPCURL="$(scripts/grpcurl.sh)"
 
 cargo build --workspace --bins
 cargo test --workspace --no-fail-fast
+
+# The TypeScript SDK (sdk/typescript), against the tidings binary built above.
+scripts/sdk-test.sh

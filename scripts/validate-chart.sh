@@ -11,7 +11,8 @@
 #      proves values.schema.json and the chart's own checks are enforced;
 #   4. when Tidings binaries are at hand (TIDINGS_BIN_DIR, default
 #      target/debug), each service loads the rendered tidings.toml with the
-#      environment its pod gets and must not reject it.
+#      environment its pod gets and must not reject it; so must the exec
+#      probes (`tidings health`, with grpc.tls).
 #
 # Helm is built by scripts/helm.sh; Python tools go to .tools/venv. Both are
 # installed on first use and reused afterwards. Exits non-zero on any failure.
@@ -97,11 +98,17 @@ case_name() {
     if [ "$1" = default ]; then echo "default values"; else echo "${1#"$REPO"/}"; fi
 }
 
-# The Secret names a value set expects to exist outside the chart.
+# The Secret names a value set expects to exist outside the chart:
+# existingSecret (credentials, server API keys), every *secretName /
+# *SecretName (gateway.tls, grpc.tls, serverApi.tls and its client CA, the
+# JWKS); and the ConfigMap names (configMapName: the JWKS).
 external_secrets() {
     [ "$1" = default ] && return 0
-    # existingSecret (credentials, server API keys) and gateway.tls.secretName
-    sed -n 's/^[[:space:]]*\(existingSecret\|secretName\):[[:space:]]*"\{0,1\}\([^"#[:space:]]*\)"\{0,1\}.*/\2/p' "$1"
+    sed -n 's/^[[:space:]]*\(existingSecret\|secretName\|[A-Za-z]*SecretName\):[[:space:]]*"\{0,1\}\([^"#[:space:]]*\)"\{0,1\}.*/\2/p' "$1"
+}
+external_config_maps() {
+    [ "$1" = default ] && return 0
+    sed -n 's/^[[:space:]]*configMapName:[[:space:]]*"\{0,1\}\([^"#[:space:]]*\)"\{0,1\}.*/\1/p' "$1"
 }
 
 for values in "${cases[@]}"; do
@@ -128,6 +135,9 @@ for values in "${cases[@]}"; do
     done
     for secret in $(external_secrets "$values"); do
         check_args+=(--external-secret "$secret")
+    done
+    for config_map in $(external_config_maps "$values"); do
+        check_args+=(--external-config-map "$config_map")
     done
     if "$PY" "$TESTS/check_manifests.py" "${check_args[@]}" "$rendered"; then
         pass "manifests ($name)"

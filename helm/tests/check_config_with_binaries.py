@@ -5,15 +5,22 @@ For every Deployment, StatefulSet and Job: the ConfigMap mounted at
 /etc/tidings is written to a temporary directory, the container's env is
 resolved (downward API fields get stand-in values, Secret keys get dummies of
 the right shape, $(VAR) references are expanded), and its command runs with
-its args. Secret volumes are written too: from the rendered Secret, or with
-stand-ins for a Secret named as external; paths under a mount in the
-ConfigMap's files and in args point at the local copies. ScyllaDB and Redis
+its args. Secret and ConfigMap volumes are written too: from the rendered
+object, or with stand-ins for one named as external (a keys file, a JWKS,
+a certificate, its key and the CA that signed it); paths under a mount in
+the ConfigMap's files and in args point at the local copies. ScyllaDB and Redis
 are pointed at a closed loopback port (no DNS
 look-up, no traffic leaves the machine), so a process that accepted its
 configuration fails later, connecting, or is still trying when stopped; a
 rejected configuration prints `invalid configuration` (or another start-up
 configuration error) and counts as a failure. Listen addresses are moved to
-127.0.0.1:0 so nothing binds a fixed port.
+127.0.0.1:0 so nothing binds a fixed port. A missing binary is a failure.
+
+Exec probes (`tidings health`, the chart's probes with grpc.tls) run the
+same way, with the container's env and files and the address they check
+moved to the closed port: the check they make fails, but the configuration
+and the TLS files must load (a problem is reported as `invalid
+configuration`).
 
 The server API keys file (server_api.keys_file) is read by tidings-logic only
 after ScyllaDB answers, so it would never be checked here: for tidings-logic
@@ -50,6 +57,10 @@ STAND_IN_KEYS = 'keys = [{ name = "stand-in", sha256 = "' + "0" * 64 + '", scope
 TIMEOUT_SECONDS = 20
 # Nothing listens there: connections are refused at once.
 CLOSED = "127.0.0.1:1"
+# A stand-in JWKS for a Secret or ConfigMap outside the chart: one Ed25519
+# public key (RFC 8037, appendix A.2), which the gateway accepts as usable.
+STAND_IN_JWKS = json.dumps({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "stand-in", "alg": "EdDSA",
+                                      "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}) + "\n"
 
 
 def stand_in(env: dict, workload: dict) -> str | None:
@@ -90,11 +101,16 @@ def localise_text(text: str, mount_map: dict[str, str]) -> str:
     return text
 
 
-def secret_files(volume: dict, secrets: dict[str, dict[str, str]]) -> dict[str, str] | None:
-    """The files of a Secret volume: the rendered Secret's, or stand-ins
-    (None when the Secret is not rendered and names no items)."""
-    source = volume["secret"]
-    data = secrets.get(source["secretName"])
+def volume_files(volume: dict, secrets: dict[str, dict[str, str]],
+                 config_maps: dict[str, dict[str, str]]) -> dict[str, str] | None:
+    """The files of a Secret or ConfigMap volume: the rendered object's, or
+    stand-ins (None when it is not rendered and names no items)."""
+    if "secret" in volume:
+        source = volume["secret"]
+        data = secrets.get(source["secretName"])
+    else:
+        source = volume["configMap"]
+        data = config_maps.get(source["name"])
     items = source.get("items")
     if data is None:
         if not items:
@@ -105,24 +121,45 @@ def secret_files(volume: dict, secrets: dict[str, dict[str, str]]) -> dict[str, 
     return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
 
 
-_tls_pair: dict[str, str] = {}
+_tls_files: dict[str, str] = {}
+
+
+def tls_files() -> dict[str, str]:
+    """A CA (ca.crt) and a certificate it signed (tls.crt, tls.key) for the
+    stand-in name, usable to serve and as a client (as grpc.tls needs),
+    made once with openssl."""
+    if _tls_files:
+        return _tls_files
+    with tempfile.TemporaryDirectory() as work:
+        def openssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=work)
+
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        openssl("req", "-x509", *ec, "-subj", "/CN=stand-in-ca", "-days", "1", "-keyout", "ca.key",
+                "-out", "ca.crt")
+        openssl("req", *ec, "-subj", "/CN=stand-in", "-keyout", "tls.key", "-out", "tls.csr")
+        with open(os.path.join(work, "ext.cnf"), "w", encoding="utf-8") as f:
+            f.write("subjectAltName=DNS:stand-in\nextendedKeyUsage=serverAuth,clientAuth\n"
+                    "basicConstraints=CA:FALSE\n")
+        openssl("x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+                "-days", "1", "-extfile", "ext.cnf", "-out", "tls.crt")
+        for name in ("ca.crt", "tls.crt", "tls.key"):
+            with open(os.path.join(work, name), encoding="utf-8") as f:
+                _tls_files[name] = f.read()
+    return _tls_files
 
 
 def stand_in_file(path: str) -> str:
-    """A stand-in file of a Secret outside the chart: a keys file, a TLS
-    certificate or key (gateway.tls.secretName: a self-signed pair made with
-    openssl, as the gateway loads it at start), or a credential."""
+    """A stand-in file of a Secret or ConfigMap outside the chart: a keys
+    file, a JWKS, a TLS certificate, key or CA bundle (gateway.tls,
+    grpc.tls, serverApi.tls: real PEM, as the binaries load them at start),
+    or a credential."""
     if path.endswith(".toml"):
         return STAND_IN_KEYS
-    if path in ("tls.crt", "tls.key"):
-        if not _tls_pair:
-            out = subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                 "-nodes", "-subj", "/CN=stand-in", "-days", "1", "-keyout", "-", "-out", "-"],
-                check=True, capture_output=True, text=True).stdout
-            key_end = out.index("-----END PRIVATE KEY-----") + len("-----END PRIVATE KEY-----\n")
-            _tls_pair.update({"tls.key": out[:key_end], "tls.crt": out[key_end:]})
-        return _tls_pair[path]
+    if path.endswith(".json"):
+        return STAND_IN_JWKS
+    if path in ("tls.crt", "tls.key", "ca.crt"):
+        return tls_files()[path]
     return "stand-in-credential"
 
 
@@ -165,6 +202,41 @@ def with_keys_file_inlined(text: str) -> tuple[str, str | None]:
     return re.sub(r"(?m)^\[server_api\][ \t]*$", lambda m: m.group(0) + "\n" + inlined, text, count=1), None
 
 
+def run(where: str, what: str, command: list[str], env: dict[str, str], scratch: str) -> bool:
+    """Runs one command of a container; False when its binary is missing or
+    it rejects its configuration."""
+    if not os.access(command[0], os.X_OK):
+        print(f"  FAIL {where}: {what}: no binary {command[0]} (build it, or set TIDINGS_BIN_DIR)")
+        return False
+    try:
+        result = subprocess.run(command, check=False, env=env, cwd=scratch, capture_output=True, text=True,
+                                timeout=TIMEOUT_SECONDS)
+        output = result.stdout + result.stderr
+        outcome = f"exited {result.returncode}"
+    except subprocess.TimeoutExpired as expired:
+        output = (expired.stdout or b"").decode() + (expired.stderr or b"").decode()
+        outcome = f"still running after {TIMEOUT_SECONDS} s (stopped)"
+    rejected = [line for line in output.splitlines() if any(e in line for e in CONFIG_ERRORS)]
+    if rejected:
+        print(f"  FAIL {where}: {what}: configuration rejected:")
+        for line in rejected:
+            print(f"         {line.strip()}")
+        return False
+    last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "")
+    print(f"  ok   {where}: {what}: configuration accepted; {outcome}: {last[:160]}")
+    return True
+
+
+def probe_commands(container: dict) -> list[list[str]]:
+    """The distinct commands of the container's exec probes."""
+    commands: list[list[str]] = []
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        command = container.get(kind, {}).get("exec", {}).get("command")
+        if command and command not in commands:
+            commands.append(command)
+    return commands
+
+
 def run_container(workload: dict, config_maps: dict, secrets: dict, bin_dir: str, scratch: str) -> bool:
     spec = workload["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
@@ -175,17 +247,14 @@ def run_container(workload: dict, config_maps: dict, secrets: dict, bin_dir: str
         mount_map, files = {}, {}
         for mount in container.get("volumeMounts", []):
             volume = volumes[mount["name"]]
-            if "configMap" in volume:
-                contents = config_maps[volume["configMap"]["name"]]
-            elif "secret" in volume:
-                contents = secret_files(volume, secrets)
-            else:
+            if "configMap" not in volume and "secret" not in volume:
                 continue
+            contents = volume_files(volume, secrets, config_maps)
             directory = os.path.join(scratch, workload["metadata"]["name"], container["name"], mount["name"])
             os.makedirs(directory, exist_ok=True)
             mount_map[mount["mountPath"]] = directory
-            files[directory] = (contents or {}, "configMap" in volume)
-        # Secrets first: a config file's keys file is read while it is written.
+            files[directory] = (contents or {}, "tidings.toml" in (contents or {}))
+        # The config file last: its keys file is read while it is written.
         for directory, (contents, is_config) in sorted(files.items(), key=lambda item: item[1][1]):
             for key, text in contents.items():
                 if is_config:
@@ -210,23 +279,12 @@ def run_container(workload: dict, config_maps: dict, secrets: dict, bin_dir: str
 
         command = [os.path.join(bin_dir, container["command"][0]), *container["command"][1:]]
         command += [localise(a, mount_map) for a in container.get("args", [])]
-        try:
-            result = subprocess.run(command, check=False, env=env, cwd=scratch, capture_output=True, text=True,
-                                    timeout=TIMEOUT_SECONDS)
-            output = result.stdout + result.stderr
-            outcome = f"exited {result.returncode}"
-        except subprocess.TimeoutExpired as expired:
-            output = (expired.stdout or b"").decode() + (expired.stderr or b"").decode()
-            outcome = f"still running after {TIMEOUT_SECONDS} s (stopped)"
-        rejected = [line for line in output.splitlines() if any(e in line for e in CONFIG_ERRORS)]
-        if rejected:
-            ok = False
-            print(f"  FAIL {where}: configuration rejected:")
-            for line in rejected:
-                print(f"         {line.strip()}")
-        else:
-            last = next((line.strip() for line in reversed(output.splitlines()) if line.strip()), "")
-            print(f"  ok   {where}: configuration accepted; {outcome}: {last[:160]}")
+        ok &= run(where, "command", command, env, scratch)
+        for probe in probe_commands(container):
+            # The address checked (the last argument) is moved to the closed
+            # port: nothing this machine runs is called.
+            probe_command = [os.path.join(bin_dir, probe[0]), *(localise(a, mount_map) for a in probe[1:-1]), CLOSED]
+            ok &= run(where, f"probe `{' '.join(probe[:2])}`", probe_command, env, scratch)
     return ok
 
 

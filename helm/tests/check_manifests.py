@@ -6,7 +6,8 @@
    against the subset of monitoring.coreos.com/v1 that the chart uses.
 2. The objects are checked against each other: selectors match pod labels,
    Service target ports, probe ports and NetworkPolicy ports exist, every
-   referenced ConfigMap and Secret is rendered (or named as external), HPAs
+   referenced ConfigMap and Secret is rendered (or named as external), every
+   file tidings.toml names under a mounted directory is mounted, HPAs
    target Deployments that leave `replicas` to them, $(VAR) references in env
    values name variables defined earlier, every service container exposes the
    `metrics` port tidings.toml listens on when metrics are on, and
@@ -14,7 +15,8 @@
    per replica.
 
 Usage: python check_manifests.py --kube-version 1.27 [--kube-version ...]
-           [--external-secret NAME] [--example-config tidings.example.toml]
+           [--external-secret NAME] [--external-config-map NAME]
+           [--example-config tidings.example.toml]
            RENDERED.yaml
 Exit status: 0 when everything passes, 1 otherwise.
 """
@@ -166,12 +168,13 @@ def port_exists(port, names: set[str], numbers: set[int]) -> bool:
     return port in names if isinstance(port, str) else port in numbers
 
 
-def check_references(objects: list[dict], external_secrets: set[str], report: Report) -> None:
+def check_references(objects: list[dict], external_secrets: set[str], external_config_maps: set[str],
+                     report: Report) -> None:
     by_kind: dict[str, dict[str, dict]] = {}
     for obj in objects:
         by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
     workloads = [o for o in objects if o["kind"] in WORKLOAD_KINDS]
-    config_maps = set(by_kind.get("ConfigMap", {}))
+    config_maps = set(by_kind.get("ConfigMap", {})) | external_config_maps
     secrets = set(by_kind.get("Secret", {})) | external_secrets
 
     for obj in workloads:
@@ -281,6 +284,70 @@ def check_metrics_ports(objects: list[dict], report: Report) -> None:
                 report.fail(name_of(obj), f"container {container['name']} has a 'metrics' port, but telemetry.metrics is off")
 
 
+def mounted_files(volume: dict, mount_path: str) -> set[str] | None:
+    """Paths of the files a Secret or ConfigMap volume puts under mount_path:
+    its items, or None when it mounts every key (unknown here)."""
+    source = volume.get("secret") or volume.get("configMap")
+    if source is None:
+        return set()
+    items = source.get("items")
+    if not items:
+        return None
+    return {f"{mount_path}/{item['path']}" for item in items}
+
+
+# Which binaries read the files named under a section of tidings.toml
+# (None: every service). The migration reads none of them.
+FILE_READERS = {
+    "grpc.tls": None,
+    "gateway.tls": {"tidings-gateway"},
+    "gateway.auth.jwt": {"tidings-gateway"},
+    "server_api": {"tidings-logic"},
+}
+
+
+def check_mounted_files(objects: list[dict], report: Report) -> None:
+    """Every file tidings.toml names under /etc/tidings-* (certificates,
+    keys, CA bundles, the JWKS, the keys file) is mounted into each service
+    container that reads it: the binaries read them at start, and a missing
+    one would fail the pod only once deployed."""
+    for cm in (o for o in objects if o["kind"] == "ConfigMap" and "tidings.toml" in o.get("data", {})):
+        try:
+            config = tomllib.loads(cm["data"]["tidings.toml"])
+        except tomllib.TOMLDecodeError:
+            continue  # reported by check_config
+
+        def files(prefix: str, value) -> list[tuple[str, str]]:
+            if isinstance(value, dict):
+                return [f for k, v in value.items() for f in files(f"{prefix}.{k}" if prefix else k, v)]
+            if isinstance(value, str) and value.startswith("/etc/tidings-"):
+                return [(prefix, value)]
+            return []
+
+        named = files("", config)
+        for obj in (o for o in objects if o["kind"] in {"Deployment", "StatefulSet"}):
+            spec = pod_spec(obj)
+            if not any(v.get("configMap", {}).get("name") == cm["metadata"]["name"] for v in spec.get("volumes", [])):
+                continue
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            for container in spec["containers"]:
+                binary = container["command"][0]
+                mounts = {m["mountPath"]: mounted_files(volumes[m["name"]], m["mountPath"])
+                          for m in container.get("volumeMounts", [])}
+                for key, path in named:
+                    section = next((s for s in FILE_READERS if key.startswith(s + ".")), None)
+                    readers = FILE_READERS.get(section) if section else None
+                    if section is None or (readers is not None and binary not in readers):
+                        continue
+                    held = [f for d, f in mounts.items() if path.startswith(d + "/")]
+                    if not held:
+                        report.fail(name_of(obj), f"{key} = {path}, but container {container['name']} "
+                                                  f"mounts nothing there")
+                    elif held[0] is not None and path not in held[0]:
+                        report.fail(name_of(obj), f"{key} = {path}, but its volume in container "
+                                                  f"{container['name']} holds only {sorted(held[0])}")
+
+
 def documented_keys(example_path: str) -> set[str]:
     """`section.key` of every key in tidings.example.toml, commented-out ones included."""
     keys, section = set(), ""
@@ -337,6 +404,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kube-version", action="append", required=True)
     parser.add_argument("--external-secret", action="append", default=[])
+    parser.add_argument("--external-config-map", action="append", default=[])
     parser.add_argument("--example-config")
     parser.add_argument("manifests")
     args = parser.parse_args()
@@ -347,7 +415,8 @@ def main() -> int:
     validate_schemas(objects, args.kube_version, report)
     print("cross-references and tidings.toml:")
     for check in (
-        lambda: check_references(objects, set(args.external_secret), report),
+        lambda: check_references(objects, set(args.external_secret), set(args.external_config_map), report),
+        lambda: check_mounted_files(objects, report),
         lambda: check_config(objects, args.example_config, report),
         lambda: check_metrics_ports(objects, report),
     ):

@@ -7,7 +7,9 @@ Strings are written with toJson: a JSON string is a valid TOML basic string.
 # docs/configuration.md. Per-pod and secret settings are not here: they come as
 # TIDINGS__... environment variables (advertise.gateway_grpc,
 # advertise.sequence, sequence.instance_id, scylla.username, scylla.password,
-# registry.url, registry.cluster_urls, gateway.auth.jwt.hs_secret).
+# registry.url, registry.cluster_urls, gateway.auth.jwt.hs_secret). Files
+# from Secrets and ConfigMaps (certificates, keys files, a JWKS) are mounted
+# under /etc/tidings-*.
 
 # Unused with storage.backend = "scylla"; on the pod's scratch volume.
 data_dir = "/tmp/tidings"
@@ -35,6 +37,7 @@ sequence = {{ include "tidings.sequencePeers" . }}
 store = {{ include "tidings.peer" (dict "root" . "component" "store") | toJson }}
 sync = {{ include "tidings.peer" (dict "root" . "component" "sync") | toJson }}
 logic = {{ include "tidings.peer" (dict "root" . "component" "logic") | toJson }}
+{{- include "tidings.grpcTlsToml" . }}
 
 [storage]
 backend = "scylla"
@@ -72,7 +75,13 @@ sample_ratio = {{ include "tidings.tomlFloat" .Values.tracing.sampleRatio }}
 scheme = {{ toJson $auth.scheme }}
 
 [gateway.auth.jwt]
+{{- if include "tidings.jwksFileEnabled" . }}
+# From gateway.auth.jwt.jwksFile, mounted into the gateway pods; read again
+# when it changes and when a token names an unknown key id.
+jwks_file = {{ printf "%s/jwks.json" (include "tidings.jwksDir" .) | toJson }}
+{{- else }}
 jwks_url = {{ toJson $auth.jwt.jwksUrl }}
+{{- end }}
 audience = {{ toJson $auth.jwt.audience }}
 issuer = {{ toJson $auth.jwt.issuer }}
 leeway_secs = {{ int64 $auth.jwt.leewaySecs }}
@@ -84,6 +93,7 @@ cert_file = {{ printf "%s/tls.crt" (include "tidings.gatewayTlsDir" .) | toJson 
 key_file = {{ printf "%s/tls.key" (include "tidings.gatewayTlsDir" .) | toJson }}
 reload_check_ms = {{ int64 .Values.gateway.tls.reloadCheckMs }}
 {{- end }}
+{{- include "tidings.gatewayLimitsToml" . }}
 
 [server_api]
 {{- with include "tidings.serverApiKeysFile" . }}
@@ -95,6 +105,7 @@ keys_file = {{ toJson . }}
 {{- end }}
 token_ttl_secs = {{ int64 .Values.serverApi.tokenTtlSecs }}
 max_token_ttl_secs = {{ int64 .Values.serverApi.maxTokenTtlSecs }}
+{{- include "tidings.serverApiTlsToml" . }}
 {{- range $section := list "log" "grpc" "sequence" "sync" "logic" "gateway" }}
 {{- $settings := get $.Values.config $section }}
 {{- if $settings }}

@@ -118,6 +118,7 @@ Checks across values that the JSON schema cannot express. Rendered from the
 ConfigMap so that lint and template fail with a readable message.
 */}}
 {{- define "tidings.validate" -}}
+{{- include "tidings.securityValidate" . }}
 {{- $v := .Values }}
 {{- $auth := $v.gateway.auth }}
 {{- if and (eq $auth.scheme "dev") (not $auth.allowDevelopmentTokens) }}

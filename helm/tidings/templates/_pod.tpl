@@ -12,6 +12,11 @@ Pod template of a Tidings service. Arguments (dict):
 {{- $serverApi := and (eq $component "logic") $root.Values.serverApi.enabled }}
 {{- $serverApiKeys := and $serverApi (include "tidings.serverApiKeysFile" $root) -}}
 {{- $gatewayTls := and (eq $component "gateway") $root.Values.gateway.tls.secretName -}}
+{{- $grpcTls := $root.Values.grpc.tls.enabled -}}
+{{- $jwksFile := and (eq $component "gateway") (include "tidings.jwksFileEnabled" $root) -}}
+{{- $jwks := $root.Values.gateway.auth.jwt.jwksFile -}}
+{{- $serverApiTls := and $serverApi $root.Values.serverApi.tls.secretName -}}
+{{- $serverApiClientCa := and $serverApiTls $root.Values.serverApi.tls.clientCaSecretName -}}
 metadata:
   labels:
     {{- include "tidings.selectorLabels" . | nindent 4 }}
@@ -176,19 +181,15 @@ spec:
           {{- end }}
         {{- include "tidings.probeTimings" $c.probes.readiness | nindent 8 }}
       {{- else }}
+      # gRPC health of the service's port (with grpc.tls: `tidings health`
+      # over TLS, as Kubernetes' gRPC probes speak plain text only).
       startupProbe:
-        grpc:
-          port: {{ $grpcPort }}
-        {{- include "tidings.probeTimings" $c.probes.startup | nindent 8 }}
+        {{- include "tidings.grpcProbe" (dict "root" $root "port" $grpcPort "timings" $c.probes.startup) | trim | nindent 8 }}
       readinessProbe:
-        grpc:
-          port: {{ $grpcPort }}
-        {{- include "tidings.probeTimings" $c.probes.readiness | nindent 8 }}
+        {{- include "tidings.grpcProbe" (dict "root" $root "port" $grpcPort "timings" $c.probes.readiness) | trim | nindent 8 }}
       {{- end }}
       livenessProbe:
-        grpc:
-          port: {{ $grpcPort }}
-        {{- include "tidings.probeTimings" $c.probes.liveness | nindent 8 }}
+        {{- include "tidings.grpcProbe" (dict "root" $root "port" $grpcPort "timings" $c.probes.liveness) | trim | nindent 8 }}
       lifecycle:
         preStop:
           # Keep serving while endpoints and load balancers drop this pod;
@@ -217,6 +218,26 @@ spec:
           mountPath: {{ include "tidings.gatewayTlsDir" $root }}
           readOnly: true
         {{- end }}
+        {{- if $grpcTls }}
+        - name: grpc-tls
+          mountPath: {{ include "tidings.grpcTlsDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- if $jwksFile }}
+        - name: jwks
+          mountPath: {{ include "tidings.jwksDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- if $serverApiTls }}
+        - name: server-api-tls
+          mountPath: {{ include "tidings.serverApiTlsDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- if $serverApiClientCa }}
+        - name: server-api-client-ca
+          mountPath: {{ include "tidings.serverApiClientCaDir" $root }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: config
       configMap:
@@ -243,6 +264,55 @@ spec:
             path: tls.crt
           - key: tls.key
             path: tls.key
+    {{- end }}
+    {{- if $grpcTls }}
+    # This service's certificate, key and the CA of every service's
+    # (grpc.tls.secretName), for TLS between services both ways.
+    - name: grpc-tls
+      secret:
+        secretName: {{ $root.Values.grpc.tls.secretName }}
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+          - key: ca.crt
+            path: ca.crt
+    {{- end }}
+    {{- if $jwksFile }}
+    # The public keys client JWTs are checked with (gateway.auth.jwt.jwksFile).
+    - name: jwks
+      {{- if $jwks.secretName }}
+      secret:
+        secretName: {{ $jwks.secretName }}
+      {{- else }}
+      configMap:
+        name: {{ $jwks.configMapName }}
+      {{- end }}
+        items:
+          - key: {{ $jwks.key }}
+            path: jwks.json
+    {{- end }}
+    {{- if $serverApiTls }}
+    # The server API's certificate and key (serverApi.tls.secretName).
+    - name: server-api-tls
+      secret:
+        secretName: {{ $root.Values.serverApi.tls.secretName }}
+        items:
+          - key: tls.crt
+            path: tls.crt
+          - key: tls.key
+            path: tls.key
+    {{- end }}
+    {{- if $serverApiClientCa }}
+    # The CA(s) callers' client certificates must be signed by
+    # (serverApi.tls.clientCaSecretName), read when logic starts.
+    - name: server-api-client-ca
+      secret:
+        secretName: {{ $root.Values.serverApi.tls.clientCaSecretName }}
+        items:
+          - key: {{ $root.Values.serverApi.tls.clientCaKey }}
+            path: ca.crt
     {{- end }}
 {{- end }}
 

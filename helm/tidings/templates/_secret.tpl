@@ -19,12 +19,14 @@ password, and the ScyllaDB credentials when password authentication is on.
 
 {{/*
 "true" when the gateway reads its JWT HS secret from the Secret: the chart's
-(gateway.auth.jwt.hsSecret set) or yours (credentials.existingSecret, where
-the key is optional); empty otherwise.
+(gateway.auth.jwt.hsSecret set, or generated when no JWKS is configured) or
+yours (credentials.existingSecret, where the key is optional); empty
+otherwise.
 */}}
 {{- define "tidings.jwtHsSecretInSecret" -}}
 {{- $jwt := .Values.gateway.auth.jwt }}
-{{- if and (eq .Values.gateway.auth.scheme "jwt") (or $jwt.hsSecret (not $jwt.jwksUrl) .Values.credentials.existingSecret) }}true{{ end }}
+{{- $jwks := or $jwt.jwksUrl (include "tidings.jwksFileEnabled" .) }}
+{{- if and (eq .Values.gateway.auth.scheme "jwt") (or $jwt.hsSecret (not $jwks) .Values.credentials.existingSecret) }}true{{ end }}
 {{- end }}
 
 {{/*

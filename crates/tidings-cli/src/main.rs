@@ -1,13 +1,19 @@
-//! `tidings-cli`: parse arguments, set up logging and a runtime, run one command.
+//! `tidings-cli`: parse arguments, set up logging and a runtime, run one
+//! command, exit with its code.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tidings_cli::Cli;
+use tidings_cli::{Cli, CliError};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(tidings_cli::report_parse_error(e, &args)),
+    };
+    let json = cli.json;
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
@@ -20,15 +26,16 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
+            let error = CliError::Connection(format!("cannot start the runtime: {e}"));
+            return ExitCode::from(tidings_cli::report(&error, json));
         }
     };
-    match runtime.block_on(tidings_cli::run(cli)) {
+    let result = runtime.block_on(tidings_cli::run(cli));
+    // A read of standard input (`room chat`) may still wait for a line on a
+    // blocking thread: do not wait for it.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", tidings_cli::describe(&e));
-            ExitCode::FAILURE
-        }
+        Err(e) => ExitCode::from(tidings_cli::report(&e, json)),
     }
 }

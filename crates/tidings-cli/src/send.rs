@@ -1,44 +1,52 @@
-//! `send`: one message to another user's 1:1 conversation.
+//! `send`: one message to a 1:1 or group conversation.
 
-use tidings_client::Connection;
-use tidings_core::ConversationId;
-
-use crate::{Identity, output, parse_user};
+use crate::error::CliError;
+use crate::output::{Printer, json, text};
+use crate::session::Identity;
+use crate::target::ConversationArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
-    /// Recipient user id.
-    #[arg(long)]
-    pub to: String,
+    #[command(flatten)]
+    pub conversation: ConversationArgs,
 
-    /// Idempotency key; reuse it to retry safely. Default: a fresh UUID.
+    /// Idempotency key; reuse it to retry safely (1 to 64 characters).
+    /// Default: a fresh UUID.
     #[arg(long)]
     pub client_msg_id: Option<String>,
+
+    /// Message kind, for the application; Tidings does not interpret it.
+    #[arg(long, default_value = "text")]
+    pub kind: String,
 
     /// Message text (several words are joined with spaces).
     #[arg(required = true, num_args = 1..)]
     pub text: Vec<String>,
 }
 
-pub async fn run(identity: &Identity, args: SendArgs) -> anyhow::Result<()> {
-    let to = parse_user("--to", &args.to)?;
-    let conversation = ConversationId::direct(&identity.user, &to).to_string();
-    let client_msg_id = args
-        .client_msg_id
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    let connection = Connection::connect(&identity.url).await?;
-    connection
-        .hello(&identity.token(), &identity.device, 0)
-        .await?;
-    let ack = connection
+pub async fn run(identity: &Identity, printer: Printer, args: SendArgs) -> Result<(), CliError> {
+    let target = args.conversation.parse()?;
+    let client_msg_id = match args.client_msg_id {
+        Some(id) if id.is_empty() || id.len() > 64 => {
+            return Err(CliError::bad_value(
+                "--client-msg-id",
+                format!("must be 1 to 64 characters, got {}", id.len()),
+            ));
+        }
+        Some(id) => id,
+        None => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let session = identity.session().await?;
+    let conversation = target.conversation_id(&session.user);
+    let ack = session
+        .connection
         .send_message(
             &conversation,
             &client_msg_id,
-            "text",
+            &args.kind,
             args.text.join(" ").into_bytes(),
         )
         .await?;
-    println!("{}", output::ack_line(&ack));
-    connection.close().await?;
-    Ok(())
+    session.close().await;
+    printer.document(json::ack(&ack), [text::ack_line(&ack)])
 }

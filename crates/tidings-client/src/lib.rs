@@ -22,12 +22,16 @@
 //!   - a pull page with `truncated` means entries expired from the inbox: the
 //!     caller recovers them through history.
 //!
+//! [`Content`] reads a message by its kind: Tidings' own kinds (membership
+//! changes, read positions) decoded, the application's left as bytes.
+//!
 //! Push is a hint and pull is the truth: nothing here ever moves the checkpoint
 //! past a seq the server did not report as settled. The SDK must never decide
 //! a user id (the server derives it from the token) and holds no durable
 //! storage: persisting the checkpoint is the application's job.
 
 pub mod connection;
+pub mod content;
 pub mod conversation_sync;
 pub mod device;
 pub mod device_state;
@@ -37,6 +41,7 @@ mod requests;
 mod room_requests;
 
 pub use connection::{CertificateDer, Connection, DEFAULT_REQUEST_TIMEOUT, Disconnect, trusting};
+pub use content::{Content, MEMBERS_KIND};
 pub use conversation_sync::{ConversationSync, READ_KIND};
 pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
 pub use device_state::{DeviceState, PushOutcome};

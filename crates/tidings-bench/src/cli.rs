@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::e2e::{DeploymentShape, E2eOptions};
-use crate::params::{ClosedScenario, Params};
+use crate::params::{ClosedScenario, OpenScenario, Params};
 
 /// Benchmarks of Tidings: end-to-end 1:1 messaging against a bare relay,
 /// seq allocation, the storage backends, telemetry cost and group fan-out,
@@ -54,6 +54,16 @@ pub struct Cli {
     /// and per user (the burst is twice it); default 2000.
     #[arg(long, global = true, value_name = "SENDS_PER_SECOND")]
     pub flood_limit: Option<u32>,
+    /// The send-flood comparison's scenarios, closed loops as PAIRSxWINDOW
+    /// (default 1x1,64x1).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub flood_closed: Option<Vec<ClosedScenario>>,
+    /// Open-loop scenarios of the send-flood comparison as PAIRSxRATE (msg/s
+    /// in total); e.g. 1x20,64x640 for senders at 20 and 10 msg/s, with a
+    /// `--flood-limit` far below the flood. They replace its closed loops
+    /// unless `--flood-closed` is given too.
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub flood_open: Option<Vec<OpenScenario>>,
     /// Where the Tidings side of the end-to-end comparison runs.
     #[arg(long, global = true, value_enum, default_value_t = DeploymentShape::AllInOne)]
     pub shape: DeploymentShape,
@@ -137,6 +147,13 @@ impl Cli {
         if let Some(flood) = self.flood {
             params.e2e.flood_rate = flood;
         }
+        if let Some(open) = &self.flood_open {
+            params.e2e.flood_open = open.clone();
+            params.e2e.flood_closed.clear();
+        }
+        if let Some(closed) = &self.flood_closed {
+            params.e2e.flood_closed = closed.clone();
+        }
         if let Some(limit) = self.flood_limit {
             params.e2e.flood_sends_per_sec = limit;
             params.e2e.flood_send_burst = limit.saturating_mul(2);
@@ -217,6 +234,46 @@ mod tests {
             (limit.flood_sends_per_sec, limit.flood_send_burst),
             (500, 1_000)
         );
+        let open = Cli::parse_from([
+            "tidings-bench",
+            "e2e",
+            "--flood",
+            "9",
+            "--flood-closed",
+            "2x1",
+            "--flood-open",
+            "1x20,64x640",
+        ]);
+        let open = open.params().unwrap().e2e;
+        assert_eq!(
+            open.flood_closed,
+            [ClosedScenario {
+                pairs: 2,
+                window: 1
+            }]
+        );
+        assert_eq!(
+            open.flood_open,
+            [
+                OpenScenario { pairs: 1, rate: 20 },
+                OpenScenario {
+                    pairs: 64,
+                    rate: 640
+                }
+            ]
+        );
+        assert!("64-640".parse::<OpenScenario>().is_err());
+        let only_open = Cli::parse_from([
+            "tidings-bench",
+            "e2e",
+            "--flood",
+            "9",
+            "--flood-open",
+            "1x20",
+        ]);
+        let only_open = only_open.params().unwrap().e2e;
+        assert!(only_open.flood_closed.is_empty());
+        assert_eq!(only_open.flood_open, [OpenScenario { pairs: 1, rate: 20 }]);
         assert_eq!(cli.e2e_options().shape, DeploymentShape::AllInOne);
         let relay = Cli::parse_from(["tidings-bench", "relay", "--listen", "127.0.0.1:9"]);
         assert_eq!(

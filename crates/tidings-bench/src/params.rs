@@ -54,6 +54,28 @@ impl std::str::FromStr for ClosedScenario {
     }
 }
 
+/// An open-loop scenario of the send-flood comparison: `pairs`
+/// sender/receiver pairs offering `rate` messages per second in total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct OpenScenario {
+    pub pairs: usize,
+    pub rate: u64,
+}
+
+impl std::str::FromStr for OpenScenario {
+    type Err = String;
+
+    /// `PAIRSxRATE`, e.g. `64x640`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not PAIRSxRATE (e.g. 64x640)");
+        let (pairs, rate) = s.split_once('x').ok_or_else(bad)?;
+        Ok(OpenScenario {
+            pairs: pairs.trim().parse().map_err(|_| bad())?,
+            rate: rate.trim().parse().map_err(|_| bad())?,
+        })
+    }
+}
+
 /// Parameters of the end-to-end benchmark (relay against Tidings).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct E2eParams {
@@ -106,6 +128,10 @@ pub struct E2eParams {
     /// and then with the flood, on a Tidings started with the send limits
     /// below.
     pub flood_closed: Vec<ClosedScenario>,
+    /// Open-loop scenarios the send-flood comparison runs after the closed
+    /// ones: senders at a chat user's pace, so that a limit far below the
+    /// flood still lets every measured sender through.
+    pub flood_open: Vec<OpenScenario>,
     /// `gateway.limits.{connection,user}_sends_per_sec` of that Tidings:
     /// above what one measured sender sends, far below the flood.
     pub flood_sends_per_sec: u32,
@@ -218,6 +244,7 @@ impl Params {
                         window: 1,
                     },
                 ],
+                flood_open: Vec::new(),
                 flood_sends_per_sec: 2_000,
                 flood_send_burst: 4_000,
                 flood_settle: Duration::from_secs(1),
@@ -328,6 +355,7 @@ impl Params {
                     pairs: 1,
                     window: 1,
                 }],
+                flood_open: Vec::new(),
                 flood_sends_per_sec: 200,
                 flood_send_burst: 400,
                 flood_settle: Duration::from_millis(100),
@@ -389,12 +417,13 @@ impl Params {
             );
         }
         if e.flood_rate > 0
-            && (e.flood_closed.is_empty()
-                || e.flood_closed.iter().any(|c| c.pairs == 0 || c.window == 0))
+            && ((e.flood_closed.is_empty() && e.flood_open.is_empty())
+                || e.flood_closed.iter().any(|c| c.pairs == 0 || c.window == 0)
+                || e.flood_open.iter().any(|o| o.pairs == 0 || o.rate == 0))
         {
             return Err(
-                "the send-flood comparison needs closed-loop scenarios of at least 1 pair and \
-                 a window of at least 1"
+                "the send-flood comparison needs scenarios of at least 1 pair, with a window \
+                 or a rate of at least 1"
                     .into(),
             );
         }

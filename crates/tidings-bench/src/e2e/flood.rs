@@ -26,7 +26,7 @@ use super::servers::Target;
 use crate::latency::{LatencySummary, per_second};
 use crate::load::Live;
 use crate::load::flood::{FloodOutcome, Flooder, Frames};
-use crate::params::{ClosedScenario, E2eParams};
+use crate::params::{ClosedScenario, E2eParams, OpenScenario};
 use crate::table::{latency, rate, ratio, span};
 use crate::wire;
 
@@ -107,11 +107,15 @@ pub fn scenarios(params: &E2eParams) -> Vec<Scenario> {
     if params.flood_rate == 0 {
         return Vec::new();
     }
-    params
+    let closed = params
         .flood_closed
         .iter()
-        .map(|&ClosedScenario { pairs, window }| Scenario::Closed { pairs, window })
-        .collect()
+        .map(|&ClosedScenario { pairs, window }| Scenario::Closed { pairs, window });
+    let open = params
+        .flood_open
+        .iter()
+        .map(|&OpenScenario { pairs, rate }| Scenario::Open { pairs, rate });
+    closed.chain(open).collect()
 }
 
 /// The environment that turns the send limits of the comparison on (the

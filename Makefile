@@ -22,8 +22,16 @@ build: ## Build every binary (PROFILE=release for an optimised build).
 	$(CARGO) build --workspace --bins --profile $(PROFILE)
 
 .PHONY: run
-run: build ## Start the all-in-one server on loopback with its data under ./data and development tokens (dev:<user>) enabled (Ctrl-C stops it).
-	TIDINGS__DATA_DIR=$(DATA) TIDINGS__GATEWAY__AUTH__SCHEME=dev $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
+run: build web ## Start the all-in-one server on loopback with its data under ./data, development tokens (dev:<user>) enabled and the web chat page at the URL it prints (Ctrl-C stops it).
+	TIDINGS__DATA_DIR=$(DATA) TIDINGS__GATEWAY__AUTH__SCHEME=dev TIDINGS__GATEWAY__WEB_DIR=$(CURDIR)/web/dist $(TARGET_DIR)/tidings $(if $(CONFIG),--config $(CONFIG),)
+
+.PHONY: web
+web: ## Build the web chat page into web/dist (installs its npm packages on first use; docs/web-client.md).
+	scripts/web-build.sh
+
+.PHONY: browser-test
+browser-test: ## Run the web page's tests in Chromium against the all-in-one binary (installs Chromium if needed); screenshots in target/browser-test/screenshots/.
+	scripts/browser-test.sh
 
 .PHONY: test
 test: lint ## Check formatting and lints, run every test (starts and stops Redis and a CQL node), validate the chart and deploy files.
@@ -80,4 +88,4 @@ bench: ## Tidings against a bare relay, end to end, in release mode; files in ta
 .PHONY: clean
 clean: ## Remove build output and the local data directory.
 	$(CARGO) clean
-	rm -rf $(DATA)
+	rm -rf $(DATA) web/dist

@@ -34,3 +34,4 @@ cargo test --workspace --no-fail-fast
 
 # The TypeScript SDK (sdk/typescript), against the tidings binary built above.
 scripts/sdk-test.sh
+scripts/browser-test.sh

@@ -62,6 +62,9 @@ pub struct GatewayConfig {
     pub limits: LimitsConfig,
     /// `wss://` on the WebSocket port (`[gateway.tls]`); off by default.
     pub tls: TlsConfig,
+    /// A directory of static files (the built web chat page, `web/dist`)
+    /// served at `/` on the WebSocket port; empty (the default) serves none.
+    pub web_dir: String,
 }
 
 impl Default for GatewayConfig {
@@ -87,6 +90,7 @@ impl Default for GatewayConfig {
             ws_write_buffer_bytes: 4096,
             limits: LimitsConfig::default(),
             tls: TlsConfig::default(),
+            web_dir: String::new(),
         }
     }
 }
@@ -109,6 +113,13 @@ impl GatewayConfig {
 
     pub fn registry_check(&self) -> Duration {
         Duration::from_millis(self.registry_check_ms)
+    }
+
+    /// Checks that `web_dir`, when set, is a directory. Checked where a
+    /// gateway is built, like [`AuthConfig::check_keys`], so that the other
+    /// services of a shared config file need not have the page.
+    pub fn check_web_dir(&self) -> Result<(), String> {
+        crate::web::check_dir(&self.web_dir)
     }
 
     /// Checks the values, naming the offending key.

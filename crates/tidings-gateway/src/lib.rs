@@ -30,6 +30,7 @@ mod session;
 mod state;
 mod tls;
 mod token_expiry;
+mod web;
 mod writer;
 
 pub use auth::{Authenticated, Authenticator, DevAuthenticator, build_authenticator};

@@ -28,12 +28,14 @@ const RETRY_AFTER_FAILED_MARK: std::time::Duration = std::time::Duration::from_m
 const REGISTRATIONS_AT_ONCE: usize = 64;
 
 impl Gateway {
-    /// The HTTP router serving the client protocol at `/ws`.
+    /// The HTTP router serving the client protocol at `/ws`, and the web
+    /// page's files at `/` when `gateway.web_dir` is set.
     pub fn router(self: &Arc<Self>) -> Router {
-        Router::new()
+        let routes = Router::new()
             .route("/ws", get(upgrade))
             .route("/healthz", get(|| async { "ok" }))
-            .with_state(Arc::clone(self))
+            .with_state(Arc::clone(self));
+        crate::web::mount(routes, &self.config.web_dir)
     }
 
     /// The gRPC service logic pushes to.

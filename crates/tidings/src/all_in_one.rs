@@ -37,6 +37,8 @@ pub struct Addresses {
     pub server_api: SocketAddr,
     /// Whether the WebSocket port speaks TLS (`gateway.tls`).
     pub gateway_tls: bool,
+    /// Whether the WebSocket port also serves the web page (`gateway.web_dir`).
+    pub gateway_web: bool,
 }
 
 impl Addresses {
@@ -44,6 +46,13 @@ impl Addresses {
     pub fn ws_url(&self) -> String {
         let scheme = if self.gateway_tls { "wss" } else { "ws" };
         format!("{scheme}://{}/ws", self.gateway_ws)
+    }
+
+    /// The web chat page's URL, when the gateway serves it.
+    pub fn web_url(&self) -> Option<String> {
+        let scheme = if self.gateway_tls { "https" } else { "http" };
+        self.gateway_web
+            .then(|| format!("{scheme}://{}/", self.gateway_ws))
     }
 }
 
@@ -122,6 +131,7 @@ impl AllInOne {
             gateway_grpc: gateway_grpc_listener.local_addr()?,
             gateway_ws: gateway_ws_listener.local_addr()?,
             gateway_tls: config.gateway.tls.enabled(),
+            gateway_web: !config.gateway.web_dir.is_empty(),
             server_api: server_api_listener.local_addr()?,
         };
         let (sequence_addr, store_addr, sync_addr, logic_addr) = (

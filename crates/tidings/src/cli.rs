@@ -188,6 +188,9 @@ async fn run_all_in_one(config: TidingsConfig) -> anyhow::Result<()> {
         a.gateway_ws, a.gateway_grpc, a.logic, a.sequence, a.store, a.sync, a.server_api
     );
     println!("  client WebSocket: {}", a.ws_url());
+    if let Some(web) = a.web_url() {
+        println!("  web chat:         {web}");
+    }
     println!("  data directory:   {}", data_dir.display());
     println!(
         "  try: tidings-cli --user bob listen   and   tidings-cli --user alice send --to bob hello"

@@ -132,6 +132,10 @@ pub async fn gateway(
     advertised: String,
 ) -> anyhow::Result<(Arc<Gateway>, Option<JoinHandle<()>>)> {
     let auth_config = &config.gateway.auth;
+    config
+        .gateway
+        .check_web_dir()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let (auth, key_refresh) = tidings_gateway::build_authenticator(auth_config)
         .await
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;

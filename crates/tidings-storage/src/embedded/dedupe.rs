@@ -62,8 +62,8 @@ impl DedupeStore for EmbeddedStore {
             .iter()
             .map(|key| named_key(&key.sender, &key.client_msg_id))
             .collect::<Result<Vec<_>, StorageError>>()?;
-        // Point reads of recent keys hit the memtables and the block cache:
-        // on the caller's thread, like the writes (see `EmbeddedStore::write`).
+        // Point reads of recent keys hit the memtables and the block cache,
+        // and take no journal lock: on the caller's thread, with no hand-off.
         let tables = &self.tables;
         // One `now` for the whole batch, as if all keys were read at once.
         let now = now_ms();
@@ -87,11 +87,12 @@ impl DedupeStore for EmbeddedStore {
             return Ok(());
         }
         let rows = rows_by_key(records)?;
-        self.write(|tables| insert_rows(tables, rows, ttl)).await
+        self.write(move |tables| insert_rows(tables, rows, ttl))
+            .await
     }
 
-    /// One fjall batch, not waited for: the journal orders it before every
-    /// later write, and the next one that is waited for syncs it too.
+    /// One fjall batch, not synced: the journal orders it before every later
+    /// write, and the next one that is waited for syncs it too.
     async fn put_dedupe_ordered(
         &self,
         records: &[(DedupeKey, DedupeRecord)],
@@ -101,7 +102,8 @@ impl DedupeStore for EmbeddedStore {
             return Ok(());
         }
         let rows = rows_by_key(records)?;
-        self.write_ordered(|tables| insert_rows(tables, rows, ttl))
+        self.write_ordered(move |tables| insert_rows(tables, rows, ttl))
+            .await
     }
 }
 

@@ -1,18 +1,19 @@
 //! The embedded backend: every table in one fjall database in a data
 //! directory, for the all-in-one shape (DESIGN §2).
 //!
-//! One process owns a data directory at a time (fjall locks it). Writes are
-//! committed to the journal without syncing and then wait for a shared group
-//! commit (`group_commit`), so a method returns only once its write is durable
-//! while concurrent writers share fsyncs. fjall calls block, so they run on
-//! tokio's blocking pool. The row layout is in `codec`, expiry in `ttl`, and
-//! one module per table implements its trait.
+//! One process owns a data directory at a time (fjall locks it). Writes run
+//! on one committer thread (`committer`) that commits each to the journal
+//! and syncs once per round, so a method returns only once its write is
+//! durable while concurrent writers share fsyncs, and no async thread waits
+//! for the disk. Reads block too, so they run on tokio's blocking pool. The
+//! row layout is in `codec`, expiry in `ttl`, and one module per table
+//! implements its trait.
 
 mod checkpoints;
 mod codec;
+mod committer;
 mod conversations;
 mod dedupe;
-mod group_commit;
 mod groups;
 mod inbox;
 mod messages;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
 use crate::{PageBuilder, PageItem, PageLimit, StorageError};
-use group_commit::GroupCommit;
+use committer::Committer;
 
 /// Keyspace names; they are part of the on-disk format.
 mod keyspace {
@@ -55,7 +56,7 @@ const USER_LOCK_STRIPES: usize = 64;
 /// wrap it with [`crate::Tables::from_backend`].
 pub struct EmbeddedStore {
     tables: Arc<FjallTables>,
-    commits: GroupCommit,
+    commits: Committer<FjallTables>,
 }
 
 /// What the blocking closures need: keyspaces and the locks that serialise
@@ -89,7 +90,7 @@ impl EmbeddedStore {
     /// serving. Fails if another process holds the directory.
     pub fn open(path: &Path) -> Result<Arc<Self>, StorageError> {
         let db = Database::builder(path)
-            // Durability comes from the group commit's explicit syncs.
+            // Durability comes from the committer's explicit syncs.
             .manual_journal_persist(true)
             .with_compaction_filter_factories(ttl::filter_assigner(keyspace::EXPIRING))
             .open()
@@ -115,17 +116,18 @@ impl EmbeddedStore {
             section_lock: Mutex::new(()),
             checkpoint_lock: Mutex::new(()),
             group_lock: Mutex::new(()),
-            db: db.clone(),
+            db,
         };
-        let commits = GroupCommit::new(Arc::new(move || {
-            db.persist(PersistMode::SyncData)
+        let tables = Arc::new(tables);
+        let commits = Committer::start(tables.clone(), |tables: &FjallTables| {
+            tables
+                .db
+                .persist(PersistMode::SyncData)
                 .map_err(|e| backend("sync", e))
-        }));
+        })
+        .map_err(|e| StorageError::Unavailable(format!("start the committer thread: {e}")))?;
         tracing::info!(path = %path.display(), "embedded store opened");
-        Ok(Arc::new(EmbeddedStore {
-            tables: Arc::new(tables),
-            commits,
-        }))
+        Ok(Arc::new(EmbeddedStore { tables, commits }))
     }
 
     /// Runs fjall calls on the blocking pool.
@@ -149,35 +151,28 @@ impl EmbeddedStore {
             })?
     }
 
-    /// Runs a write, then waits until it is durable.
-    ///
-    /// The write itself runs on the caller's thread: with the journal
-    /// persisted by hand, a fjall batch commit only appends to the journal's
-    /// buffer and the memtables, which takes microseconds; handing it to the
-    /// blocking pool would cost more in thread wake-ups than it saves. Only
-    /// the fsync runs off the async threads (see `group_commit`).
-    ///
-    /// Waits even when `work` wrote nothing or failed: its answer may rest on
-    /// another writer's batch that is committed but not yet synced (e.g. a
-    /// `max_seq` already higher), and it must not be reported before that is
-    /// on disk.
+    /// Runs a write on the committer thread and returns once it is durable
+    /// (see `committer`), even when `work` wrote nothing or failed: its
+    /// answer may rest on another writer's batch that is committed but not
+    /// yet synced (e.g. a `max_seq` already higher), and it must not be
+    /// reported before that is on disk.
     async fn write<T, F>(&self, work: F) -> Result<T, StorageError>
     where
-        F: FnOnce(&FjallTables) -> Result<T, StorageError>,
+        T: Send + 'static,
+        F: FnOnce(&FjallTables) -> Result<T, StorageError> + Send + 'static,
     {
-        let outcome = work(&self.tables);
-        self.commits.wait_durable().await?;
-        outcome
+        self.commits.write(work).await
     }
 
-    /// Runs a write without waiting for it to be durable. Every write of this
-    /// store goes through one journal, in order, so this one is durable no
-    /// later than any write made after it returns.
-    fn write_ordered<T, F>(&self, work: F) -> Result<T, StorageError>
+    /// Runs a write without waiting for it to be durable: it is in the
+    /// journal (and readable) on return, so it is durable no later than any
+    /// write made after that. It runs on the blocking pool, where waiting for
+    /// the journal lock during a sync holds no async thread.
+    async fn write_ordered<F>(&self, work: F) -> Result<(), StorageError>
     where
-        F: FnOnce(&FjallTables) -> Result<T, StorageError>,
+        F: FnOnce(&FjallTables) -> Result<(), StorageError> + Send + 'static,
     {
-        work(&self.tables)
+        self.blocking(work).await
     }
 }
 

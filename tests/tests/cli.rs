@@ -348,3 +348,37 @@ async fn bad_input_fails_with_a_stable_code_and_exit_code() {
     let why = unreachable.json_error(CONNECTION, "connection");
     assert!(why.contains("ws://127.0.0.1:1/ws"), "{why}");
 }
+
+#[tokio::test]
+async fn presence_watches_and_typing_signals() {
+    let server = TestServer::start().await;
+    let cli = Cli::new(server.url());
+
+    let mut watch = cli.spawn("--user walt presence bob --count 3");
+    assert_eq!(watch.line().await, "bob\toffline\t0");
+    // Each CLI run is one connection: bob comes online, then leaves.
+    let typed = cli.ok("bob", "typing --with walt").await;
+    assert_eq!(typed.stdout, format!("{}\tforwarded\n", dm("bob", "walt")));
+    assert_eq!(watch.line().await, "bob\tonline");
+    let offline = watch.line().await;
+    assert!(offline.starts_with("bob\toffline\t"), "{offline}");
+    assert_ne!(offline, "bob\toffline\t0", "offline carries last seen");
+    assert_eq!(watch.finish().await, (0, vec![]));
+
+    let refused = cli
+        .run(&[
+            "--json",
+            "--user",
+            "dave",
+            "typing",
+            "--group",
+            "nobody-here",
+        ])
+        .await;
+    refused.json_error(REFUSED, "unknown_group");
+    let bad = cli
+        .run(&["--json", "--user", "walt", "presence", "no spaces"])
+        .await;
+    assert!(bad.json_error(USAGE, "usage").starts_with("USER: "));
+    server.shutdown().await;
+}

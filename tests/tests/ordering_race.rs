@@ -32,6 +32,7 @@ fn entry(seq: u64, text: &str) -> UserEntry {
                 kind: "text".into(),
                 body: text.as_bytes().to_vec(),
                 created_at_ms: 0,
+                state: None,
             }),
         }),
     }

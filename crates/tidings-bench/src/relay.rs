@@ -267,6 +267,7 @@ impl Session {
                     kind: send.kind,
                     body: send.body,
                     created_at_ms: now_ms(),
+                    state: None,
                 };
                 let message = self.hub.deliver(&receiver, message);
                 Ok(Out::SendAck(SendAck {

@@ -1,7 +1,7 @@
 //! The `tidings-cli` commands: the client protocol from a shell. Send to and
 //! read 1:1 and group conversations, follow an inbox, manage groups, list
-//! conversations with unread counts, move read positions, and use live
-//! rooms. Each command is one module; `main.rs` only wires.
+//! conversations with unread counts, move read positions, use live rooms,
+//! signal typing and watch presence. Each command is one module; `main.rs` only wires.
 //!
 //! Every command opens one connection, says `Hello`, does its requests and
 //! closes. It authenticates with `--token` (e.g. a JWT; the server derives
@@ -20,7 +20,9 @@ pub mod error;
 pub mod group;
 pub mod history;
 pub mod listen;
+pub mod message_events;
 pub mod output;
+pub mod presence;
 pub mod read;
 pub mod room;
 pub mod send;
@@ -95,6 +97,15 @@ pub enum Command {
     /// Send a message to a 1:1 or group conversation; prints
     /// `conversation  conv_seq  message_id`.
     Send(send::SendArgs),
+    /// Replace the text of one of your messages (within the server's edit
+    /// window); prints the event's `conversation  conv_seq  message_id`.
+    Edit(message_events::EditArgs),
+    /// Recall one of your messages (within the edit window).
+    Recall(message_events::TargetArgs),
+    /// Delete a message for everyone (a group's owner; in a 1:1 your own).
+    Delete(message_events::TargetArgs),
+    /// Add an emoji reaction to a message, or take it back with --remove.
+    React(message_events::ReactArgs),
     /// Pull the inbox after a checkpoint, then print pushes until Ctrl-C or
     /// SIGTERM; prints `inbox_seq  conversation  conv_seq  sender  text` per
     /// entry and `checkpoint  <seq>` at the end, to resume from.
@@ -114,6 +125,12 @@ pub enum Command {
     /// Join live rooms, send to them and follow them.
     #[command(subcommand)]
     Room(room::RoomCommand),
+    /// Tell a conversation's other members' online devices that you are
+    /// typing; prints `conversation  forwarded|throttled`.
+    Typing(presence::TypingArgs),
+    /// Watch users' presence until Ctrl-C; prints `user  online` or
+    /// `user  offline  <last_seen_ms>` per event, the current state first.
+    Presence(presence::PresenceArgs),
 }
 
 /// Runs the parsed command.
@@ -123,12 +140,32 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
     let identity = Identity::new(cli.url, credentials, &cli.device)?;
     match cli.command {
         Command::Send(args) => send::run(&identity, printer, args).await,
+        Command::Edit(args) => {
+            let body = args.text.join(" ").into_bytes();
+            let event = message_events::Event::Edit(body);
+            message_events::run(&identity, printer, args.target, event).await
+        }
+        Command::Recall(args) => {
+            message_events::run(&identity, printer, args, message_events::Event::Recall).await
+        }
+        Command::Delete(args) => {
+            message_events::run(&identity, printer, args, message_events::Event::Delete).await
+        }
+        Command::React(args) => {
+            let event = message_events::Event::React {
+                emoji: args.emoji,
+                remove: args.remove,
+            };
+            message_events::run(&identity, printer, args.target, event).await
+        }
         Command::Listen(args) => listen::run(&identity, printer, args).await,
         Command::History(args) => history::run(&identity, printer, args).await,
         Command::Conversations(args) => conversations::run(&identity, printer, args).await,
         Command::Read(command) => read::run(&identity, printer, command).await,
         Command::Group(command) => group::run(&identity, printer, command).await,
         Command::Room(command) => room::run(&identity, printer, command).await,
+        Command::Typing(args) => presence::typing(&identity, printer, args).await,
+        Command::Presence(args) => presence::presence(&identity, printer, args).await,
     }
 }
 

@@ -7,6 +7,7 @@
 //! application and its body is opaque to Tidings.
 
 use prost::Message as _;
+use tidings_core::events::MessageEvent;
 use tidings_proto::common::v1::{MembershipEvent, Message, ReadPosition};
 
 use crate::conversation_sync::READ_KIND;
@@ -25,6 +26,9 @@ pub enum Content<'a> {
     /// The user's read position in a conversation moved (kind
     /// [`READ_KIND`]; inbox entries only, never in a store timeline).
     Read(ReadPosition),
+    /// An edit, recall, delete or reaction naming another message (kinds
+    /// in `tidings_core::events`).
+    Event(MessageEvent),
 }
 
 impl<'a> Content<'a> {
@@ -35,7 +39,10 @@ impl<'a> Content<'a> {
         let decoded = match message.kind.as_str() {
             MEMBERS_KIND => MembershipEvent::decode(body).ok().map(Content::Membership),
             READ_KIND => ReadPosition::decode(body).ok().map(Content::Read),
-            _ => None,
+            kind => MessageEvent::parse(kind, body)
+                .ok()
+                .flatten()
+                .map(Content::Event),
         };
         decoded.unwrap_or(Content::Application {
             kind: &message.kind,

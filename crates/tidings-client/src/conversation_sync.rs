@@ -10,10 +10,17 @@
 //!
 //! Entries of kind `tidings.read` are not timeline messages: they carry the
 //! user's read position in a conversation, kept here as the highest seen.
+//!
+//! Edits, recalls, deletes and reactions are timeline messages of their own
+//! (kinds in `tidings_core::events`): they are applied like any message and
+//! also kept by the message they name, so [`ConversationSync::current_of`]
+//! shows each message folded with its events in conv seq order, whichever
+//! order they arrived in: the same state History shows.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message as _;
+use tidings_core::events::{MessageEvent, MessageFold, is_event_kind};
 use tidings_proto::common::v1::{Message, ReadPosition};
 
 /// Kind of inbox entries that carry read positions; not timeline messages.
@@ -26,6 +33,8 @@ pub struct ConversationSync {
     seen: HashSet<String>,
     messages: Vec<Message>,
     read_positions: HashMap<String, u64>,
+    /// Events by the id of the message they name, by their own conv seq.
+    events: HashMap<String, BTreeMap<u64, (Message, MessageEvent)>>,
 }
 
 impl ConversationSync {
@@ -58,8 +67,43 @@ impl ConversationSync {
         if !message.message_id.is_empty() && !self.seen.insert(message.message_id.clone()) {
             return false;
         }
+        if let Ok(Some(event)) = MessageEvent::parse(&message.kind, &message.body) {
+            self.events
+                .entry(event.target().message_id.to_string())
+                .or_default()
+                .insert(message.conv_seq, (message.clone(), event));
+        }
         self.messages.push(message.clone());
         true
+    }
+
+    /// The messages of one conversation as `reader` sees them now, in the
+    /// order applied: events left out, each message folded with the events
+    /// naming it (`state` set, `body` the latest edit's, or empty once
+    /// recalled or deleted).
+    pub fn current_of(&self, conversation: &str, reader: &str) -> Vec<Message> {
+        self.messages
+            .iter()
+            .filter(|m| m.conversation_id == conversation && !is_event_kind(&m.kind))
+            .map(|m| {
+                let mut current = m.clone();
+                if let Some(events) = self.events.get(&m.message_id) {
+                    let mut fold = MessageFold::default();
+                    for (event_message, event) in events.values() {
+                        // An event names a message by id and conv seq both.
+                        if event.target().conv_seq == m.conv_seq {
+                            fold.apply(
+                                &event_message.sender_id,
+                                event_message.created_at_ms,
+                                event,
+                            );
+                        }
+                    }
+                    fold.apply_to(&mut current, reader);
+                }
+                current
+            })
+            .collect()
     }
 
     /// Keeps the highest read position: the entries of two devices reading

@@ -212,6 +212,14 @@ impl Device {
         self.conversations.messages_of(conversation_id)
     }
 
+    /// The messages of one conversation as this device's user sees them now:
+    /// edits, recalls, deletes and reactions applied (see
+    /// [`ConversationSync::current_of`]).
+    pub fn current_messages_of(&self, conversation_id: &str) -> Vec<Message> {
+        self.conversations
+            .current_of(conversation_id, &self.user_id)
+    }
+
     /// This device's cursor in a conversation (highest conv seq applied).
     pub fn conversation_cursor(&self, conversation_id: &str) -> u64 {
         self.conversations.cursor(conversation_id)

@@ -22,6 +22,11 @@
 //!   - a pull page with `truncated` means entries expired from the inbox: the
 //!     caller recovers them through history.
 //!
+//! Typing and presence (ephemeral, per connection) are in the
+//! `presence_requests` module: [`Connection::typing`],
+//! [`Connection::presence_subscribe`], [`Connection::next_typing`],
+//! [`Connection::next_presence`].
+//!
 //! [`Content`] reads a message by its kind: Tidings' own kinds (membership
 //! changes, read positions) decoded, the application's left as bytes.
 //!
@@ -37,6 +42,8 @@ pub mod device;
 pub mod device_state;
 pub mod error;
 mod group_requests;
+mod message_event_requests;
+mod presence_requests;
 mod requests;
 mod room_requests;
 
@@ -46,9 +53,11 @@ pub use conversation_sync::{ConversationSync, READ_KIND};
 pub use device::{DEFAULT_GAP_RETRY, Device, PullOutcome};
 pub use device_state::{DeviceState, PushOutcome};
 pub use error::{ClientError, Result};
+pub use message_event_requests::target_of;
 pub use requests::DEFAULT_COMPRESS_ABOVE;
 /// The TLS library of [`Connection::connect_with_tls`], for building its config.
 pub use rustls;
+pub use tidings_core::events::{DELETE_KIND, EDIT_KIND, REACTION_KIND, RECALL_KIND};
 pub use tidings_proto::client::v1 as proto;
 pub use tidings_proto::common::v1::{InboxEntry, Message};
 

@@ -18,6 +18,8 @@ impl From<Message> for pb::Message {
             kind: m.kind,
             body: m.body,
             created_at_ms: m.created_at_ms,
+            // The store's fold adds it to the answers that carry it.
+            state: None,
         }
     }
 }

@@ -38,11 +38,20 @@ pub enum ErrorCode {
     /// A limit was reached (a rate, or a cap on connections or groups); the
     /// error's [`ErrorInfo`] may say when to retry ([`Error::retry_after`]).
     RateLimited,
+    /// An event (edit, recall, delete, reaction) names no message of its
+    /// conversation, or names another event.
+    UnknownMessage,
+    /// An edit or recall came after `logic.edit_window_secs`.
+    EditWindowPassed,
+    /// The target has `logic.max_distinct_reactions` distinct emoji already.
+    TooManyReactions,
+    /// The target was recalled or deleted.
+    MessageRemoved,
 }
 
 impl ErrorCode {
     /// Every code, for tests and docs.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownFrame,
         ErrorCode::FrameTooLarge,
@@ -60,6 +69,10 @@ impl ErrorCode {
         ErrorCode::AlreadyExists,
         ErrorCode::WrongOwner,
         ErrorCode::RateLimited,
+        ErrorCode::UnknownMessage,
+        ErrorCode::EditWindowPassed,
+        ErrorCode::TooManyReactions,
+        ErrorCode::MessageRemoved,
     ];
 
     /// The stable string form, e.g. `not_member`.
@@ -82,6 +95,10 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::WrongOwner => "wrong_owner",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::UnknownMessage => "unknown_message",
+            ErrorCode::EditWindowPassed => "edit_window_passed",
+            ErrorCode::TooManyReactions => "too_many_reactions",
+            ErrorCode::MessageRemoved => "message_removed",
         }
     }
 
@@ -109,6 +126,9 @@ impl ErrorCode {
             ErrorCode::AlreadyExists => Code::AlreadyExists,
             ErrorCode::WrongOwner => Code::FailedPrecondition,
             ErrorCode::RateLimited => Code::ResourceExhausted,
+            ErrorCode::UnknownMessage => Code::NotFound,
+            ErrorCode::EditWindowPassed | ErrorCode::MessageRemoved => Code::FailedPrecondition,
+            ErrorCode::TooManyReactions => Code::ResourceExhausted,
         }
     }
 
@@ -132,6 +152,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => C::Forbidden,
             ErrorCode::AlreadyExists => C::AlreadyExists,
             ErrorCode::RateLimited => C::RateLimited,
+            ErrorCode::UnknownMessage => C::UnknownMessage,
+            ErrorCode::EditWindowPassed => C::EditWindowPassed,
+            ErrorCode::TooManyReactions => C::TooManyReactions,
+            ErrorCode::MessageRemoved => C::MessageRemoved,
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod convert;
 pub mod error;
+pub mod events;
 pub mod ids;
 pub mod message;
 pub mod wire;

@@ -192,6 +192,7 @@ mod tests {
             kind: id.clone(),
             body: vec![0; body],
             created_at_ms: -1,
+            state: None,
         };
         let frame = ServerFrame {
             request_id: u64::MAX,

@@ -120,7 +120,20 @@ fn check_fields(frame: &In) {
         })
         | In::ReadAck(client::ReadAck {
             conversation_id, ..
-        }) => conversation(conversation_id),
+        })
+        | In::EditMessage(client::EditMessage {
+            conversation_id, ..
+        })
+        | In::RecallMessage(client::RecallMessage {
+            conversation_id, ..
+        })
+        | In::DeleteMessage(client::DeleteMessage {
+            conversation_id, ..
+        })
+        | In::React(client::React {
+            conversation_id, ..
+        })
+        | In::Typing(client::Typing { conversation_id }) => conversation(conversation_id),
         In::CreateGroup(create) => {
             // Empty lets the server choose the id.
             if !create.group_id.is_empty() {
@@ -134,6 +147,8 @@ fn check_fields(frame: &In) {
             users(user_ids);
         }
         In::ListMembers(list) => group(&list.group_id),
+        In::PresenceSubscribe(client::PresenceSubscribe { user_ids })
+        | In::PresenceUnsubscribe(client::PresenceUnsubscribe { user_ids }) => users(user_ids),
         In::Pull(_)
         | In::Ack(_)
         | In::Ping(_)

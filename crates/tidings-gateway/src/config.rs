@@ -65,6 +65,18 @@ pub struct GatewayConfig {
     /// A directory of static files (the built web chat page, `web/dist`)
     /// served at `/` on the WebSocket port; empty (the default) serves none.
     pub web_dir: String,
+    /// At most one typing signal per connection and conversation is
+    /// forwarded in this many milliseconds; the ones in between are answered
+    /// `forwarded: false`. Receivers show the indicator for twice this long.
+    pub typing_interval_ms: u64,
+    /// Most users one connection may watch the presence of; a subscribe
+    /// past it is refused `rate_limited`.
+    pub presence_max_subscriptions: usize,
+    /// Most user ids in one presence subscribe or unsubscribe frame.
+    pub presence_max_ids_per_frame: usize,
+    /// How long a user's last-seen moment is remembered in the registry
+    /// after its last device disconnected (seconds).
+    pub presence_last_seen_ttl_secs: u64,
 }
 
 impl Default for GatewayConfig {
@@ -91,6 +103,10 @@ impl Default for GatewayConfig {
             limits: LimitsConfig::default(),
             tls: TlsConfig::default(),
             web_dir: String::new(),
+            typing_interval_ms: 2_500,
+            presence_max_subscriptions: 200,
+            presence_max_ids_per_frame: 100,
+            presence_last_seen_ttl_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -113,6 +129,14 @@ impl GatewayConfig {
 
     pub fn registry_check(&self) -> Duration {
         Duration::from_millis(self.registry_check_ms)
+    }
+
+    pub fn typing_interval(&self) -> Duration {
+        Duration::from_millis(self.typing_interval_ms)
+    }
+
+    pub fn presence_last_seen_ttl(&self) -> Duration {
+        Duration::from_secs(self.presence_last_seen_ttl_secs)
     }
 
     /// Checks that `web_dir`, when set, is a directory. Checked where a
@@ -167,6 +191,18 @@ impl GatewayConfig {
         }
         if !(1..=65_535).contains(&self.listen_backlog) {
             return Err("gateway.listen_backlog must be between 1 and 65535".into());
+        }
+        if !(100..=30_000).contains(&self.typing_interval_ms) {
+            return Err("gateway.typing_interval_ms must be between 100 and 30000".into());
+        }
+        if !(1..=10_000).contains(&self.presence_max_subscriptions) {
+            return Err("gateway.presence_max_subscriptions must be between 1 and 10000".into());
+        }
+        if !(1..=1_000).contains(&self.presence_max_ids_per_frame) {
+            return Err("gateway.presence_max_ids_per_frame must be between 1 and 1000".into());
+        }
+        if self.presence_last_seen_ttl_secs == 0 {
+            return Err("gateway.presence_last_seen_ttl_secs must be at least 1".into());
         }
         self.auth.validate()
     }

@@ -101,6 +101,7 @@ pub(crate) async fn run(gateway: Arc<Gateway>, socket: WebSocket) {
             gateway: Arc::clone(&gateway),
             outbound: outbound.clone(),
             limits: gateway.limits.connection(),
+            typing: Default::default(),
         }),
         identity: None,
         expiry: TokenExpiry::default(),
@@ -395,6 +396,7 @@ impl Session {
             self.conn.gateway.hub.remove(user.as_str(), connection_id);
             return Err(Error::unavailable(format!("registry: {e}")));
         }
+        self.conn.gateway.publish_connected(user.as_str());
         tracing::debug!(user_id = %user, device_id = %device, "connection authenticated");
         let welcome = client::Welcome {
             user_id: user.to_string(),
@@ -418,12 +420,15 @@ impl Session {
             return;
         };
         self.conn.leave_current_room(identity.connection_id).await;
+        let gateway = &self.conn.gateway;
+        gateway.presence.unsubscribe(identity.connection_id, &[]);
         let user = identity.user.as_str();
-        let device_remains = self.conn.gateway.hub.remove(user, identity.connection_id);
+        let device_remains = gateway.hub.remove(user, identity.connection_id);
         if device_remains {
             return;
         }
-        let registry = &self.conn.gateway.backends.registry;
+        gateway.record_disconnect(user).await;
+        let registry = &gateway.backends.registry;
         if let Err(e) = registry
             .unregister(
                 user,
@@ -434,5 +439,6 @@ impl Session {
         {
             tracing::warn!(user_id = %user, error = %e, "registry clean-up failed; the entry will expire");
         }
+        gateway.publish(user).await;
     }
 }

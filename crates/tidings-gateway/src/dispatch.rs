@@ -45,6 +45,23 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
             Mode::Concurrent,
             Box::pin(crate::messages::send(conn, identity, send)),
         ),
+        // Events on stored messages are sends: queued now, in read order.
+        In::EditMessage(edit) => (
+            Mode::Concurrent,
+            Box::pin(crate::message_events::send(conn, identity, edit)),
+        ),
+        In::RecallMessage(recall) => (
+            Mode::Concurrent,
+            Box::pin(crate::message_events::send(conn, identity, recall)),
+        ),
+        In::DeleteMessage(delete) => (
+            Mode::Concurrent,
+            Box::pin(crate::message_events::send(conn, identity, delete)),
+        ),
+        In::React(react) => (
+            Mode::Concurrent,
+            Box::pin(crate::message_events::send(conn, identity, react)),
+        ),
         In::Pull(pull) => (
             Mode::Concurrent,
             Box::pin(async move { crate::messages::pull(&c, &id, pull).await }),
@@ -76,6 +93,19 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
         In::RoomSend(send) => (
             Mode::InOrder,
             Box::pin(async move { c.room_send(&id, send).await }),
+        ),
+        In::Typing(typing) => (
+            Mode::Concurrent,
+            Box::pin(async move { c.typing(&id, typing).await }),
+        ),
+        // In order, so a connection's watches change in the order it asked.
+        In::PresenceSubscribe(subscribe) => (
+            Mode::InOrder,
+            Box::pin(async move { c.presence_subscribe(&id, subscribe).await }),
+        ),
+        In::PresenceUnsubscribe(unsubscribe) => (
+            Mode::InOrder,
+            Box::pin(async move { c.presence_unsubscribe(&id, unsubscribe).await }),
         ),
         // The connection serves refresh itself: it moves its token expiry.
         In::Refresh(_) => (
@@ -115,7 +145,12 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
 /// The rate a frame counts against (`limits`), if any.
 fn limit_kind(frame: &In) -> Option<Kind> {
     match frame {
-        In::Send(_) | In::RoomSend(_) => Some(Kind::Send),
+        In::Send(_)
+        | In::RoomSend(_)
+        | In::EditMessage(_)
+        | In::RecallMessage(_)
+        | In::DeleteMessage(_)
+        | In::React(_) => Some(Kind::Send),
         In::Pull(_) | In::History(_) | In::PullConversation(_) | In::ConversationList(_) => {
             Some(Kind::Read)
         }
@@ -145,5 +180,12 @@ pub(crate) fn frame_kind(frame: &ClientFrame) -> &'static str {
         Some(In::PullConversation(_)) => "pull_conversation",
         Some(In::ReadAck(_)) => "read_ack",
         Some(In::ConversationList(_)) => "conversation_list",
+        Some(In::EditMessage(_)) => "edit_message",
+        Some(In::RecallMessage(_)) => "recall_message",
+        Some(In::DeleteMessage(_)) => "delete_message",
+        Some(In::React(_)) => "react",
+        Some(In::Typing(_)) => "typing",
+        Some(In::PresenceSubscribe(_)) => "presence_subscribe",
+        Some(In::PresenceUnsubscribe(_)) => "presence_unsubscribe",
     }
 }

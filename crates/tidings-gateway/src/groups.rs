@@ -172,6 +172,13 @@ pub(crate) async fn dispatch(
         | In::RoomJoin(_)
         | In::RoomLeave(_)
         | In::RoomSend(_)
+        | In::Typing(_)
+        | In::PresenceSubscribe(_)
+        | In::PresenceUnsubscribe(_)
+        | In::EditMessage(_)
+        | In::RecallMessage(_)
+        | In::DeleteMessage(_)
+        | In::React(_)
         | In::Refresh(_) => Err(Error::internal("frame routed to the wrong handler")),
     }
 }

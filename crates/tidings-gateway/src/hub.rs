@@ -143,6 +143,26 @@ impl Hub {
         writes
     }
 
+    /// Queues an ephemeral `frame` (typing) on every connection of `user`.
+    /// Never waits and never closes: a connection whose queue is full
+    /// misses it, since nothing is lost that a later signal does not
+    /// replace. A user without connections here counts one miss.
+    pub fn offer_to_user(&self, user: &str, frame: &Bytes) -> Writes {
+        let users = self.users.lock().expect("hub lock");
+        let mut writes = Writes::default();
+        let Some(connections) = users.get(user) else {
+            writes.missed = 1;
+            return writes;
+        };
+        for connection in connections {
+            match connection.outbound.try_push(frame.clone()) {
+                Ok(()) => writes.delivered += 1,
+                Err(_) => writes.missed += 1,
+            }
+        }
+        writes
+    }
+
     /// Ends every connection of `user` here (only those of `device`, if
     /// given) with `ending`; returns how many.
     pub(crate) fn disconnect(&self, user: &str, device: Option<&str>, ending: &Ending) -> u32 {

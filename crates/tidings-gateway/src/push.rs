@@ -7,7 +7,7 @@ use tidings_core::Error;
 use tidings_proto::client::v1::{ConversationPush, Push, server_frame::Frame};
 use tidings_proto::gateway::v1::{
     DisconnectRequest, DisconnectResponse, PushConversationRequest, PushRequest, PushResponse,
-    PushRoomRequest, gateway_service_server::GatewayService,
+    PushRoomRequest, PushTypingRequest, gateway_service_server::GatewayService,
     gateway_service_server::GatewayServiceServer,
 };
 use tidings_telemetry::metrics::names;
@@ -105,6 +105,16 @@ impl GatewayService for GatewayServer {
             &self.hub,
             request.into_inner(),
             self.max_frame_bytes,
+        )))
+    }
+
+    async fn push_typing(
+        &self,
+        request: Request<PushTypingRequest>,
+    ) -> Result<Response<PushResponse>, Status> {
+        Ok(answer(crate::typing::push_typing(
+            &self.hub,
+            request.into_inner(),
         )))
     }
 

@@ -13,6 +13,7 @@ use crate::hub::ConnectionHandle;
 use crate::limits::ConnectionLimits;
 use crate::outbound::Outbound;
 use crate::state::Gateway;
+use crate::typing::TypingThrottle;
 
 /// The identity hello established; fixed for the connection's life.
 pub(crate) struct Identity {
@@ -29,6 +30,8 @@ pub(crate) struct Conn {
     pub(crate) outbound: Outbound,
     /// This connection's rate buckets (and, through them, its user's).
     pub(crate) limits: ConnectionLimits,
+    /// When this connection last had typing forwarded, per conversation.
+    pub(crate) typing: TypingThrottle,
 }
 
 impl Conn {

@@ -9,6 +9,7 @@ use tidings_rpc::{LogicApi, SyncApi};
 
 use crate::drain::DrainState;
 use crate::limits::UserLimits;
+use crate::presence_watch::PresenceWatch;
 use crate::room_registrations::RoomRegistrations;
 use crate::send_batcher::SendBatcher;
 use crate::{Authenticator, GatewayConfig, Hub};
@@ -38,6 +39,10 @@ pub struct Gateway {
     pub(crate) drain: DrainState,
     /// Per-user rate buckets and the connection cap.
     pub(crate) limits: Arc<UserLimits>,
+    /// Which connections here watch whose presence.
+    pub(crate) presence: PresenceWatch,
+    /// Users newly watched, for the presence task to send their state.
+    pub(crate) presence_asks: tokio::sync::mpsc::Sender<Vec<String>>,
 }
 
 impl Gateway {
@@ -50,7 +55,8 @@ impl Gateway {
         );
         let limits = Arc::new(UserLimits::new(&config.limits));
         tokio::spawn(forget_idle_buckets(Arc::downgrade(&limits)));
-        Arc::new(Gateway {
+        let (presence_asks, asks) = tokio::sync::mpsc::channel(crate::presence::ASK_QUEUE);
+        let gateway = Arc::new(Gateway {
             limits,
             sends,
             config,
@@ -59,7 +65,11 @@ impl Gateway {
             advertised,
             rooms: RoomRegistrations::default(),
             drain: DrainState::default(),
-        })
+            presence: PresenceWatch::default(),
+            presence_asks,
+        });
+        tokio::spawn(crate::presence::run(Arc::downgrade(&gateway), asks));
+        gateway
     }
 
     pub fn hub(&self) -> &Arc<Hub> {

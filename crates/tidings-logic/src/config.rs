@@ -23,6 +23,16 @@ pub struct LogicConfig {
     /// Who may add members to a group: its `owner` only, or any of its
     /// `members`. Removing others is the owner's; leaving is anyone's.
     pub add_members: AddMembersPolicy,
+    /// How long after sending a message its sender may still edit or recall
+    /// it (seconds). Deletes by a group's owner have no window.
+    pub edit_window_secs: u64,
+    /// Most distinct emoji reactions on one message; reacting with one
+    /// more is refused `too_many_reactions`.
+    pub max_distinct_reactions: usize,
+    /// Typing signals are forwarded in groups of at most this many members
+    /// (and never in large groups); above it a typing frame is answered
+    /// `forwarded: false`. 0 turns typing off in groups (1:1 keeps it).
+    pub typing_max_members: u64,
 }
 
 /// Who may add members to a group (`logic.add_members`).
@@ -44,6 +54,9 @@ impl Default for LogicConfig {
             max_group_members: 100_000,
             max_groups_per_user: 1_000,
             add_members: AddMembersPolicy::Members,
+            edit_window_secs: 24 * 3600,
+            max_distinct_reactions: 20,
+            typing_max_members: 100,
         }
     }
 }
@@ -59,6 +72,12 @@ impl LogicConfig {
         }
         if self.max_group_members == 0 {
             return Err("logic.max_group_members must be at least 1".into());
+        }
+        if self.typing_max_members > 10_000 {
+            return Err("logic.typing_max_members must be at most 10000".into());
+        }
+        if self.max_distinct_reactions == 0 {
+            return Err("logic.max_distinct_reactions must be at least 1".into());
         }
         if self.push_timeout_ms == 0 {
             return Err("logic.push_timeout_ms must be at least 1".into());

@@ -7,6 +7,9 @@
 //! follow in inbox-seq order per user, routed through the registry, batched
 //! per gateway.
 //!
+//! Typing signals pass through here too, for the same membership check,
+//! and are routed like pushes; they are never stored.
+//!
 //! Logic holds no connections and no timelines of its own.
 
 mod answer_bytes;
@@ -18,6 +21,7 @@ pub mod failpoint;
 mod groups;
 mod in_flight;
 mod membership;
+mod message_events;
 mod push;
 mod push_order;
 mod read_positions;
@@ -25,6 +29,7 @@ mod reads;
 mod rooms;
 mod send;
 mod service;
+mod typing;
 
 pub use config::{AddMembersPolicy, LogicConfig};
 pub use groups::MEMBERS_KIND;

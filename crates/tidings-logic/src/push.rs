@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tidings_core::{InboxEntry, Message, Seq};
-use tidings_proto::gateway::v1::{Delivery, PushConversationRequest, PushRequest, PushRoomRequest};
+use tidings_proto::gateway::v1::{
+    Delivery, PushConversationRequest, PushRequest, PushRoomRequest, PushTypingRequest,
+};
 use tidings_registry::{Registry, RegistryError};
 use tidings_rpc::GatewayApi;
 use tidings_telemetry::ServiceDialer;
@@ -147,6 +149,41 @@ impl PushRouter {
                 let ok = client.push_conversation(request).await.is_ok();
                 record_pushes(if ok { "sent" } else { "failed" }, count);
                 ok
+            }
+        });
+        let results = futures_util::future::join_all(calls).await;
+        results.into_iter().filter(|ok| *ok).count()
+    }
+
+    /// Sends one typing signal to every gateway where one of `recipients`
+    /// has a device: one call per gateway, carrying the recipients found
+    /// there. Returns the number of gateway calls that succeeded; failures
+    /// are only counted (a lost typing signal is replaced by the next).
+    pub async fn push_typing(&self, typing: PushTypingRequest, recipients: Vec<String>) -> usize {
+        let inner = &self.inner;
+        let Some(by_gateway) = inner.by_gateway(recipients, |user| user).await else {
+            return 0;
+        };
+        let calls = by_gateway.into_iter().map(|(gateway, recipient_ids)| {
+            let client = inner.client(&gateway);
+            let timeout = inner.timeout;
+            let request = PushTypingRequest {
+                recipient_ids,
+                ..typing.clone()
+            };
+            async move {
+                let Some(mut client) = client else {
+                    return false;
+                };
+                let mut request = tonic::Request::new(request);
+                request.set_timeout(timeout);
+                match client.push_typing(request).await {
+                    Ok(_) => true,
+                    Err(status) => {
+                        tracing::debug!(gateway = %gateway, error = %status, "typing push failed");
+                        false
+                    }
+                }
             }
         });
         let results = futures_util::future::join_all(calls).await;

@@ -145,6 +145,7 @@ impl LogicServer {
                     before: 0,
                     limit: want,
                     max_bytes: req.max_bytes,
+                    reader: user.to_string(),
                 })
                 .await?
                 .into_inner();

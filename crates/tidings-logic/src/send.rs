@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use tidings_core::events::MessageEvent;
 use tidings_core::ids::SYSTEM_SENDER_PREFIX;
 use tidings_core::{
     ConversationId, DeviceId, Error, ErrorCode, Message, UserId, message_id_for, now_ms,
@@ -36,6 +37,9 @@ struct Send {
     body: Vec<u8>,
     /// A system sender of the server API (`SendRequest.system_sender`).
     system: bool,
+    /// An edit, recall, delete or reaction: checked against its target
+    /// before a fresh send of it is stored.
+    event: Option<MessageEvent>,
 }
 
 impl Send {
@@ -96,6 +100,7 @@ impl LogicServer {
             )));
         }
         self.validate_payload(&req.kind, &req.body)?;
+        let event = MessageEvent::parse(&req.kind, &req.body)?;
         // A second wall behind the server API's own check: a system sender
         // is always in the reserved `system.` namespace.
         if req.system_sender && !sender.as_str().starts_with(SYSTEM_SENDER_PREFIX) {
@@ -111,6 +116,7 @@ impl LogicServer {
             kind: req.kind,
             body: req.body,
             system: req.system_sender,
+            event,
         })
     }
 
@@ -205,10 +211,17 @@ impl LogicServer {
                 }
                 None => {
                     let conversation = send.conversation.clone();
-                    match audiences
+                    let audience = audiences
                         .of(self, &conversation, &send.sender, send.system)
-                        .await
-                    {
+                        .await;
+                    let checked = match (audience, &send.event) {
+                        (Ok(audience), Some(event)) => self
+                            .check_event(&conversation, &send.sender, send.system, event)
+                            .await
+                            .map(|()| audience),
+                        (audience, _) => audience,
+                    };
+                    match checked {
                         Ok(audience) => fresh.push(Attempt::new(
                             index,
                             Some(key),

@@ -132,6 +132,7 @@ impl LogicService for LogicServer {
                 limit: req.limit,
                 // Logic's answer is store's, so the same budget fits both.
                 max_bytes: req.max_bytes,
+                reader: user.to_string(),
             })
             .await?
             .into_inner();
@@ -219,6 +220,15 @@ impl LogicService for LogicServer {
     ) -> Result<Response<pb::RoomSendResponse>, Status> {
         Ok(Response::new(
             self.handle_room_send(request.into_inner()).await?,
+        ))
+    }
+
+    async fn typing(
+        &self,
+        request: Request<pb::TypingRequest>,
+    ) -> Result<Response<pb::TypingResponse>, Status> {
+        Ok(Response::new(
+            self.handle_typing(request.into_inner()).await?,
         ))
     }
 }

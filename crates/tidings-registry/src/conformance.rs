@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::{DeviceRoute, Registry};
+use crate::{DeviceRoute, Presence, PresenceFeed, PresenceNotice, Registry};
 
 const TTL: Duration = Duration::from_secs(30);
 
@@ -174,6 +174,103 @@ pub async fn gateway_marks_tell_whether_they_were_kept(reg: &dyn Registry, p: &s
     assert!(reg.mark_gateway(&gw2, TTL).await.unwrap());
 }
 
+/// A user is online while one of its devices has a live entry, whichever
+/// gateway holds it; offline it shows the latest last-seen recorded, and an
+/// earlier moment never replaces a later one.
+pub async fn presence_follows_devices_and_last_seen(reg: &dyn Registry, p: &str) {
+    let (gina, hank, ivan) = (format!("{p}gina"), format!("{p}hank"), format!("{p}ivan"));
+    let users = [gina.clone(), hank.clone(), ivan.clone()];
+    let offline = Presence {
+        online: false,
+        last_seen_ms: 0,
+    };
+    assert_eq!(reg.presence(&users).await.unwrap(), [offline; 3]);
+    assert!(reg.presence(&[]).await.unwrap().is_empty());
+
+    reg.register(&gina, "phone", "gw1:7401", TTL).await.unwrap();
+    reg.register(&gina, "laptop", "gw2:7401", TTL)
+        .await
+        .unwrap();
+    reg.register(&hank, "phone", "gw1:7401", TTL).await.unwrap();
+    let found = reg.presence(&users).await.unwrap();
+    assert_eq!(
+        found.iter().map(|p| p.online).collect::<Vec<_>>(),
+        [true, true, false]
+    );
+
+    // One device of two leaves: still online.
+    reg.record_last_seen(&gina, 1_000, TTL).await.unwrap();
+    reg.unregister(&gina, "phone", "gw1:7401").await.unwrap();
+    let found = reg.presence(std::slice::from_ref(&gina)).await.unwrap();
+    assert!(found[0].online);
+
+    reg.record_last_seen(&gina, 2_000, TTL).await.unwrap();
+    reg.unregister(&gina, "laptop", "gw2:7401").await.unwrap();
+    reg.record_last_seen(&gina, 1_500, TTL).await.unwrap();
+    let found = reg.presence(&users).await.unwrap();
+    assert_eq!(
+        found,
+        [
+            Presence {
+                online: false,
+                last_seen_ms: 2_000
+            },
+            Presence {
+                online: true,
+                last_seen_ms: 0
+            },
+            offline,
+        ]
+    );
+}
+
+/// A last-seen moment disappears after its ttl.
+pub async fn last_seen_expires(reg: &dyn Registry, p: &str) {
+    let user = format!("{p}jane");
+    reg.record_last_seen(&user, 5_000, Duration::from_millis(600))
+        .await
+        .unwrap();
+    let found = reg.presence(std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(found[0].last_seen_ms, 5_000);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let found = reg.presence(std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(found[0].last_seen_ms, 0, "expired");
+    // After the expiry any moment is recorded again, even an earlier one.
+    reg.record_last_seen(&user, 4_000, TTL).await.unwrap();
+    let found = reg.presence(std::slice::from_ref(&user)).await.unwrap();
+    assert_eq!(found[0].last_seen_ms, 4_000);
+}
+
+/// The next notice about one of `users` (a shared server carries others'
+/// notices too), within 5 s.
+async fn next_notice_about(feed: &mut PresenceFeed, users: &[&str]) -> String {
+    let wait = async {
+        loop {
+            match feed.next().await.expect("the feed lives") {
+                PresenceNotice::Changed(user) if users.contains(&user.as_str()) => return user,
+                PresenceNotice::Changed(_) | PresenceNotice::Missed => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .expect("a notice within 5 s")
+}
+
+/// Every feed gets every notice published after it was taken, in order.
+pub async fn presence_notices_reach_every_feed(reg: &dyn Registry, p: &str) {
+    let (kate, leo) = (format!("{p}kate"), format!("{p}leo"));
+    let ours = [kate.as_str(), leo.as_str()];
+    let mut first = reg.presence_feed().await.unwrap();
+    let mut second = reg.presence_feed().await.unwrap();
+    reg.publish_presence(&kate).await.unwrap();
+    reg.publish_presence(&leo).await.unwrap();
+    for feed in [&mut first, &mut second] {
+        assert_eq!(next_notice_about(feed, &ours).await, kate);
+        assert_eq!(next_notice_about(feed, &ours).await, leo);
+    }
+}
+
 /// Generates one `#[tokio::test]` per conformance body. `$make` is an async
 /// expression evaluating to something that derefs to a `dyn Registry`.
 #[macro_export]
@@ -187,6 +284,9 @@ macro_rules! registry_conformance_tests {
         $crate::registry_conformance_tests!(@one $make, leaving_a_room_removes_only_that_gateway);
         $crate::registry_conformance_tests!(@one $make, room_entries_expire_unless_refreshed);
         $crate::registry_conformance_tests!(@one $make, gateway_marks_tell_whether_they_were_kept);
+        $crate::registry_conformance_tests!(@one $make, presence_follows_devices_and_last_seen);
+        $crate::registry_conformance_tests!(@one $make, last_seen_expires);
+        $crate::registry_conformance_tests!(@one $make, presence_notices_reach_every_feed);
     };
     (@one $make:expr, $name:ident) => {
         #[tokio::test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use crate::{DeviceRoute, Registry, RegistryError};
+use crate::{DeviceRoute, Presence, PresenceFeed, Registry, RegistryError};
 
 /// Histogram of the duration of each registry operation, in seconds,
 /// labelled `backend` and `op`.
@@ -125,6 +125,30 @@ impl Registry for Instrumented {
         self.timed("mark_gateway", self.inner.mark_gateway(gateway, ttl))
             .await
     }
+
+    async fn presence(&self, users: &[String]) -> Result<Vec<Presence>, RegistryError> {
+        self.timed("presence", self.inner.presence(users)).await
+    }
+
+    async fn record_last_seen(
+        &self,
+        user: &str,
+        at_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
+        let call = self.inner.record_last_seen(user, at_ms, ttl);
+        self.timed("record_last_seen", call).await
+    }
+
+    async fn publish_presence(&self, user: &str) -> Result<(), RegistryError> {
+        self.timed("publish_presence", self.inner.publish_presence(user))
+            .await
+    }
+
+    async fn presence_feed(&self) -> Result<PresenceFeed, RegistryError> {
+        self.timed("presence_feed", self.inner.presence_feed())
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -171,6 +195,27 @@ mod tests {
         }
 
         async fn mark_gateway(&self, _: &str, _: Duration) -> Result<bool, RegistryError> {
+            Err(unreachable())
+        }
+
+        async fn presence(&self, _: &[String]) -> Result<Vec<Presence>, RegistryError> {
+            Err(unreachable())
+        }
+
+        async fn record_last_seen(
+            &self,
+            _: &str,
+            _: u64,
+            _: Duration,
+        ) -> Result<(), RegistryError> {
+            Err(unreachable())
+        }
+
+        async fn publish_presence(&self, _: &str) -> Result<(), RegistryError> {
+            Err(unreachable())
+        }
+
+        async fn presence_feed(&self) -> Result<PresenceFeed, RegistryError> {
             Err(unreachable())
         }
     }

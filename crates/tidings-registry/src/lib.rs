@@ -16,6 +16,13 @@
 //!   compare-and-delete, one pipeline per batched look-up (key layout in the
 //!   [`redis` module](crate::redis)).
 //!
+//! And it carries presence, ephemeral like everything here: whether a user
+//! is online is whether it has a live device entry; when it was last seen is
+//! a value with a ttl written as its devices disconnect; and a presence feed
+//! tells every gateway that some user's presence may have changed, so that
+//! gateways holding watchers of that user read it again (in process: a
+//! channel; in Redis: one pub/sub channel).
+//!
 //! Either can be wrapped by [`instrumented()`] to record metrics of every call.
 //!
 //! The registry never decides who may receive what; it only says where a
@@ -24,6 +31,7 @@
 pub mod conformance;
 mod in_process;
 pub mod instrumented;
+mod presence;
 pub mod redis;
 
 use std::time::Duration;
@@ -33,6 +41,7 @@ use async_trait::async_trait;
 pub use self::redis::{RedisRegistry, RedisRegistryOptions};
 pub use in_process::InProcessRegistry;
 pub use instrumented::instrumented;
+pub use presence::{Presence, PresenceFeed, PresenceNotice};
 
 /// Errors of a registry backend.
 #[derive(Debug, thiserror::Error)]
@@ -107,4 +116,30 @@ pub trait Registry: Send + Sync {
     /// so the gateway registers its connections again at once instead of at
     /// its next heartbeat.
     async fn mark_gateway(&self, gateway: &str, ttl: Duration) -> Result<bool, RegistryError>;
+
+    /// The presence of each user, in the order of `users`: online while it
+    /// has a live device entry, and the last-seen moment recorded for it
+    /// (0 when none is, or it expired). One batched read.
+    async fn presence(&self, users: &[String]) -> Result<Vec<Presence>, RegistryError>;
+
+    /// Records that a device of `user` disconnected at `at_ms` (unix ms),
+    /// kept for `ttl`: the user's last-seen moment once it is offline.
+    /// An earlier moment never replaces a later one.
+    async fn record_last_seen(
+        &self,
+        user: &str,
+        at_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), RegistryError>;
+
+    /// Tells every presence feed that `user`'s presence may have changed.
+    /// Call it after the registry write that changed it, so a feed reader
+    /// that reads [`presence`](Self::presence) on the notice sees the write.
+    async fn publish_presence(&self, user: &str) -> Result<(), RegistryError>;
+
+    /// A feed of the notices of [`publish_presence`](Self::publish_presence)
+    /// from every gateway, from now on. Best effort: when notices may have
+    /// been lost (a slow reader, a broken connection), the feed says so with
+    /// [`PresenceNotice::Missed`].
+    async fn presence_feed(&self) -> Result<PresenceFeed, RegistryError>;
 }

@@ -74,9 +74,14 @@
 //!   (one slot, so one round trip on a cluster too).
 //! - `mark_gateway`: one `SET ... PX <ttl> GET` of the gateway's mark; the
 //!   old value says whether the previous mark was still there.
+//! - `presence`: one pipeline per slot group like `lookup`, `TIME` then an
+//!   `HGETALL` of the devices and a `GET` of the last-seen string per user.
+//! - `record_last_seen`, `publish_presence`, `presence_feed`: see the
+//!   [`presence`] module (a last-seen string per user, one pub/sub channel).
 
 mod connection;
 mod entry;
+mod presence;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -89,7 +94,11 @@ use redis::{RedisError, Value};
 
 use self::connection::Connection;
 use self::entry::Scripts;
-use crate::{DeviceRoute, Registry, RegistryError};
+use crate::{DeviceRoute, Presence, PresenceFeed, PresenceNotice, Registry, RegistryError};
+
+/// The listener behind every presence feed of one registry, started by the
+/// first feed.
+type FeedSender = Arc<tokio::sync::broadcast::Sender<PresenceNotice>>;
 
 /// Settings of a [`RedisRegistry`].
 #[derive(Debug, Clone)]
@@ -132,6 +141,9 @@ pub struct RedisRegistry {
     connection: Connection,
     key_prefix: String,
     scripts: Arc<Scripts>,
+    /// Where the presence listener subscribes (on a cluster, its first node).
+    pubsub_url: String,
+    feed: Arc<tokio::sync::OnceCell<FeedSender>>,
 }
 
 impl fmt::Debug for RedisRegistry {
@@ -160,7 +172,7 @@ impl RedisRegistry {
         let connection = Connection::single(url, options.connect_timeout, options.response_timeout)
             .await
             .map_err(|e| connect_error(&redact(url), e))?;
-        Ok(Self::new(connection, options))
+        Ok(Self::new(connection, options, url))
     }
 
     /// Connects to a Redis Cluster through any of its nodes' URLs, with
@@ -187,14 +199,16 @@ impl RedisRegistry {
                     let targets: Vec<String> = urls.iter().map(|u| redact(u)).collect();
                     connect_error(&targets.join(","), e)
                 })?;
-        Ok(Self::new(connection, options))
+        Ok(Self::new(connection, options, &urls[0]))
     }
 
-    fn new(connection: Connection, options: RedisRegistryOptions) -> Self {
+    fn new(connection: Connection, options: RedisRegistryOptions, pubsub_url: &str) -> Self {
         Self {
             connection,
             key_prefix: options.key_prefix,
             scripts: Arc::new(Scripts::new()),
+            pubsub_url: pubsub_url.to_string(),
+            feed: Arc::default(),
         }
     }
 
@@ -216,6 +230,56 @@ impl RedisRegistry {
     /// The mark of `gateway` (see [`Registry::mark_gateway`]).
     fn mark_key(&self, gateway: &str) -> String {
         format!("{}{{g:{gateway}}}:mark", self.key_prefix)
+    }
+
+    /// The last-seen string of `user` (same slot as its devices).
+    fn last_seen_key(&self, user: &str) -> String {
+        format!("{}{{u:{user}}}:last_seen", self.key_prefix)
+    }
+
+    /// The pub/sub channel of presence notices.
+    fn presence_channel(&self) -> String {
+        format!("{}presence", self.key_prefix)
+    }
+
+    /// Reads the presence of the users whose device and last-seen keys are
+    /// given, with one pipeline: `TIME`, then `HGETALL` and `GET` per user.
+    async fn presence_group(
+        mut connection: Connection,
+        keys: Vec<(&str, &str)>,
+    ) -> Result<Vec<Presence>, RegistryError> {
+        let mut pipeline = redis::pipe();
+        pipeline.cmd("TIME");
+        for (devices, last_seen) in &keys {
+            pipeline.cmd("HGETALL").arg(devices);
+            pipeline.cmd("GET").arg(last_seen);
+        }
+        let replies: Vec<Value> = pipeline
+            .query_async(&mut connection)
+            .await
+            .map_err(backend)?;
+        if replies.len() != 2 * keys.len() + 1 {
+            return Err(RegistryError::Backend(format!(
+                "redis: {} replies to a pipeline of {} commands",
+                replies.len(),
+                2 * keys.len() + 1
+            )));
+        }
+        let mut replies = replies.into_iter();
+        let time: Vec<u64> = parse(replies.next(), "TIME")?;
+        let now_ms = server_now_ms(&time)?;
+        let mut found = Vec::with_capacity(keys.len());
+        while let (Some(devices), Some(last_seen)) = (replies.next(), replies.next()) {
+            let devices: HashMap<String, String> = parse(Some(devices), "HGETALL")?;
+            let last_seen: Option<u64> = parse(Some(last_seen), "GET")?;
+            found.push(Presence {
+                online: devices
+                    .values()
+                    .any(|value| entry::live_gateway(value, now_ms).is_some()),
+                last_seen_ms: last_seen.unwrap_or(0),
+            });
+        }
+        Ok(found)
     }
 
     /// Reads the given keys with one pipeline: `TIME`, then `HGETALL` each.
@@ -382,6 +446,70 @@ impl Registry for RedisRegistry {
             .await
             .map_err(backend)?;
         Ok(previous.is_some())
+    }
+
+    async fn presence(&self, users: &[String]) -> Result<Vec<Presence>, RegistryError> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(String, String)> = users
+            .iter()
+            .map(|u| (self.devices_key(u), self.last_seen_key(u)))
+            .collect();
+        let device_keys: Vec<String> = keys.iter().map(|(d, _)| d.clone()).collect();
+        let groups = self.connection.pipeline_groups(&device_keys);
+        let replies = try_join_all(groups.iter().map(|indexes| {
+            let group_keys = indexes
+                .iter()
+                .map(|&i| (keys[i].0.as_str(), keys[i].1.as_str()))
+                .collect();
+            Self::presence_group(self.connection.clone(), group_keys)
+        }))
+        .await?;
+        let mut found = vec![Presence::default(); users.len()];
+        for (indexes, presences) in groups.iter().zip(replies) {
+            for (&index, presence) in indexes.iter().zip(presences) {
+                found[index] = presence;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn record_last_seen(
+        &self,
+        user: &str,
+        at_ms: u64,
+        ttl: Duration,
+    ) -> Result<(), RegistryError> {
+        let mut connection = self.connection.clone();
+        self.scripts
+            .record_last_seen
+            .key(self.last_seen_key(user))
+            .arg(at_ms)
+            .arg(entry::ttl_millis(ttl))
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn publish_presence(&self, user: &str) -> Result<(), RegistryError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PUBLISH")
+            .arg(self.presence_channel())
+            .arg(user)
+            .query_async::<i64>(&mut connection)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn presence_feed(&self) -> Result<PresenceFeed, RegistryError> {
+        let sender = self
+            .feed
+            .get_or_try_init(|| presence::listen(self.pubsub_url.clone(), self.presence_channel()))
+            .await?;
+        Ok(PresenceFeed::new(sender.subscribe()))
     }
 }
 

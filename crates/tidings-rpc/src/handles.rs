@@ -110,6 +110,7 @@ mod logic {
         read_ack(ReadAckRequest -> ReadAckResponse) = "ReadAck";
         conversation_list(ConversationListRequest -> ConversationListResponse) = "ConversationList";
         room_send(RoomSendRequest -> RoomSendResponse) = "RoomSend";
+        typing(TypingRequest -> TypingResponse) = "Typing";
         large_groups(LargeGroupsRequest -> LargeGroupsResponse) = "LargeGroups";
     }
 }
@@ -192,6 +193,7 @@ mod gateway {
         push(PushRequest -> PushResponse) = "Push";
         push_conversation(PushConversationRequest -> PushResponse) = "PushConversation";
         push_room(PushRoomRequest -> PushResponse) = "PushRoom";
+        push_typing(PushTypingRequest -> PushResponse) = "PushTyping";
         disconnect(DisconnectRequest -> DisconnectResponse) = "Disconnect";
     }
 }

@@ -451,6 +451,8 @@ impl PublicApi {
                     before: req.before,
                     limit: req.limit,
                     max_bytes: 0,
+                    // The product reads as nobody: no reacted_by_me.
+                    reader: String::new(),
                 })
                 .await
                 .map_err(from_status)?

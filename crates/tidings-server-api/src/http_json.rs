@@ -23,7 +23,11 @@ pub(crate) fn http_status(code: ErrorCode) -> StatusCode {
         ErrorCode::MalformedFrame | ErrorCode::InvalidArgument | ErrorCode::UnknownConversation => {
             StatusCode::BAD_REQUEST
         }
-        ErrorCode::UnknownFrame | ErrorCode::UnknownGroup => StatusCode::NOT_FOUND,
+        ErrorCode::UnknownFrame | ErrorCode::UnknownGroup | ErrorCode::UnknownMessage => {
+            StatusCode::NOT_FOUND
+        }
+        ErrorCode::EditWindowPassed | ErrorCode::MessageRemoved => StatusCode::CONFLICT,
+        ErrorCode::TooManyReactions => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::FrameTooLarge | ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::NotMember | ErrorCode::Forbidden => StatusCode::FORBIDDEN,

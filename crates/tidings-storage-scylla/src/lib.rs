@@ -25,6 +25,7 @@ mod driver_errors;
 mod groups;
 mod inbox;
 mod lwt;
+mod message_events;
 mod messages;
 mod schema;
 mod sections;

@@ -189,6 +189,20 @@ impl MessageStore for ScyllaStore {
         }
         Ok(others)
     }
+
+    async fn append_events(&self, events: &[(Seq, Message)]) -> Result<(), StorageError> {
+        self.append_event_rows(events).await
+    }
+
+    async fn read_events(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+    ) -> Result<Page<(Seq, Message)>, StorageError> {
+        self.read_event_rows(conversation, first, last, limit).await
+    }
 }
 
 impl ScyllaStore {

@@ -57,6 +57,12 @@ pub const MIGRATIONS: &[Migration] = &[
         portable: include_str!("../schema/003_dedupe_reservations.cql"),
         scylla_only: include_str!("../schema/003_dedupe_reservations.scylla.cql"),
     },
+    Migration {
+        version: 4,
+        description: "message_events: edits, recalls, deletes, reactions by target",
+        portable: include_str!("../schema/004_message_events.cql"),
+        scylla_only: include_str!("../schema/004_message_events.scylla.cql"),
+    },
 ];
 
 /// The version this build reads and writes.

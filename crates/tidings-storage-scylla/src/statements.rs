@@ -91,6 +91,12 @@ statements! {
         client_msg_id, kind, body, created_at FROM {ks}.messages \
         WHERE conversation_id = ? AND bucket = ? AND conv_seq >= ? AND conv_seq <= ? \
         ORDER BY conv_seq DESC LIMIT ?";
+    insert_message_event: Write = "INSERT INTO {ks}.message_events (conversation_id, bucket, \
+        target_seq, event_seq, message_id, sender_id, sender_device, client_msg_id, kind, body, \
+        created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    select_message_events: Read = "SELECT target_seq, event_seq, message_id, sender_id, \
+        sender_device, client_msg_id, kind, body, created_at FROM {ks}.message_events \
+        WHERE conversation_id = ? AND bucket = ? AND target_seq >= ? AND target_seq <= ? LIMIT ?";
 
     // Sync timelines and their expiry records.
     insert_inbox: Write = "INSERT INTO {ks}.inbox (user_id, bucket, seq, conversation_id, \

@@ -75,6 +75,26 @@ pub trait MessageStore: Send + Sync {
         except_sender: &str,
         limit: usize,
     ) -> Result<u64, StorageError>;
+
+    /// Indexes event messages (edits, reactions, ...) under the conv seq of
+    /// the message each one names: `(target_seq, event)`, keyed
+    /// `(conversation, target_seq, event.conv_seq)`. Writing the same key
+    /// again overwrites it, so a retried append stores each event once. The
+    /// caller has appended the events as messages too; this table only
+    /// finds them by target.
+    async fn append_events(&self, events: &[(Seq, Message)]) -> Result<(), StorageError>;
+
+    /// Indexed events of `conversation` whose target seq lies in
+    /// `first..=last`, ordered by target seq, then event seq (the order to
+    /// fold them in), at most `limit` (clamped to `MAX_COUNT`); `has_more`
+    /// says some were left out.
+    async fn read_events(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+    ) -> Result<Page<(Seq, Message)>, StorageError>;
 }
 
 /// A page of a user's inbox.

@@ -2,7 +2,11 @@
 //! It persists what logic hands it and answers range and history reads.
 //!
 //! It never decides who may read a conversation: callers (logic, gateway via
-//! logic) check membership first.
+//! logic) check membership first. Nor does it decide who may edit or react:
+//! logic does, before an event reaches the timeline; the store indexes the
+//! events and folds them into History (`fold`).
+
+mod fold;
 
 use std::sync::Arc;
 
@@ -89,8 +93,16 @@ impl StoreService for StoreServer {
         for m in &messages {
             validate_message(m)?;
         }
+        let events = fold::event_rows(&messages)?;
         self.messages
             .append_messages(&messages)
+            .await
+            .map_err(Error::from)?;
+        // After the messages: an index row never names an event that the
+        // timeline lacks, and a failure here fails the append, whose retry
+        // writes both again.
+        self.messages
+            .append_events(&events)
             .await
             .map_err(Error::from)?;
         Ok(Response::new(pb::AppendResponse {}))
@@ -151,10 +163,27 @@ impl StoreService for StoreServer {
             )
             .await
             .map_err(Error::from)?;
-        Ok(Response::new(pb::HistoryResponse {
-            messages: page.items.into_iter().map(Into::into).collect(),
+        let mut messages: Vec<tidings_proto::common::v1::Message> =
+            page.items.into_iter().map(Into::into).collect();
+        fold::fold_page(
+            self.messages.as_ref(),
+            &req.conversation_id,
+            &mut messages,
+            &req.reader,
+        )
+        .await?;
+        let mut answer = pb::HistoryResponse {
+            messages,
             has_more: page.has_more,
-        }))
+        };
+        // A state adds a few bytes (reactions; an edit replaces the body):
+        // drop the oldest messages until the answer fits again.
+        let budget = answer_budget(req.max_bytes);
+        while answer.messages.len() > 1 && prost::Message::encoded_len(&answer) > budget {
+            answer.messages.pop();
+            answer.has_more = true;
+        }
+        Ok(Response::new(answer))
     }
 
     async fn count(

@@ -20,6 +20,7 @@ import type {
   ServerFrame,
 } from "./gen/tidings/client/v1/client_pb.js";
 import type { Message } from "./gen/tidings/common/v1/common_pb.js";
+import type { MessageTarget } from "./message-events.js";
 import type {
   ConnectionState,
   CreateGroupOptions,
@@ -35,6 +36,9 @@ import { SyncEngine } from "./sync-engine.js";
 import { globalWebSocket, type WebSocketConstructor } from "./websocket.js";
 
 const encoder = new TextEncoder();
+
+/** User ids per presence subscribe when watching again after a reconnect (the server's default limit). */
+const PRESENCE_IDS_PER_FRAME = 100;
 
 /**
  * One device of one user. Create it, subscribe to its events, then
@@ -63,6 +67,8 @@ export class TidingsClient extends Emitter<TidingsEvents> {
   private userIdValue: string | undefined;
   private maxFrameBytesValue = 0;
   private room: string | undefined;
+  /** Users whose presence this client watches; watched again after a reconnect. */
+  private readonly watched = new Set<string>();
   private loaded: Promise<void> | undefined;
   private connectWaiter: { resolve(): void; reject(e: Error): void } | undefined;
   private readyWaiters = new Set<() => void>();
@@ -209,6 +215,46 @@ export class TidingsClient extends Emitter<TidingsEvents> {
         body: typeof body === "string" ? encoder.encode(body) : body,
       },
     };
+    return this.sendFrame(frame);
+  }
+
+  /**
+   * Replaces the body of one of the caller's messages (within the server's
+   * edit window): appends a `tidings.edit` event. A send: retried like
+   * {@link TidingsClient.send}, stored once. Refusals reject with a
+   * {@link ServerError} (`UNKNOWN_MESSAGE`, `EDIT_WINDOW_PASSED`,
+   * `MESSAGE_REMOVED`, `FORBIDDEN`).
+   */
+  async editMessage(conversationId: string, target: MessageTarget, body: Uint8Array | string, options: { clientMsgId?: string } = {}): Promise<SendAck> {
+    const bytes = typeof body === "string" ? encoder.encode(body) : body;
+    const clientMsgId = options.clientMsgId ?? randomId();
+    return this.sendFrame({ case: "editMessage", value: { conversationId, clientMsgId, target: refOf(target), body: bytes } });
+  }
+
+  /** Recalls one of the caller's messages (within the edit window): a `tidings.recall` event. */
+  async recallMessage(conversationId: string, target: MessageTarget, options: { clientMsgId?: string } = {}): Promise<SendAck> {
+    const clientMsgId = options.clientMsgId ?? randomId();
+    return this.sendFrame({ case: "recallMessage", value: { conversationId, clientMsgId, target: refOf(target) } });
+  }
+
+  /** Deletes a message for everyone (a group's owner; in a 1:1 the sender): a `tidings.delete` event. */
+  async deleteMessage(conversationId: string, target: MessageTarget, options: { clientMsgId?: string } = {}): Promise<SendAck> {
+    const clientMsgId = options.clientMsgId ?? randomId();
+    return this.sendFrame({ case: "deleteMessage", value: { conversationId, clientMsgId, target: refOf(target) } });
+  }
+
+  /**
+   * Adds the caller's emoji reaction to a message, or takes it back with
+   * `remove`: a `tidings.reaction` event (`TOO_MANY_REACTIONS` past the
+   * server's limit of distinct emoji).
+   */
+  async react(conversationId: string, target: MessageTarget, emoji: string, options: { remove?: boolean; clientMsgId?: string } = {}): Promise<SendAck> {
+    const clientMsgId = options.clientMsgId ?? randomId();
+    return this.sendFrame({ case: "react", value: { conversationId, clientMsgId, target: refOf(target), emoji, remove: options.remove ?? false } });
+  }
+
+  /** Sends a send-like frame, resending it while the outcome is unknown (see {@link TidingsClient.send}). */
+  private async sendFrame(frame: ClientFrameInit): Promise<SendAck> {
     const deadline = Date.now() + (this.options.sendTimeoutMs ?? 30_000);
     for (let attempt = 0; ; attempt++) {
       try {
@@ -336,6 +382,37 @@ export class TidingsClient extends Emitter<TidingsEvents> {
     this.room = undefined;
   }
 
+  /**
+   * Tells the conversation's other members' online devices that this user is
+   * typing (a member only, else `NOT_MEMBER`). The server forwards at most one
+   * per connection and conversation every few seconds; resolves whether this
+   * one was forwarded. Call it again while the user keeps typing.
+   */
+  async typing(conversationId: string): Promise<boolean> {
+    const result = await this.call({ case: "typing", value: { conversationId } }, "typingResult");
+    return result.forwarded;
+  }
+
+  /**
+   * Watches the presence of `userIds`: a `presence` event reports each newly
+   * watched user's current state, then every change. The client watches them
+   * again after a reconnect. Past the server's cap the call rejects with
+   * `RATE_LIMITED` and the watches held stay. Resolves how many users are watched.
+   */
+  async watchPresence(userIds: string[]): Promise<number> {
+    const result = await this.call({ case: "presenceSubscribe", value: { userIds } }, "presenceResult");
+    for (const id of userIds) this.watched.add(id);
+    return result.watching;
+  }
+
+  /** Stops watching `userIds` (every user when empty); resolves how many are still watched. */
+  async unwatchPresence(userIds: string[] = []): Promise<number> {
+    const result = await this.call({ case: "presenceUnsubscribe", value: { userIds } }, "presenceResult");
+    if (userIds.length === 0) this.watched.clear();
+    for (const id of userIds) this.watched.delete(id);
+    return result.watching;
+  }
+
   /** Sends an ephemeral message to everyone in a room this connection is in (else `NOT_MEMBER`). */
   async sendToRoom(roomId: string, body: Uint8Array | string, options: { kind?: string } = {}): Promise<void> {
     await this.call(
@@ -426,6 +503,14 @@ export class TidingsClient extends Emitter<TidingsEvents> {
       this.ackSoon(0);
       if (this.room !== undefined) {
         await connection.request({ case: "roomJoin", value: { roomId: this.room } }, "roomResult", this.requestTimeoutMs);
+      }
+      if (this.watched.size > 0) {
+        // Watches are per connection: the new one starts with none.
+        const userIds = [...this.watched];
+        for (let i = 0; i < userIds.length; i += PRESENCE_IDS_PER_FRAME) {
+          const value = { userIds: userIds.slice(i, i + PRESENCE_IDS_PER_FRAME) };
+          await connection.request({ case: "presenceSubscribe", value }, "presenceResult", this.requestTimeoutMs);
+        }
       }
       this.attempt = 0;
       this.everOnline = true;
@@ -556,6 +641,12 @@ export class TidingsClient extends Emitter<TidingsEvents> {
       case "roomMessage":
         this.emit("roomMessage", body.value);
         return;
+      case "typingEvent":
+        this.emit("typing", body.value);
+        return;
+      case "presenceEvent":
+        this.emit("presence", body.value);
+        return;
       case "error":
         this.emit("error", new ServerError(body.value, frame.requestId));
         return;
@@ -645,6 +736,11 @@ export class TidingsClient extends Emitter<TidingsEvents> {
     const connection = await this.ready(Date.now() + this.requestTimeoutMs);
     return connection.request(frame, expected, this.requestTimeoutMs);
   }
+}
+
+/** Only the two fields that name a message, whatever object carried them (a `Message`, a `SendAck`). */
+function refOf(target: MessageTarget): { messageId: string; convSeq: bigint } {
+  return { messageId: target.messageId, convSeq: target.convSeq };
 }
 
 /** A random client message id (UUID v4 shape), from the platform's secure random source. */

@@ -43,14 +43,28 @@ export { MemoryStore, parseSnapshot, type DeviceSnapshot, type DeviceStore } fro
 export { IndexedDbStore, type IndexedDbStoreOptions } from "./stores/indexeddb.js";
 export type { WebSocketConstructor, WebSocketLike } from "./websocket.js";
 export { decodeMembershipEvent, textOf } from "./messages.js";
+export {
+  DELETE_KIND,
+  EDIT_KIND,
+  MessageFolder,
+  REACTION_KIND,
+  RECALL_KIND,
+  decodeMessageEvent,
+  isEventKind,
+  type MessageEvent,
+  type MessageTarget,
+} from "./message-events.js";
+export type { MessageRef, MessageState, ReactionCount } from "./gen/tidings/common/v1/common_pb.js";
 export type { InboxEntry, MembershipEvent, Message } from "./gen/tidings/common/v1/common_pb.js";
 export { MembershipEvent_Action } from "./gen/tidings/common/v1/common_pb.js";
 export type {
   ConversationSummary,
   GroupResult,
   Member,
+  PresenceEvent,
   RoomMessage,
   SendAck,
+  TypingEvent,
 } from "./gen/tidings/client/v1/client_pb.js";
 /** The generated protocol messages and schemas (`@bufbuild/protobuf`), for frame-level work. */
 export * as proto from "./gen/tidings/client/v1/client_pb.js";

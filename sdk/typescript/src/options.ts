@@ -5,7 +5,7 @@
  */
 
 import type { BackoffOptions } from "./backoff.js";
-import type { Member, RoomMessage } from "./gen/tidings/client/v1/client_pb.js";
+import type { Member, PresenceEvent, RoomMessage, TypingEvent } from "./gen/tidings/client/v1/client_pb.js";
 import type { Message } from "./gen/tidings/common/v1/common_pb.js";
 import type { DeviceStore } from "./store.js";
 import type { WebSocketConstructor } from "./websocket.js";
@@ -66,6 +66,13 @@ export interface TidingsEvents {
   read: ReadPositionChange;
   /** A message of the live room this connection is in. */
   roomMessage: RoomMessage;
+  /**
+   * Another member is typing in a conversation of this user: show it until
+   * `expiresAtMs` unless a later event of the same user extends it.
+   */
+  typing: TypingEvent;
+  /** A watched user's presence: its current state after {@link TidingsClient.watchPresence}, then each change. */
+  presence: PresenceEvent;
   /** The connection state changed. */
   state: StateChange;
   /** Inbox entries had expired (the device was away too long) and were recovered through history. */

@@ -177,6 +177,33 @@ impl MessageStore for CountingStore {
         self.store
             .count_messages(conversation, after, up_to, except_sender, limit)
     }
+
+    fn append_events<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        events: &'life1 [(Seq, Message)],
+    ) -> Pending<'async_trait, ()>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.store.append_events(events)
+    }
+
+    fn read_events<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        conversation: &'life1 str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+    ) -> Pending<'async_trait, Page<(Seq, Message)>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.store.read_events(conversation, first, last, limit)
+    }
 }
 
 impl InboxStore for CountingStore {

@@ -17,7 +17,7 @@ pub fn message(message: &Message) -> Value {
             Value::Null,
         ),
         Content::Membership(event) => (Value::Null, membership(&event)),
-        Content::Read(_) => (Value::Null, Value::Null),
+        Content::Read(_) | Content::Event(_) => (Value::Null, Value::Null),
     };
     json!({
         "message_id": message.message_id,

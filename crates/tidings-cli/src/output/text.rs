@@ -3,6 +3,7 @@
 
 use tidings_client::proto::{ConversationSummary, GroupResult, Member, RoomMessage, SendAck};
 use tidings_client::{Content, InboxEntry, Message};
+use tidings_core::events::MessageEvent;
 use tidings_proto::common::v1::MembershipEvent;
 use tidings_proto::common::v1::membership_event::Action;
 
@@ -34,7 +35,47 @@ pub fn content_text(message: &Message) -> String {
             "(read {} up to {})",
             position.conversation_id, position.read_seq
         ),
+        Content::Event(event) => format!("({})", event_text(&event)),
     }
+}
+
+/// What an edit, recall, delete or reaction does, naming its target's seq.
+fn event_text(event: &MessageEvent) -> String {
+    let seq = event.target().conv_seq;
+    match event {
+        MessageEvent::Edit { body, .. } => format!("edited #{seq}: {}", body_text(body)),
+        MessageEvent::Recall { .. } => format!("recalled #{seq}"),
+        MessageEvent::Delete { .. } => format!("deleted #{seq}"),
+        MessageEvent::Reaction {
+            emoji,
+            remove: false,
+            ..
+        } => format!("reacted {emoji} to #{seq}"),
+        MessageEvent::Reaction { emoji, .. } => format!("took back {emoji} on #{seq}"),
+    }
+}
+
+/// A message's state after its events, as History shows it: `(recalled)`,
+/// `(deleted)`, or the text with `(edited)` and reaction counts.
+fn with_state(message: &Message, text: String) -> String {
+    let Some(state) = &message.state else {
+        return text;
+    };
+    if state.recalled {
+        return format!("(recalled by {})", state.removed_by);
+    }
+    if state.deleted {
+        return format!("(deleted by {})", state.removed_by);
+    }
+    let mut line = text;
+    if state.edited {
+        line.push_str(" (edited)");
+    }
+    for reaction in &state.reactions {
+        let mine = if reaction.reacted_by_me { "*" } else { "" };
+        line.push_str(&format!(" [{} {}{mine}]", reaction.emoji, reaction.count));
+    }
+    line
 }
 
 fn membership_text(event: &MembershipEvent) -> String {
@@ -82,7 +123,7 @@ pub fn message_line(message: &Message) -> String {
         "{}\t{}\t{}",
         message.conv_seq,
         message.sender_id,
-        content_text(message)
+        with_state(message, content_text(message))
     )
 }
 

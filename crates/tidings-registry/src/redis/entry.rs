@@ -115,6 +115,7 @@ pub(super) struct Scripts {
     pub(super) register: Script,
     pub(super) unregister: Script,
     pub(super) join_room: Script,
+    pub(super) record_last_seen: Script,
 }
 
 impl Scripts {
@@ -123,6 +124,7 @@ impl Scripts {
             register: Script::new(REGISTER_LUA),
             unregister: Script::new(UNREGISTER_LUA),
             join_room: Script::new(JOIN_ROOM_LUA),
+            record_last_seen: super::presence::record_last_seen_script(),
         }
     }
 }

@@ -15,6 +15,7 @@ mod dedupe;
 mod groups;
 mod inbox;
 mod message_counts;
+mod message_events;
 mod messages;
 mod page_bytes;
 mod sections;
@@ -31,6 +32,7 @@ pub use dedupe::*;
 pub use groups::*;
 pub use inbox::*;
 pub use message_counts::*;
+pub use message_events::*;
 pub use messages::*;
 pub use page_bytes::*;
 pub use sections::*;
@@ -71,6 +73,7 @@ macro_rules! storage_conformance_tests {
             messages_byte_cut_pages_join_up,
             messages_count_rows_not_seqs,
             messages_count_is_clamped_to_max_count,
+            message_events_by_target_in_fold_order,
             inbox_read_range_limit_and_order,
             inbox_page_is_clamped_to_max_page,
             inbox_isolated_between_prefix_users,

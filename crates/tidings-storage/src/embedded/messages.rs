@@ -143,6 +143,20 @@ impl MessageStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn append_events(&self, events: &[(Seq, Message)]) -> Result<(), StorageError> {
+        self.append_event_rows(events).await
+    }
+
+    async fn read_events(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+    ) -> Result<Page<(Seq, Message)>, StorageError> {
+        self.read_event_rows(conversation, first, last, limit).await
+    }
 }
 
 fn decode_message(_key: &[u8], value: &[u8]) -> Result<Option<Message>, StorageError> {

@@ -16,6 +16,7 @@ mod conversations;
 mod dedupe;
 mod groups;
 mod inbox;
+mod message_events;
 mod messages;
 mod sections;
 mod ttl;
@@ -33,6 +34,7 @@ use committer::Committer;
 /// Keyspace names; they are part of the on-disk format.
 mod keyspace {
     pub const MESSAGES: &str = "messages";
+    pub const MESSAGE_EVENTS: &str = "message_events";
     pub const INBOX: &str = "inbox";
     pub const INBOX_WINDOWS: &str = "inbox_windows";
     pub const INBOX_FLOORS: &str = "inbox_floors";
@@ -64,6 +66,7 @@ pub struct EmbeddedStore {
 struct FjallTables {
     db: Database,
     messages: Keyspace,
+    message_events: Keyspace,
     inbox: Keyspace,
     inbox_windows: Keyspace,
     inbox_floors: Keyspace,
@@ -101,6 +104,7 @@ impl EmbeddedStore {
         };
         let tables = FjallTables {
             messages: open(keyspace::MESSAGES)?,
+            message_events: open(keyspace::MESSAGE_EVENTS)?,
             inbox: open(keyspace::INBOX)?,
             inbox_windows: open(keyspace::INBOX_WINDOWS)?,
             inbox_floors: open(keyspace::INBOX_FLOORS)?,

@@ -57,6 +57,22 @@ impl MessageStore for Instrumented<dyn MessageStore> {
             .count_messages(conversation, after, up_to, except_sender, limit);
         self.timed("count_messages", call).await
     }
+
+    async fn append_events(&self, events: &[(Seq, Message)]) -> Result<(), StorageError> {
+        self.timed("append_events", self.inner.append_events(events))
+            .await
+    }
+
+    async fn read_events(
+        &self,
+        conversation: &str,
+        first: Seq,
+        last: Seq,
+        limit: usize,
+    ) -> Result<Page<(Seq, Message)>, StorageError> {
+        let call = self.inner.read_events(conversation, first, last, limit);
+        self.timed("read_events", call).await
+    }
 }
 
 #[async_trait]

@@ -69,7 +69,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { InboxEntry, Message as Message$1 } from "../../common/v1/common_pb.js";
+import type { InboxEntry, Message as Message$1, MessageRef } from "../../common/v1/common_pb.js";
 import { file_tidings_common_v1_common } from "../../common/v1/common_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -77,7 +77,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tidings/client/v1/client.proto.
  */
 export const file_tidings_client_v1_client: GenFile = /*@__PURE__*/
-  fileDesc("Ch50aWRpbmdzL2NsaWVudC92MS9jbGllbnQucHJvdG8SEXRpZGluZ3MuY2xpZW50LnYxIrkHCgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEikKBWhlbGxvGAogASgLMhgudGlkaW5ncy5jbGllbnQudjEuSGVsbG9IABInCgRzZW5kGAsgASgLMhcudGlkaW5ncy5jbGllbnQudjEuU2VuZEgAEicKBHB1bGwYDCABKAsyFy50aWRpbmdzLmNsaWVudC52MS5QdWxsSAASJQoDYWNrGA0gASgLMhYudGlkaW5ncy5jbGllbnQudjEuQWNrSAASLQoHaGlzdG9yeRgOIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLkhpc3RvcnlIABInCgRwaW5nGA8gASgLMhcudGlkaW5ncy5jbGllbnQudjEuUGluZ0gAEjYKDGNyZWF0ZV9ncm91cBgQIAEoCzIeLnRpZGluZ3MuY2xpZW50LnYxLkNyZWF0ZUdyb3VwSAASNAoLYWRkX21lbWJlcnMYESABKAsyHS50aWRpbmdzLmNsaWVudC52MS5BZGRNZW1iZXJzSAASOgoOcmVtb3ZlX21lbWJlcnMYEiABKAsyIC50aWRpbmdzLmNsaWVudC52MS5SZW1vdmVNZW1iZXJzSAASNgoMbGlzdF9tZW1iZXJzGBMgASgLMh4udGlkaW5ncy5jbGllbnQudjEuTGlzdE1lbWJlcnNIABI0CgtsaXN0X2dyb3VwcxgUIAEoCzIdLnRpZGluZ3MuY2xpZW50LnYxLkxpc3RHcm91cHNIABJAChFwdWxsX2NvbnZlcnNhdGlvbhgVIAEoCzIjLnRpZGluZ3MuY2xpZW50LnYxLlB1bGxDb252ZXJzYXRpb25IABIuCghyZWFkX2FjaxgWIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLlJlYWRBY2tIABJAChFjb252ZXJzYXRpb25fbGlzdBgXIAEoCzIjLnRpZGluZ3MuY2xpZW50LnYxLkNvbnZlcnNhdGlvbkxpc3RIABIwCglyb29tX2pvaW4YGCABKAsyGy50aWRpbmdzLmNsaWVudC52MS5Sb29tSm9pbkgAEjIKCnJvb21fbGVhdmUYGSABKAsyHC50aWRpbmdzLmNsaWVudC52MS5Sb29tTGVhdmVIABIwCglyb29tX3NlbmQYGiABKAsyGy50aWRpbmdzLmNsaWVudC52MS5Sb29tU2VuZEgAEi0KB3JlZnJlc2gYGyABKAsyGi50aWRpbmdzLmNsaWVudC52MS5SZWZyZXNoSABCBwoFZnJhbWUimAgKC1NlcnZlckZyYW1lEhIKCnJlcXVlc3RfaWQYASABKAQSLQoHd2VsY29tZRgKIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLldlbGNvbWVIABIuCghzZW5kX2FjaxgLIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLlNlbmRBY2tIABI0CgtwdWxsX3Jlc3VsdBgMIAEoCzIdLnRpZGluZ3MuY2xpZW50LnYxLlB1bGxSZXN1bHRIABIyCgphY2tfcmVzdWx0GA0gASgLMhwudGlkaW5ncy5jbGllbnQudjEuQWNrUmVzdWx0SAASOgoOaGlzdG9yeV9yZXN1bHQYDiABKAsyIC50aWRpbmdzLmNsaWVudC52MS5IaXN0b3J5UmVzdWx0SAASJwoEcG9uZxgPIAEoCzIXLnRpZGluZ3MuY2xpZW50LnYxLlBvbmdIABInCgRwdXNoGBAgASgLMhcudGlkaW5ncy5jbGllbnQudjEuUHVzaEgAEikKBWVycm9yGBEgASgLMhgudGlkaW5ncy5jbGllbnQudjEuRXJyb3JIABI2Cgxncm91cF9yZXN1bHQYEiABKAsyHi50aWRpbmdzLmNsaWVudC52MS5Hcm91cFJlc3VsdEgAEjoKDm1lbWJlcnNfcmVzdWx0GBMgASgLMiAudGlkaW5ncy5jbGllbnQudjEuTWVtYmVyc1Jlc3VsdEgAEjgKDWdyb3Vwc19yZXN1bHQYFCABKAsyHy50aWRpbmdzLmNsaWVudC52MS5Hcm91cHNSZXN1bHRIABJNChhwdWxsX2NvbnZlcnNhdGlvbl9yZXN1bHQYFSABKAsyKS50aWRpbmdzLmNsaWVudC52MS5QdWxsQ29udmVyc2F0aW9uUmVzdWx0SAASOwoPcmVhZF9hY2tfcmVzdWx0GBYgASgLMiAudGlkaW5ncy5jbGllbnQudjEuUmVhZEFja1Jlc3VsdEgAEk0KGGNvbnZlcnNhdGlvbl9saXN0X3Jlc3VsdBgXIAEoCzIpLnRpZGluZ3MuY2xpZW50LnYxLkNvbnZlcnNhdGlvbkxpc3RSZXN1bHRIABJAChFjb252ZXJzYXRpb25fcHVzaBgYIAEoCzIjLnRpZGluZ3MuY2xpZW50LnYxLkNvbnZlcnNhdGlvblB1c2hIABI0Cgtyb29tX3Jlc3VsdBgZIAEoCzIdLnRpZGluZ3MuY2xpZW50LnYxLlJvb21SZXN1bHRIABI2Cgxyb29tX21lc3NhZ2UYGiABKAsyHi50aWRpbmdzLmNsaWVudC52MS5Sb29tTWVzc2FnZUgAEjEKCXJlZnJlc2hlZBgbIAEoCzIcLnRpZGluZ3MuY2xpZW50LnYxLlJlZnJlc2hlZEgAQgcKBWZyYW1lIlUKBUhlbGxvEg0KBXRva2VuGAEgASgJEhEKCWRldmljZV9pZBgCIAEoCRISCgpjaGVja3BvaW50GAMgASgEEhYKDmNvbXByZXNzX2Fib3ZlGAQgASgNInEKB1dlbGNvbWUSDwoHdXNlcl9pZBgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSDAoEaGVhZBgDIAEoBBIXCg9tYXhfZnJhbWVfYnl0ZXMYBCABKA0SGwoTdG9rZW5fZXhwaXJlc19hdF9tcxgFIAEoBCIYCgdSZWZyZXNoEg0KBXRva2VuGAEgASgJIiIKCVJlZnJlc2hlZBIVCg1leHBpcmVzX2F0X21zGAEgASgEIlIKBFNlbmQSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIMCgRib2R5GAQgASgMInIKB1NlbmRBY2sSEgoKbWVzc2FnZV9pZBgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSEAoIY29udl9zZXEYAyABKAQSFQoNY3JlYXRlZF9hdF9tcxgEIAEoAxIRCglkdXBsaWNhdGUYBSABKAgiJAoEUHVsbBINCgVhZnRlchgBIAEoBBINCgVsaW1pdBgCIAEoDSLMAQoKUHVsbFJlc3VsdBIuCgdlbnRyaWVzGAEgAygLMh0udGlkaW5ncy5jb21tb24udjEuSW5ib3hFbnRyeRIMCgRoZWFkGAIgASgEEhAKCGhhc19tb3JlGAMgASgIEhEKCXRydW5jYXRlZBgEIAEoCBI/ChJjb252ZXJzYXRpb25faGVhZHMYBSADKAsyIy50aWRpbmdzLmNsaWVudC52MS5Db252ZXJzYXRpb25IZWFkEhoKEmNvbXByZXNzZWRfZW50cmllcxgGIAEoDCI+CgxJbmJveEVudHJpZXMSLgoHZW50cmllcxgBIAMoCzIdLnRpZGluZ3MuY29tbW9uLnYxLkluYm94RW50cnkiOQoQQ29udmVyc2F0aW9uSGVhZBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSDAoEaGVhZBgCIAEoBCIZCgNBY2sSEgoKY2hlY2twb2ludBgBIAEoBCIfCglBY2tSZXN1bHQSEgoKY2hlY2twb2ludBgBIAEoBCJBCgdIaXN0b3J5EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIOCgZiZWZvcmUYAiABKAQSDQoFbGltaXQYAyABKA0iTwoNSGlzdG9yeVJlc3VsdBIsCghtZXNzYWdlcxgBIAMoCzIaLnRpZGluZ3MuY29tbW9uLnYxLk1lc3NhZ2USEAoIaGFzX21vcmUYAiABKAgiFQoEUGluZxINCgVub25jZRgBIAEoBCIVCgRQb25nEg0KBW5vbmNlGAEgASgEIjQKBFB1c2gSLAoFZW50cnkYASABKAsyHS50aWRpbmdzLmNvbW1vbi52MS5JbmJveEVudHJ5IkEKC0NyZWF0ZUdyb3VwEhAKCGdyb3VwX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSEgoKbWVtYmVyX2lkcxgDIAMoCSJ6CgtHcm91cFJlc3VsdBIQCghncm91cF9pZBgBIAEoCRIXCg9jb252ZXJzYXRpb25faWQYAiABKAkSDAoEbmFtZRgDIAEoCRINCgVvd25lchgEIAEoCRIUCgxtZW1iZXJfY291bnQYBSABKAQSDQoFbGFyZ2UYBiABKAgiMAoKQWRkTWVtYmVycxIQCghncm91cF9pZBgBIAEoCRIQCgh1c2VyX2lkcxgCIAMoCSIzCg1SZW1vdmVNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIj0KC0xpc3RNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEg0KBWFmdGVyGAIgASgJEg0KBWxpbWl0GAMgASgNIj0KBk1lbWJlchIPCgd1c2VyX2lkGAEgASgJEgwKBHJvbGUYAiABKAkSFAoMam9pbmVkX2F0X21zGAMgASgDIk0KDU1lbWJlcnNSZXN1bHQSKgoHbWVtYmVycxgBIAMoCzIZLnRpZGluZ3MuY2xpZW50LnYxLk1lbWJlchIQCghoYXNfbW9yZRgCIAEoCCIMCgpMaXN0R3JvdXBzIj4KDEdyb3Vwc1Jlc3VsdBIuCgZncm91cHMYASADKAsyHi50aWRpbmdzLmNsaWVudC52MS5Hcm91cFJlc3VsdCJJChBQdWxsQ29udmVyc2F0aW9uEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRINCgVhZnRlchgCIAEoBBINCgVsaW1pdBgDIAEoDSJmChZQdWxsQ29udmVyc2F0aW9uUmVzdWx0EiwKCG1lc3NhZ2VzGAEgAygLMhoudGlkaW5ncy5jb21tb24udjEuTWVzc2FnZRIMCgRoZWFkGAIgASgEEhAKCGhhc19tb3JlGAMgASgIIj8KEENvbnZlcnNhdGlvblB1c2gSKwoHbWVzc2FnZRgBIAEoCzIaLnRpZGluZ3MuY29tbW9uLnYxLk1lc3NhZ2UiNAoHUmVhZEFjaxIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEAoIcmVhZF9zZXEYAiABKAQiOgoNUmVhZEFja1Jlc3VsdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEAoIcmVhZF9zZXEYAiABKAQiIgoQQ29udmVyc2F0aW9uTGlzdBIOCgZsYXRlc3QYASABKA0ikwEKE0NvbnZlcnNhdGlvblN1bW1hcnkSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWxhc3RfY29udl9zZXEYAiABKAQSEAoIcmVhZF9zZXEYAyABKAQSDgoGdW5yZWFkGAQgASgEEioKBmxhdGVzdBgFIAMoCzIaLnRpZGluZ3MuY29tbW9uLnYxLk1lc3NhZ2UiVwoWQ29udmVyc2F0aW9uTGlzdFJlc3VsdBI9Cg1jb252ZXJzYXRpb25zGAEgAygLMiYudGlkaW5ncy5jbGllbnQudjEuQ29udmVyc2F0aW9uU3VtbWFyeSIbCghSb29tSm9pbhIPCgdyb29tX2lkGAEgASgJIgsKCVJvb21MZWF2ZSI3CghSb29tU2VuZBIPCgdyb29tX2lkGAEgASgJEgwKBGtpbmQYAiABKAkSDAoEYm9keRgDIAEoDCIdCgpSb29tUmVzdWx0Eg8KB3Jvb21faWQYASABKAkiYQoLUm9vbU1lc3NhZ2USDwoHcm9vbV9pZBgBIAEoCRIRCglzZW5kZXJfaWQYAiABKAkSDAoEa2luZBgDIAEoCRIMCgRib2R5GAQgASgMEhIKCnNlbnRfYXRfbXMYBSABKAMidQoFRXJyb3ISKgoEY29kZRgBIAEoDjIcLnRpZGluZ3MuY2xpZW50LnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJEhcKD2Nvbm5lY3Rpb25fa2VwdBgDIAEoCBIWCg5yZXRyeV9hZnRlcl9tcxgEIAEoDSqKBAoJRXJyb3JDb2RlEhoKFkVSUk9SX0NPREVfVU5TUEVDSUZJRUQQABIeChpFUlJPUl9DT0RFX01BTEZPUk1FRF9GUkFNRRABEhwKGEVSUk9SX0NPREVfVU5LTk9XTl9GUkFNRRACEh4KGkVSUk9SX0NPREVfRlJBTUVfVE9PX0xBUkdFEAMSHgoaRVJST1JfQ09ERV9VTkFVVEhFTlRJQ0FURUQQBBIfChtFUlJPUl9DT0RFX0lOVkFMSURfQVJHVU1FTlQQBRIZChVFUlJPUl9DT0RFX05PVF9NRU1CRVIQBhIjCh9FUlJPUl9DT0RFX1VOS05PV05fQ09OVkVSU0FUSU9OEAcSHQoZRVJST1JfQ09ERV9CT0RZX1RPT19MQVJHRRAIEiQKIEVSUk9SX0NPREVfQUxSRUFEWV9BVVRIRU5USUNBVEVEEAkSFAoQRVJST1JfQ09ERV9SRVRSWRAKEhoKFkVSUk9SX0NPREVfVU5BVkFJTEFCTEUQCxIXChNFUlJPUl9DT0RFX0lOVEVSTkFMEAwSHAoYRVJST1JfQ09ERV9VTktOT1dOX0dST1VQEA0SGAoURVJST1JfQ09ERV9GT1JCSURERU4QDhIdChlFUlJPUl9DT0RFX0FMUkVBRFlfRVhJU1RTEA8SGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQEGIGcHJvdG8z", [file_tidings_common_v1_common]);
+  fileDesc("Ch50aWRpbmdzL2NsaWVudC92MS9jbGllbnQucHJvdG8SEXRpZGluZ3MuY2xpZW50LnYxIs0KCgtDbGllbnRGcmFtZRISCgpyZXF1ZXN0X2lkGAEgASgEEikKBWhlbGxvGAogASgLMhgudGlkaW5ncy5jbGllbnQudjEuSGVsbG9IABInCgRzZW5kGAsgASgLMhcudGlkaW5ncy5jbGllbnQudjEuU2VuZEgAEicKBHB1bGwYDCABKAsyFy50aWRpbmdzLmNsaWVudC52MS5QdWxsSAASJQoDYWNrGA0gASgLMhYudGlkaW5ncy5jbGllbnQudjEuQWNrSAASLQoHaGlzdG9yeRgOIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLkhpc3RvcnlIABInCgRwaW5nGA8gASgLMhcudGlkaW5ncy5jbGllbnQudjEuUGluZ0gAEjYKDGNyZWF0ZV9ncm91cBgQIAEoCzIeLnRpZGluZ3MuY2xpZW50LnYxLkNyZWF0ZUdyb3VwSAASNAoLYWRkX21lbWJlcnMYESABKAsyHS50aWRpbmdzLmNsaWVudC52MS5BZGRNZW1iZXJzSAASOgoOcmVtb3ZlX21lbWJlcnMYEiABKAsyIC50aWRpbmdzLmNsaWVudC52MS5SZW1vdmVNZW1iZXJzSAASNgoMbGlzdF9tZW1iZXJzGBMgASgLMh4udGlkaW5ncy5jbGllbnQudjEuTGlzdE1lbWJlcnNIABI0CgtsaXN0X2dyb3VwcxgUIAEoCzIdLnRpZGluZ3MuY2xpZW50LnYxLkxpc3RHcm91cHNIABJAChFwdWxsX2NvbnZlcnNhdGlvbhgVIAEoCzIjLnRpZGluZ3MuY2xpZW50LnYxLlB1bGxDb252ZXJzYXRpb25IABIuCghyZWFkX2FjaxgWIAEoCzIaLnRpZGluZ3MuY2xpZW50LnYxLlJlYWRBY2tIABJAChFjb252ZXJzYXRpb25fbGlzdBgXIAEoCzIjLnRpZGluZ3MuY2xpZW50LnYxLkNvbnZlcnNhdGlvbkxpc3RIABIwCglyb29tX2pvaW4YGCABKAsyGy50aWRpbmdzLmNsaWVudC52MS5Sb29tSm9pbkgAEjIKCnJvb21fbGVhdmUYGSABKAsyHC50aWRpbmdzLmNsaWVudC52MS5Sb29tTGVhdmVIABIwCglyb29tX3NlbmQYGiABKAsyGy50aWRpbmdzLmNsaWVudC52MS5Sb29tU2VuZEgAEi0KB3JlZnJlc2gYGyABKAsyGi50aWRpbmdzLmNsaWVudC52MS5SZWZyZXNoSAASNgoMZWRpdF9tZXNzYWdlGB4gASgLMh4udGlkaW5ncy5jbGllbnQudjEuRWRpdE1lc3NhZ2VIABI6Cg5yZWNhbGxfbWVzc2FnZRgfIAEoCzIgLnRpZGluZ3MuY2xpZW50LnYxLlJlY2FsbE1lc3NhZ2VIABI6Cg5kZWxldGVfbWVzc2FnZRggIAEoCzIgLnRpZGluZ3MuY2xpZW50LnYxLkRlbGV0ZU1lc3NhZ2VIABIpCgVyZWFjdBghIAEoCzIYLnRpZGluZ3MuY2xpZW50LnYxLlJlYWN0SAASKwoGdHlwaW5nGCggASgLMhkudGlkaW5ncy5jbGllbnQudjEuVHlwaW5nSAASQgoScHJlc2VuY2Vfc3Vic2NyaWJlGCkgASgLMiQudGlkaW5ncy5jbGllbnQudjEuUHJlc2VuY2VTdWJzY3JpYmVIABJGChRwcmVzZW5jZV91bnN1YnNjcmliZRgqIAEoCzImLnRpZGluZ3MuY2xpZW50LnYxLlByZXNlbmNlVW5zdWJzY3JpYmVIAEIHCgVmcmFtZSKECgoLU2VydmVyRnJhbWUSEgoKcmVxdWVzdF9pZBgBIAEoBBItCgd3ZWxjb21lGAogASgLMhoudGlkaW5ncy5jbGllbnQudjEuV2VsY29tZUgAEi4KCHNlbmRfYWNrGAsgASgLMhoudGlkaW5ncy5jbGllbnQudjEuU2VuZEFja0gAEjQKC3B1bGxfcmVzdWx0GAwgASgLMh0udGlkaW5ncy5jbGllbnQudjEuUHVsbFJlc3VsdEgAEjIKCmFja19yZXN1bHQYDSABKAsyHC50aWRpbmdzLmNsaWVudC52MS5BY2tSZXN1bHRIABI6Cg5oaXN0b3J5X3Jlc3VsdBgOIAEoCzIgLnRpZGluZ3MuY2xpZW50LnYxLkhpc3RvcnlSZXN1bHRIABInCgRwb25nGA8gASgLMhcudGlkaW5ncy5jbGllbnQudjEuUG9uZ0gAEicKBHB1c2gYECABKAsyFy50aWRpbmdzLmNsaWVudC52MS5QdXNoSAASKQoFZXJyb3IYESABKAsyGC50aWRpbmdzLmNsaWVudC52MS5FcnJvckgAEjYKDGdyb3VwX3Jlc3VsdBgSIAEoCzIeLnRpZGluZ3MuY2xpZW50LnYxLkdyb3VwUmVzdWx0SAASOgoObWVtYmVyc19yZXN1bHQYEyABKAsyIC50aWRpbmdzLmNsaWVudC52MS5NZW1iZXJzUmVzdWx0SAASOAoNZ3JvdXBzX3Jlc3VsdBgUIAEoCzIfLnRpZGluZ3MuY2xpZW50LnYxLkdyb3Vwc1Jlc3VsdEgAEk0KGHB1bGxfY29udmVyc2F0aW9uX3Jlc3VsdBgVIAEoCzIpLnRpZGluZ3MuY2xpZW50LnYxLlB1bGxDb252ZXJzYXRpb25SZXN1bHRIABI7Cg9yZWFkX2Fja19yZXN1bHQYFiABKAsyIC50aWRpbmdzLmNsaWVudC52MS5SZWFkQWNrUmVzdWx0SAASTQoYY29udmVyc2F0aW9uX2xpc3RfcmVzdWx0GBcgASgLMikudGlkaW5ncy5jbGllbnQudjEuQ29udmVyc2F0aW9uTGlzdFJlc3VsdEgAEkAKEWNvbnZlcnNhdGlvbl9wdXNoGBggASgLMiMudGlkaW5ncy5jbGllbnQudjEuQ29udmVyc2F0aW9uUHVzaEgAEjQKC3Jvb21fcmVzdWx0GBkgASgLMh0udGlkaW5ncy5jbGllbnQudjEuUm9vbVJlc3VsdEgAEjYKDHJvb21fbWVzc2FnZRgaIAEoCzIeLnRpZGluZ3MuY2xpZW50LnYxLlJvb21NZXNzYWdlSAASMQoJcmVmcmVzaGVkGBsgASgLMhwudGlkaW5ncy5jbGllbnQudjEuUmVmcmVzaGVkSAASNgoMdHlwaW5nX2V2ZW50GCggASgLMh4udGlkaW5ncy5jbGllbnQudjEuVHlwaW5nRXZlbnRIABI6Cg5wcmVzZW5jZV9ldmVudBgpIAEoCzIgLnRpZGluZ3MuY2xpZW50LnYxLlByZXNlbmNlRXZlbnRIABI4Cg10eXBpbmdfcmVzdWx0GCogASgLMh8udGlkaW5ncy5jbGllbnQudjEuVHlwaW5nUmVzdWx0SAASPAoPcHJlc2VuY2VfcmVzdWx0GCsgASgLMiEudGlkaW5ncy5jbGllbnQudjEuUHJlc2VuY2VSZXN1bHRIAEIHCgVmcmFtZSJVCgVIZWxsbxINCgV0b2tlbhgBIAEoCRIRCglkZXZpY2VfaWQYAiABKAkSEgoKY2hlY2twb2ludBgDIAEoBBIWCg5jb21wcmVzc19hYm92ZRgEIAEoDSJxCgdXZWxjb21lEg8KB3VzZXJfaWQYASABKAkSEQoJZGV2aWNlX2lkGAIgASgJEgwKBGhlYWQYAyABKAQSFwoPbWF4X2ZyYW1lX2J5dGVzGAQgASgNEhsKE3Rva2VuX2V4cGlyZXNfYXRfbXMYBSABKAQiGAoHUmVmcmVzaBINCgV0b2tlbhgBIAEoCSIiCglSZWZyZXNoZWQSFQoNZXhwaXJlc19hdF9tcxgBIAEoBCJ6CgtFZGl0TWVzc2FnZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFQoNY2xpZW50X21zZ19pZBgCIAEoCRItCgZ0YXJnZXQYAyABKAsyHS50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlUmVmEgwKBGJvZHkYBCABKAwibgoNUmVjYWxsTWVzc2FnZRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFQoNY2xpZW50X21zZ19pZBgCIAEoCRItCgZ0YXJnZXQYAyABKAsyHS50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlUmVmIm4KDURlbGV0ZU1lc3NhZ2USFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSLQoGdGFyZ2V0GAMgASgLMh0udGlkaW5ncy5jb21tb24udjEuTWVzc2FnZVJlZiKFAQoFUmVhY3QSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEhUKDWNsaWVudF9tc2dfaWQYAiABKAkSLQoGdGFyZ2V0GAMgASgLMh0udGlkaW5ncy5jb21tb24udjEuTWVzc2FnZVJlZhINCgVlbW9qaRgEIAEoCRIOCgZyZW1vdmUYBSABKAgiUgoEU2VuZBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFQoNY2xpZW50X21zZ19pZBgCIAEoCRIMCgRraW5kGAMgASgJEgwKBGJvZHkYBCABKAwicgoHU2VuZEFjaxISCgptZXNzYWdlX2lkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIQCghjb252X3NlcRgDIAEoBBIVCg1jcmVhdGVkX2F0X21zGAQgASgDEhEKCWR1cGxpY2F0ZRgFIAEoCCIkCgRQdWxsEg0KBWFmdGVyGAEgASgEEg0KBWxpbWl0GAIgASgNIswBCgpQdWxsUmVzdWx0Ei4KB2VudHJpZXMYASADKAsyHS50aWRpbmdzLmNvbW1vbi52MS5JbmJveEVudHJ5EgwKBGhlYWQYAiABKAQSEAoIaGFzX21vcmUYAyABKAgSEQoJdHJ1bmNhdGVkGAQgASgIEj8KEmNvbnZlcnNhdGlvbl9oZWFkcxgFIAMoCzIjLnRpZGluZ3MuY2xpZW50LnYxLkNvbnZlcnNhdGlvbkhlYWQSGgoSY29tcHJlc3NlZF9lbnRyaWVzGAYgASgMIj4KDEluYm94RW50cmllcxIuCgdlbnRyaWVzGAEgAygLMh0udGlkaW5ncy5jb21tb24udjEuSW5ib3hFbnRyeSI5ChBDb252ZXJzYXRpb25IZWFkEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIMCgRoZWFkGAIgASgEIhkKA0FjaxISCgpjaGVja3BvaW50GAEgASgEIh8KCUFja1Jlc3VsdBISCgpjaGVja3BvaW50GAEgASgEIkEKB0hpc3RvcnkSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg4KBmJlZm9yZRgCIAEoBBINCgVsaW1pdBgDIAEoDSJPCg1IaXN0b3J5UmVzdWx0EiwKCG1lc3NhZ2VzGAEgAygLMhoudGlkaW5ncy5jb21tb24udjEuTWVzc2FnZRIQCghoYXNfbW9yZRgCIAEoCCIVCgRQaW5nEg0KBW5vbmNlGAEgASgEIhUKBFBvbmcSDQoFbm9uY2UYASABKAQiNAoEUHVzaBIsCgVlbnRyeRgBIAEoCzIdLnRpZGluZ3MuY29tbW9uLnYxLkluYm94RW50cnkiQQoLQ3JlYXRlR3JvdXASEAoIZ3JvdXBfaWQYASABKAkSDAoEbmFtZRgCIAEoCRISCgptZW1iZXJfaWRzGAMgAygJInoKC0dyb3VwUmVzdWx0EhAKCGdyb3VwX2lkGAEgASgJEhcKD2NvbnZlcnNhdGlvbl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEg0KBW93bmVyGAQgASgJEhQKDG1lbWJlcl9jb3VudBgFIAEoBBINCgVsYXJnZRgGIAEoCCIwCgpBZGRNZW1iZXJzEhAKCGdyb3VwX2lkGAEgASgJEhAKCHVzZXJfaWRzGAIgAygJIjMKDVJlbW92ZU1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSEAoIdXNlcl9pZHMYAiADKAkiPQoLTGlzdE1lbWJlcnMSEAoIZ3JvdXBfaWQYASABKAkSDQoFYWZ0ZXIYAiABKAkSDQoFbGltaXQYAyABKA0iPQoGTWVtYmVyEg8KB3VzZXJfaWQYASABKAkSDAoEcm9sZRgCIAEoCRIUCgxqb2luZWRfYXRfbXMYAyABKAMiTQoNTWVtYmVyc1Jlc3VsdBIqCgdtZW1iZXJzGAEgAygLMhkudGlkaW5ncy5jbGllbnQudjEuTWVtYmVyEhAKCGhhc19tb3JlGAIgASgIIgwKCkxpc3RHcm91cHMiPgoMR3JvdXBzUmVzdWx0Ei4KBmdyb3VwcxgBIAMoCzIeLnRpZGluZ3MuY2xpZW50LnYxLkdyb3VwUmVzdWx0IkkKEFB1bGxDb252ZXJzYXRpb24SFwoPY29udmVyc2F0aW9uX2lkGAEgASgJEg0KBWFmdGVyGAIgASgEEg0KBWxpbWl0GAMgASgNImYKFlB1bGxDb252ZXJzYXRpb25SZXN1bHQSLAoIbWVzc2FnZXMYASADKAsyGi50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlEgwKBGhlYWQYAiABKAQSEAoIaGFzX21vcmUYAyABKAgiPwoQQ29udmVyc2F0aW9uUHVzaBIrCgdtZXNzYWdlGAEgASgLMhoudGlkaW5ncy5jb21tb24udjEuTWVzc2FnZSI0CgdSZWFkQWNrEhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIQCghyZWFkX3NlcRgCIAEoBCI6Cg1SZWFkQWNrUmVzdWx0EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIQCghyZWFkX3NlcRgCIAEoBCIiChBDb252ZXJzYXRpb25MaXN0Eg4KBmxhdGVzdBgBIAEoDSKTAQoTQ29udmVyc2F0aW9uU3VtbWFyeRIXCg9jb252ZXJzYXRpb25faWQYASABKAkSFQoNbGFzdF9jb252X3NlcRgCIAEoBBIQCghyZWFkX3NlcRgDIAEoBBIOCgZ1bnJlYWQYBCABKAQSKgoGbGF0ZXN0GAUgAygLMhoudGlkaW5ncy5jb21tb24udjEuTWVzc2FnZSJXChZDb252ZXJzYXRpb25MaXN0UmVzdWx0Ej0KDWNvbnZlcnNhdGlvbnMYASADKAsyJi50aWRpbmdzLmNsaWVudC52MS5Db252ZXJzYXRpb25TdW1tYXJ5IhsKCFJvb21Kb2luEg8KB3Jvb21faWQYASABKAkiCwoJUm9vbUxlYXZlIjcKCFJvb21TZW5kEg8KB3Jvb21faWQYASABKAkSDAoEa2luZBgCIAEoCRIMCgRib2R5GAMgASgMIh0KClJvb21SZXN1bHQSDwoHcm9vbV9pZBgBIAEoCSJhCgtSb29tTWVzc2FnZRIPCgdyb29tX2lkGAEgASgJEhEKCXNlbmRlcl9pZBgCIAEoCRIMCgRraW5kGAMgASgJEgwKBGJvZHkYBCABKAwSEgoKc2VudF9hdF9tcxgFIAEoAyIhCgZUeXBpbmcSFwoPY29udmVyc2F0aW9uX2lkGAEgASgJIjoKDFR5cGluZ1Jlc3VsdBIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEQoJZm9yd2FyZGVkGAIgASgIIk4KC1R5cGluZ0V2ZW50EhcKD2NvbnZlcnNhdGlvbl9pZBgBIAEoCRIPCgd1c2VyX2lkGAIgASgJEhUKDWV4cGlyZXNfYXRfbXMYAyABKAMiJQoRUHJlc2VuY2VTdWJzY3JpYmUSEAoIdXNlcl9pZHMYASADKAkiJwoTUHJlc2VuY2VVbnN1YnNjcmliZRIQCgh1c2VyX2lkcxgBIAMoCSIiCg5QcmVzZW5jZVJlc3VsdBIQCgh3YXRjaGluZxgBIAEoDSJGCg1QcmVzZW5jZUV2ZW50Eg8KB3VzZXJfaWQYASABKAkSDgoGb25saW5lGAIgASgIEhQKDGxhc3Rfc2Vlbl9tcxgDIAEoAyJ1CgVFcnJvchIqCgRjb2RlGAEgASgOMhwudGlkaW5ncy5jbGllbnQudjEuRXJyb3JDb2RlEg8KB21lc3NhZ2UYAiABKAkSFwoPY29ubmVjdGlvbl9rZXB0GAMgASgIEhYKDnJldHJ5X2FmdGVyX21zGAQgASgNKpAFCglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEh4KGkVSUk9SX0NPREVfTUFMRk9STUVEX0ZSQU1FEAESHAoYRVJST1JfQ09ERV9VTktOT1dOX0ZSQU1FEAISHgoaRVJST1JfQ09ERV9GUkFNRV9UT09fTEFSR0UQAxIeChpFUlJPUl9DT0RFX1VOQVVUSEVOVElDQVRFRBAEEh8KG0VSUk9SX0NPREVfSU5WQUxJRF9BUkdVTUVOVBAFEhkKFUVSUk9SX0NPREVfTk9UX01FTUJFUhAGEiMKH0VSUk9SX0NPREVfVU5LTk9XTl9DT05WRVJTQVRJT04QBxIdChlFUlJPUl9DT0RFX0JPRFlfVE9PX0xBUkdFEAgSJAogRVJST1JfQ09ERV9BTFJFQURZX0FVVEhFTlRJQ0FURUQQCRIUChBFUlJPUl9DT0RFX1JFVFJZEAoSGgoWRVJST1JfQ09ERV9VTkFWQUlMQUJMRRALEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQDBIcChhFUlJPUl9DT0RFX1VOS05PV05fR1JPVVAQDRIYChRFUlJPUl9DT0RFX0ZPUkJJRERFThAOEh0KGUVSUk9SX0NPREVfQUxSRUFEWV9FWElTVFMQDxIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBAQEh4KGkVSUk9SX0NPREVfVU5LTk9XTl9NRVNTQUdFEBQSIQodRVJST1JfQ09ERV9FRElUX1dJTkRPV19QQVNTRUQQFRIhCh1FUlJPUl9DT0RFX1RPT19NQU5ZX1JFQUNUSU9OUxAWEh4KGkVSUk9SX0NPREVfTUVTU0FHRV9SRU1PVkVEEBdiBnByb3RvMw", [file_tidings_common_v1_common]);
 
 /**
  * Frames sent by a client.
@@ -203,6 +203,53 @@ export type ClientFrame = Message<"tidings.client.v1.ClientFrame"> & {
      */
     value: Refresh;
     case: "refresh";
+  } | {
+    /**
+     * Events on stored messages (30-34), each answered by a SendAck for the
+     * event message (see EditMessage).
+     *
+     * @generated from field: tidings.client.v1.EditMessage edit_message = 30;
+     */
+    value: EditMessage;
+    case: "editMessage";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.RecallMessage recall_message = 31;
+     */
+    value: RecallMessage;
+    case: "recallMessage";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.DeleteMessage delete_message = 32;
+     */
+    value: DeleteMessage;
+    case: "deleteMessage";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.React react = 33;
+     */
+    value: React;
+    case: "react";
+  } | {
+    /**
+     * Typing and presence (ephemeral, never stored): 40-44.
+     *
+     * @generated from field: tidings.client.v1.Typing typing = 40;
+     */
+    value: Typing;
+    case: "typing";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.PresenceSubscribe presence_subscribe = 41;
+     */
+    value: PresenceSubscribe;
+    case: "presenceSubscribe";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.PresenceUnsubscribe presence_unsubscribe = 42;
+     */
+    value: PresenceUnsubscribe;
+    case: "presenceUnsubscribe";
   } | { case: undefined; value?: undefined };
 };
 
@@ -337,6 +384,32 @@ export type ServerFrame = Message<"tidings.client.v1.ServerFrame"> & {
      */
     value: Refreshed;
     case: "refreshed";
+  } | {
+    /**
+     * Typing and presence (ephemeral, never stored): 40-44.
+     *
+     * @generated from field: tidings.client.v1.TypingEvent typing_event = 40;
+     */
+    value: TypingEvent;
+    case: "typingEvent";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.PresenceEvent presence_event = 41;
+     */
+    value: PresenceEvent;
+    case: "presenceEvent";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.TypingResult typing_result = 42;
+     */
+    value: TypingResult;
+    case: "typingResult";
+  } | {
+    /**
+     * @generated from field: tidings.client.v1.PresenceResult presence_result = 43;
+     */
+    value: PresenceResult;
+    case: "presenceResult";
   } | { case: undefined; value?: undefined };
 };
 
@@ -503,6 +576,162 @@ export const RefreshedSchema: GenMessage<Refreshed> = /*@__PURE__*/
   messageDesc(file_tidings_client_v1_client, 5);
 
 /**
+ * Edits a message: appends a message of kind "tidings.edit" (body a
+ * tidings.common.v1.MessageEdit) to the conversation, so every member's
+ * devices get it through pull and push like any message and apply it to the
+ * target (the stored original never changes). History shows each message
+ * folded with its events (Message.state).
+ *
+ * EditMessage, RecallMessage, DeleteMessage and React are sends: idempotent
+ * by client_msg_id, answered by a SendAck for the event message, ordered
+ * with the connection's other sends to the conversation. Refused with
+ * ERROR_CODE_UNKNOWN_MESSAGE (no message with that id at that conv_seq in
+ * this conversation, or the target is itself an event),
+ * ERROR_CODE_EDIT_WINDOW_PASSED, ERROR_CODE_MESSAGE_REMOVED (the target was
+ * recalled or deleted), ERROR_CODE_FORBIDDEN (not the caller's to change),
+ * ERROR_CODE_TOO_MANY_REACTIONS or ERROR_CODE_INVALID_ARGUMENT; a refused
+ * request stores nothing.
+ *
+ * @generated from message tidings.client.v1.EditMessage
+ */
+export type EditMessage = Message<"tidings.client.v1.EditMessage"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string client_msg_id = 2;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 3;
+   */
+  target?: MessageRef | undefined;
+
+  /**
+   * The new body (same limit as Send.body).
+   *
+   * @generated from field: bytes body = 4;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message tidings.client.v1.EditMessage.
+ * Use `create(EditMessageSchema)` to create a new message.
+ */
+export const EditMessageSchema: GenMessage<EditMessage> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 6);
+
+/**
+ * Recalls one of the caller's own messages within the edit window: appends a
+ * "tidings.recall" event (body a tidings.common.v1.MessageRemoval). Devices
+ * show a placeholder instead of the message.
+ *
+ * @generated from message tidings.client.v1.RecallMessage
+ */
+export type RecallMessage = Message<"tidings.client.v1.RecallMessage"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string client_msg_id = 2;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 3;
+   */
+  target?: MessageRef | undefined;
+};
+
+/**
+ * Describes the message tidings.client.v1.RecallMessage.
+ * Use `create(RecallMessageSchema)` to create a new message.
+ */
+export const RecallMessageSchema: GenMessage<RecallMessage> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 7);
+
+/**
+ * Deletes a message for everyone: appends a "tidings.delete" event (body a
+ * tidings.common.v1.MessageRemoval). Allowed to a group's owner for any
+ * message of the group and, in a 1:1, to the message's sender, at any time.
+ *
+ * @generated from message tidings.client.v1.DeleteMessage
+ */
+export type DeleteMessage = Message<"tidings.client.v1.DeleteMessage"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string client_msg_id = 2;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 3;
+   */
+  target?: MessageRef | undefined;
+};
+
+/**
+ * Describes the message tidings.client.v1.DeleteMessage.
+ * Use `create(DeleteMessageSchema)` to create a new message.
+ */
+export const DeleteMessageSchema: GenMessage<DeleteMessage> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 8);
+
+/**
+ * Adds (or, with `remove`, takes back) the caller's emoji reaction on a
+ * message: appends a "tidings.reaction" event (body a
+ * tidings.common.v1.Reaction). Any member may react to any message that was
+ * not recalled or deleted.
+ *
+ * @generated from message tidings.client.v1.React
+ */
+export type React = Message<"tidings.client.v1.React"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string client_msg_id = 2;
+   */
+  clientMsgId: string;
+
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 3;
+   */
+  target?: MessageRef | undefined;
+
+  /**
+   * 1..=32 bytes of UTF-8.
+   *
+   * @generated from field: string emoji = 4;
+   */
+  emoji: string;
+
+  /**
+   * @generated from field: bool remove = 5;
+   */
+  remove: boolean;
+};
+
+/**
+ * Describes the message tidings.client.v1.React.
+ * Use `create(ReactSchema)` to create a new message.
+ */
+export const ReactSchema: GenMessage<React> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 9);
+
+/**
  * Sends a message to a conversation. 1:1 conversations are named
  * "dm:<user_a>:<user_b>" with the two user ids in ascending byte order.
  *
@@ -538,7 +767,7 @@ export type Send = Message<"tidings.client.v1.Send"> & {
  * Use `create(SendSchema)` to create a new message.
  */
 export const SendSchema: GenMessage<Send> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 6);
+  messageDesc(file_tidings_client_v1_client, 10);
 
 /**
  * Sent once the message is in the conversation's store timeline and in every
@@ -580,7 +809,7 @@ export type SendAck = Message<"tidings.client.v1.SendAck"> & {
  * Use `create(SendAckSchema)` to create a new message.
  */
 export const SendAckSchema: GenMessage<SendAck> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 7);
+  messageDesc(file_tidings_client_v1_client, 11);
 
 /**
  * Pulls the caller's inbox after a checkpoint.
@@ -608,7 +837,7 @@ export type Pull = Message<"tidings.client.v1.Pull"> & {
  * Use `create(PullSchema)` to create a new message.
  */
 export const PullSchema: GenMessage<Pull> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 8);
+  messageDesc(file_tidings_client_v1_client, 12);
 
 /**
  * @generated from message tidings.client.v1.PullResult
@@ -664,7 +893,7 @@ export type PullResult = Message<"tidings.client.v1.PullResult"> & {
  * Use `create(PullResultSchema)` to create a new message.
  */
 export const PullResultSchema: GenMessage<PullResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 9);
+  messageDesc(file_tidings_client_v1_client, 13);
 
 /**
  * The entries of a compressed pull page.
@@ -683,7 +912,7 @@ export type InboxEntries = Message<"tidings.client.v1.InboxEntries"> & {
  * Use `create(InboxEntriesSchema)` to create a new message.
  */
 export const InboxEntriesSchema: GenMessage<InboxEntries> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 10);
+  messageDesc(file_tidings_client_v1_client, 14);
 
 /**
  * @generated from message tidings.client.v1.ConversationHead
@@ -707,7 +936,7 @@ export type ConversationHead = Message<"tidings.client.v1.ConversationHead"> & {
  * Use `create(ConversationHeadSchema)` to create a new message.
  */
 export const ConversationHeadSchema: GenMessage<ConversationHead> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 11);
+  messageDesc(file_tidings_client_v1_client, 15);
 
 /**
  * Records the device's checkpoint server-side (informational; correctness never
@@ -727,7 +956,7 @@ export type Ack = Message<"tidings.client.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 12);
+  messageDesc(file_tidings_client_v1_client, 16);
 
 /**
  * @generated from message tidings.client.v1.AckResult
@@ -744,7 +973,7 @@ export type AckResult = Message<"tidings.client.v1.AckResult"> & {
  * Use `create(AckResultSchema)` to create a new message.
  */
 export const AckResultSchema: GenMessage<AckResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 13);
+  messageDesc(file_tidings_client_v1_client, 17);
 
 /**
  * Reads a conversation's store timeline newest-first (roaming).
@@ -778,7 +1007,7 @@ export type History = Message<"tidings.client.v1.History"> & {
  * Use `create(HistorySchema)` to create a new message.
  */
 export const HistorySchema: GenMessage<History> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 14);
+  messageDesc(file_tidings_client_v1_client, 18);
 
 /**
  * @generated from message tidings.client.v1.HistoryResult
@@ -804,7 +1033,7 @@ export type HistoryResult = Message<"tidings.client.v1.HistoryResult"> & {
  * Use `create(HistoryResultSchema)` to create a new message.
  */
 export const HistoryResultSchema: GenMessage<HistoryResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 15);
+  messageDesc(file_tidings_client_v1_client, 19);
 
 /**
  * @generated from message tidings.client.v1.Ping
@@ -821,7 +1050,7 @@ export type Ping = Message<"tidings.client.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 16);
+  messageDesc(file_tidings_client_v1_client, 20);
 
 /**
  * @generated from message tidings.client.v1.Pong
@@ -838,7 +1067,7 @@ export type Pong = Message<"tidings.client.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 17);
+  messageDesc(file_tidings_client_v1_client, 21);
 
 /**
  * A new inbox entry for this user, sent without being asked. Push is a hint:
@@ -858,7 +1087,7 @@ export type Push = Message<"tidings.client.v1.Push"> & {
  * Use `create(PushSchema)` to create a new message.
  */
 export const PushSchema: GenMessage<Push> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 18);
+  messageDesc(file_tidings_client_v1_client, 22);
 
 /**
  * Creates a group conversation ("g:<group_id>") with the caller as owner.
@@ -891,7 +1120,7 @@ export type CreateGroup = Message<"tidings.client.v1.CreateGroup"> & {
  * Use `create(CreateGroupSchema)` to create a new message.
  */
 export const CreateGroupSchema: GenMessage<CreateGroup> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 19);
+  messageDesc(file_tidings_client_v1_client, 23);
 
 /**
  * @generated from message tidings.client.v1.GroupResult
@@ -935,7 +1164,7 @@ export type GroupResult = Message<"tidings.client.v1.GroupResult"> & {
  * Use `create(GroupResultSchema)` to create a new message.
  */
 export const GroupResultSchema: GenMessage<GroupResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 20);
+  messageDesc(file_tidings_client_v1_client, 24);
 
 /**
  * Adds members (any member may add); a membership event goes into the group
@@ -960,7 +1189,7 @@ export type AddMembers = Message<"tidings.client.v1.AddMembers"> & {
  * Use `create(AddMembersSchema)` to create a new message.
  */
 export const AddMembersSchema: GenMessage<AddMembers> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 21);
+  messageDesc(file_tidings_client_v1_client, 25);
 
 /**
  * Removes members (the owner may remove anyone, a member only itself); a
@@ -985,7 +1214,7 @@ export type RemoveMembers = Message<"tidings.client.v1.RemoveMembers"> & {
  * Use `create(RemoveMembersSchema)` to create a new message.
  */
 export const RemoveMembersSchema: GenMessage<RemoveMembers> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 22);
+  messageDesc(file_tidings_client_v1_client, 26);
 
 /**
  * @generated from message tidings.client.v1.ListMembers
@@ -1017,7 +1246,7 @@ export type ListMembers = Message<"tidings.client.v1.ListMembers"> & {
  * Use `create(ListMembersSchema)` to create a new message.
  */
 export const ListMembersSchema: GenMessage<ListMembers> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 23);
+  messageDesc(file_tidings_client_v1_client, 27);
 
 /**
  * @generated from message tidings.client.v1.Member
@@ -1046,7 +1275,7 @@ export type Member = Message<"tidings.client.v1.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 24);
+  messageDesc(file_tidings_client_v1_client, 28);
 
 /**
  * @generated from message tidings.client.v1.MembersResult
@@ -1070,7 +1299,7 @@ export type MembersResult = Message<"tidings.client.v1.MembersResult"> & {
  * Use `create(MembersResultSchema)` to create a new message.
  */
 export const MembersResultSchema: GenMessage<MembersResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 25);
+  messageDesc(file_tidings_client_v1_client, 29);
 
 /**
  * The caller's groups.
@@ -1085,7 +1314,7 @@ export type ListGroups = Message<"tidings.client.v1.ListGroups"> & {
  * Use `create(ListGroupsSchema)` to create a new message.
  */
 export const ListGroupsSchema: GenMessage<ListGroups> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 26);
+  messageDesc(file_tidings_client_v1_client, 30);
 
 /**
  * @generated from message tidings.client.v1.GroupsResult
@@ -1102,7 +1331,7 @@ export type GroupsResult = Message<"tidings.client.v1.GroupsResult"> & {
  * Use `create(GroupsResultSchema)` to create a new message.
  */
 export const GroupsResultSchema: GenMessage<GroupsResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 27);
+  messageDesc(file_tidings_client_v1_client, 31);
 
 /**
  * Reads a conversation's store timeline oldest-first after a cursor, up to
@@ -1136,7 +1365,7 @@ export type PullConversation = Message<"tidings.client.v1.PullConversation"> & {
  * Use `create(PullConversationSchema)` to create a new message.
  */
 export const PullConversationSchema: GenMessage<PullConversation> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 28);
+  messageDesc(file_tidings_client_v1_client, 32);
 
 /**
  * @generated from message tidings.client.v1.PullConversationResult
@@ -1166,7 +1395,7 @@ export type PullConversationResult = Message<"tidings.client.v1.PullConversation
  * Use `create(PullConversationResultSchema)` to create a new message.
  */
 export const PullConversationResultSchema: GenMessage<PullConversationResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 29);
+  messageDesc(file_tidings_client_v1_client, 33);
 
 /**
  * A message of a large group pushed without an inbox entry. Apply it if
@@ -1187,7 +1416,7 @@ export type ConversationPush = Message<"tidings.client.v1.ConversationPush"> & {
  * Use `create(ConversationPushSchema)` to create a new message.
  */
 export const ConversationPushSchema: GenMessage<ConversationPush> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 30);
+  messageDesc(file_tidings_client_v1_client, 34);
 
 /**
  * Moves the caller's read position in a conversation (from any device).
@@ -1222,7 +1451,7 @@ export type ReadAck = Message<"tidings.client.v1.ReadAck"> & {
  * Use `create(ReadAckSchema)` to create a new message.
  */
 export const ReadAckSchema: GenMessage<ReadAck> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 31);
+  messageDesc(file_tidings_client_v1_client, 35);
 
 /**
  * @generated from message tidings.client.v1.ReadAckResult
@@ -1246,7 +1475,7 @@ export type ReadAckResult = Message<"tidings.client.v1.ReadAckResult"> & {
  * Use `create(ReadAckResultSchema)` to create a new message.
  */
 export const ReadAckResultSchema: GenMessage<ReadAckResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 32);
+  messageDesc(file_tidings_client_v1_client, 36);
 
 /**
  * The caller's conversations, most recent first, each with its unread count
@@ -1268,7 +1497,7 @@ export type ConversationList = Message<"tidings.client.v1.ConversationList"> & {
  * Use `create(ConversationListSchema)` to create a new message.
  */
 export const ConversationListSchema: GenMessage<ConversationList> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 33);
+  messageDesc(file_tidings_client_v1_client, 37);
 
 /**
  * @generated from message tidings.client.v1.ConversationSummary
@@ -1315,7 +1544,7 @@ export type ConversationSummary = Message<"tidings.client.v1.ConversationSummary
  * Use `create(ConversationSummarySchema)` to create a new message.
  */
 export const ConversationSummarySchema: GenMessage<ConversationSummary> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 34);
+  messageDesc(file_tidings_client_v1_client, 38);
 
 /**
  * @generated from message tidings.client.v1.ConversationListResult
@@ -1332,7 +1561,7 @@ export type ConversationListResult = Message<"tidings.client.v1.ConversationList
  * Use `create(ConversationListResultSchema)` to create a new message.
  */
 export const ConversationListResultSchema: GenMessage<ConversationListResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 35);
+  messageDesc(file_tidings_client_v1_client, 39);
 
 /**
  * Joins a live room (ephemeral: room messages are not stored). A connection
@@ -1355,7 +1584,7 @@ export type RoomJoin = Message<"tidings.client.v1.RoomJoin"> & {
  * Use `create(RoomJoinSchema)` to create a new message.
  */
 export const RoomJoinSchema: GenMessage<RoomJoin> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 36);
+  messageDesc(file_tidings_client_v1_client, 40);
 
 /**
  * Leaves the current room.
@@ -1370,7 +1599,7 @@ export type RoomLeave = Message<"tidings.client.v1.RoomLeave"> & {
  * Use `create(RoomLeaveSchema)` to create a new message.
  */
 export const RoomLeaveSchema: GenMessage<RoomLeave> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 37);
+  messageDesc(file_tidings_client_v1_client, 41);
 
 /**
  * Sends an ephemeral message to everyone in a room the caller is in.
@@ -1399,7 +1628,7 @@ export type RoomSend = Message<"tidings.client.v1.RoomSend"> & {
  * Use `create(RoomSendSchema)` to create a new message.
  */
 export const RoomSendSchema: GenMessage<RoomSend> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 38);
+  messageDesc(file_tidings_client_v1_client, 42);
 
 /**
  * @generated from message tidings.client.v1.RoomResult
@@ -1418,7 +1647,7 @@ export type RoomResult = Message<"tidings.client.v1.RoomResult"> & {
  * Use `create(RoomResultSchema)` to create a new message.
  */
 export const RoomResultSchema: GenMessage<RoomResult> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 39);
+  messageDesc(file_tidings_client_v1_client, 43);
 
 /**
  * A room message, pushed with request_id 0 to every connection in the room.
@@ -1457,7 +1686,209 @@ export type RoomMessage = Message<"tidings.client.v1.RoomMessage"> & {
  * Use `create(RoomMessageSchema)` to create a new message.
  */
 export const RoomMessageSchema: GenMessage<RoomMessage> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 40);
+  messageDesc(file_tidings_client_v1_client, 44);
+
+/**
+ * "I am typing in this conversation." The caller must be a member of the
+ * conversation, as for Send (else ERROR_CODE_NOT_MEMBER; a malformed id is
+ * ERROR_CODE_UNKNOWN_CONVERSATION, a group that does not exist
+ * ERROR_CODE_UNKNOWN_GROUP). Answered by `TypingResult`.
+ *
+ * Throttled per connection and conversation: at most one Typing is
+ * forwarded every `gateway.typing_interval_ms` (default 2500 ms); the ones in
+ * between are answered with `forwarded` false and dropped. A client that
+ * keeps typing sends Typing every interval; receivers show the indicator
+ * until `TypingEvent.expires_at_ms` unless another event extends it.
+ *
+ * Who gets it: every connected device of the conversation's other members
+ * (a `TypingEvent` with request_id 0). The sender's own devices never get
+ * it, the typing one included. Offline members get nothing, and nothing is
+ * kept for later. In groups with more than `logic.typing_max_members`
+ * members (default 100) typing is not forwarded at all (`forwarded` false):
+ * a signal to hundreds of devices per keystroke burst costs more than it
+ * tells.
+ *
+ * @generated from message tidings.client.v1.Typing
+ */
+export type Typing = Message<"tidings.client.v1.Typing"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+};
+
+/**
+ * Describes the message tidings.client.v1.Typing.
+ * Use `create(TypingSchema)` to create a new message.
+ */
+export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 45);
+
+/**
+ * @generated from message tidings.client.v1.TypingResult
+ */
+export type TypingResult = Message<"tidings.client.v1.TypingResult"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * False when the event was throttled or the group is too large to forward
+   * typing in; true when it was handed to the members' gateways.
+   *
+   * @generated from field: bool forwarded = 2;
+   */
+  forwarded: boolean;
+};
+
+/**
+ * Describes the message tidings.client.v1.TypingResult.
+ * Use `create(TypingResultSchema)` to create a new message.
+ */
+export const TypingResultSchema: GenMessage<TypingResult> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 46);
+
+/**
+ * Pushed (request_id 0) to the other members' devices: `user_id` is typing
+ * in `conversation_id`.
+ *
+ * @generated from message tidings.client.v1.TypingEvent
+ */
+export type TypingEvent = Message<"tidings.client.v1.TypingEvent"> & {
+  /**
+   * @generated from field: string conversation_id = 1;
+   */
+  conversationId: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * Show the indicator until this moment (unix ms); a later TypingEvent of
+   * the same user and conversation replaces it.
+   *
+   * @generated from field: int64 expires_at_ms = 3;
+   */
+  expiresAtMs: bigint;
+};
+
+/**
+ * Describes the message tidings.client.v1.TypingEvent.
+ * Use `create(TypingEventSchema)` to create a new message.
+ */
+export const TypingEventSchema: GenMessage<TypingEvent> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 47);
+
+/**
+ * Watches the presence of users, on this connection only. A user is online
+ * while at least one of its devices is connected (to any gateway), offline
+ * otherwise, with the moment its last device disconnected.
+ *
+ * Right after the answer (`PresenceResult`), one `PresenceEvent` per newly
+ * watched user reports its current state; later, every change arrives as a
+ * `PresenceEvent` within about a second. Ids already watched are accepted and
+ * change nothing (their current state is not sent again).
+ *
+ * Limits: 1..=`gateway.presence_max_ids_per_frame` (default 100) ids per
+ * frame, each a valid user id (else ERROR_CODE_INVALID_ARGUMENT naming the
+ * problem); at most `gateway.presence_max_subscriptions` (default 200)
+ * watched users per connection. A frame that would pass the cap is refused
+ * whole with ERROR_CODE_RATE_LIMITED (retry_after_ms 0: waiting does not
+ * help, unsubscribe first); the watches already held stay, and so does the
+ * connection. Watching oneself is allowed.
+ *
+ * @generated from message tidings.client.v1.PresenceSubscribe
+ */
+export type PresenceSubscribe = Message<"tidings.client.v1.PresenceSubscribe"> & {
+  /**
+   * @generated from field: repeated string user_ids = 1;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message tidings.client.v1.PresenceSubscribe.
+ * Use `create(PresenceSubscribeSchema)` to create a new message.
+ */
+export const PresenceSubscribeSchema: GenMessage<PresenceSubscribe> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 48);
+
+/**
+ * Stops watching the listed users (ids not watched are ignored); an empty
+ * list stops every watch of this connection. Answered by `PresenceResult`.
+ * Events of an unwatched user already queued may still arrive.
+ *
+ * @generated from message tidings.client.v1.PresenceUnsubscribe
+ */
+export type PresenceUnsubscribe = Message<"tidings.client.v1.PresenceUnsubscribe"> & {
+  /**
+   * @generated from field: repeated string user_ids = 1;
+   */
+  userIds: string[];
+};
+
+/**
+ * Describes the message tidings.client.v1.PresenceUnsubscribe.
+ * Use `create(PresenceUnsubscribeSchema)` to create a new message.
+ */
+export const PresenceUnsubscribeSchema: GenMessage<PresenceUnsubscribe> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 49);
+
+/**
+ * @generated from message tidings.client.v1.PresenceResult
+ */
+export type PresenceResult = Message<"tidings.client.v1.PresenceResult"> & {
+  /**
+   * How many users this connection watches now.
+   *
+   * @generated from field: uint32 watching = 1;
+   */
+  watching: number;
+};
+
+/**
+ * Describes the message tidings.client.v1.PresenceResult.
+ * Use `create(PresenceResultSchema)` to create a new message.
+ */
+export const PresenceResultSchema: GenMessage<PresenceResult> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 50);
+
+/**
+ * The presence of a watched user, pushed with request_id 0: its current
+ * state after a subscribe, then each change.
+ *
+ * @generated from message tidings.client.v1.PresenceEvent
+ */
+export type PresenceEvent = Message<"tidings.client.v1.PresenceEvent"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: bool online = 2;
+   */
+  online: boolean;
+
+  /**
+   * When the user's last device disconnected (unix ms); 0 while online, or
+   * when the server does not remember (never seen, or longer ago than
+   * `gateway.presence_last_seen_ttl_secs`).
+   *
+   * @generated from field: int64 last_seen_ms = 3;
+   */
+  lastSeenMs: bigint;
+};
+
+/**
+ * Describes the message tidings.client.v1.PresenceEvent.
+ * Use `create(PresenceEventSchema)` to create a new message.
+ */
+export const PresenceEventSchema: GenMessage<PresenceEvent> = /*@__PURE__*/
+  messageDesc(file_tidings_client_v1_client, 51);
 
 /**
  * @generated from message tidings.client.v1.Error
@@ -1497,7 +1928,7 @@ export type Error = Message<"tidings.client.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tidings_client_v1_client, 41);
+  messageDesc(file_tidings_client_v1_client, 52);
 
 /**
  * Stable error codes. Numbers never change; new codes are only added.
@@ -1626,6 +2057,39 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_RATE_LIMITED = 16;
    */
   RATE_LIMITED = 16,
+
+  /**
+   * An edit, recall, delete or reaction names no message of the
+   * conversation (wrong id, wrong conv_seq, another conversation's message),
+   * or names an event rather than a message.
+   *
+   * @generated from enum value: ERROR_CODE_UNKNOWN_MESSAGE = 20;
+   */
+  UNKNOWN_MESSAGE = 20,
+
+  /**
+   * An edit or recall came after the server's edit window
+   * (logic.edit_window_secs) from the target's created_at_ms.
+   *
+   * @generated from enum value: ERROR_CODE_EDIT_WINDOW_PASSED = 21;
+   */
+  EDIT_WINDOW_PASSED = 21,
+
+  /**
+   * The target already has the most distinct reactions allowed
+   * (logic.max_distinct_reactions); reacting with one of those still works.
+   *
+   * @generated from enum value: ERROR_CODE_TOO_MANY_REACTIONS = 22;
+   */
+  TOO_MANY_REACTIONS = 22,
+
+  /**
+   * The target was recalled or deleted: it can no longer be edited or
+   * reacted to.
+   *
+   * @generated from enum value: ERROR_CODE_MESSAGE_REMOVED = 23;
+   */
+  MESSAGE_REMOVED = 23,
 }
 
 /**

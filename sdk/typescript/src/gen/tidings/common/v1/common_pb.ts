@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file tidings/common/v1/common.proto.
  */
 export const file_tidings_common_v1_common: GenFile = /*@__PURE__*/
-  fileDesc("Ch50aWRpbmdzL2NvbW1vbi92MS9jb21tb24ucHJvdG8SEXRpZGluZ3MuY29tbW9uLnYxIrwBCgdNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhAKCGNvbnZfc2VxGAMgASgEEhEKCXNlbmRlcl9pZBgEIAEoCRIVCg1zZW5kZXJfZGV2aWNlGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSDAoEa2luZBgHIAEoCRIMCgRib2R5GAggASgMEhUKDWNyZWF0ZWRfYXRfbXMYCSABKAMicQoKSW5ib3hFbnRyeRILCgNzZXEYASABKAQSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhAKCGNvbnZfc2VxGAMgASgEEisKB21lc3NhZ2UYBCABKAsyGi50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlIskBCg9NZW1iZXJzaGlwRXZlbnQSOQoGYWN0aW9uGAEgASgOMikudGlkaW5ncy5jb21tb24udjEuTWVtYmVyc2hpcEV2ZW50LkFjdGlvbhINCgVhY3RvchgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCSJaCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX0NSRUFURUQQARIQCgxBQ1RJT05fQURERUQQAhISCg5BQ1RJT05fUkVNT1ZFRBADIjkKDFJlYWRQb3NpdGlvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEAoIcmVhZF9zZXEYAiABKARiBnByb3RvMw");
+  fileDesc("Ch50aWRpbmdzL2NvbW1vbi92MS9jb21tb24ucHJvdG8SEXRpZGluZ3MuY29tbW9uLnYxIuwBCgdNZXNzYWdlEhIKCm1lc3NhZ2VfaWQYASABKAkSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhAKCGNvbnZfc2VxGAMgASgEEhEKCXNlbmRlcl9pZBgEIAEoCRIVCg1zZW5kZXJfZGV2aWNlGAUgASgJEhUKDWNsaWVudF9tc2dfaWQYBiABKAkSDAoEa2luZBgHIAEoCRIMCgRib2R5GAggASgMEhUKDWNyZWF0ZWRfYXRfbXMYCSABKAMSLgoFc3RhdGUYFCABKAsyHy50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlU3RhdGUipgEKDE1lc3NhZ2VTdGF0ZRIOCgZlZGl0ZWQYASABKAgSFAoMZWRpdGVkX2F0X21zGAMgASgDEhAKCHJlY2FsbGVkGAQgASgIEg8KB2RlbGV0ZWQYBSABKAgSEgoKcmVtb3ZlZF9ieRgGIAEoCRIzCglyZWFjdGlvbnMYByADKAsyIC50aWRpbmdzLmNvbW1vbi52MS5SZWFjdGlvbkNvdW50SgQIAhADIkQKDVJlYWN0aW9uQ291bnQSDQoFZW1vamkYASABKAkSDQoFY291bnQYAiABKAQSFQoNcmVhY3RlZF9ieV9tZRgDIAEoCCIyCgpNZXNzYWdlUmVmEhIKCm1lc3NhZ2VfaWQYASABKAkSEAoIY29udl9zZXEYAiABKAQiSgoLTWVzc2FnZUVkaXQSLQoGdGFyZ2V0GAEgASgLMh0udGlkaW5ncy5jb21tb24udjEuTWVzc2FnZVJlZhIMCgRib2R5GAIgASgMIj8KDk1lc3NhZ2VSZW1vdmFsEi0KBnRhcmdldBgBIAEoCzIdLnRpZGluZ3MuY29tbW9uLnYxLk1lc3NhZ2VSZWYiWAoIUmVhY3Rpb24SLQoGdGFyZ2V0GAEgASgLMh0udGlkaW5ncy5jb21tb24udjEuTWVzc2FnZVJlZhINCgVlbW9qaRgCIAEoCRIOCgZyZW1vdmUYAyABKAgicQoKSW5ib3hFbnRyeRILCgNzZXEYASABKAQSFwoPY29udmVyc2F0aW9uX2lkGAIgASgJEhAKCGNvbnZfc2VxGAMgASgEEisKB21lc3NhZ2UYBCABKAsyGi50aWRpbmdzLmNvbW1vbi52MS5NZXNzYWdlIskBCg9NZW1iZXJzaGlwRXZlbnQSOQoGYWN0aW9uGAEgASgOMikudGlkaW5ncy5jb21tb24udjEuTWVtYmVyc2hpcEV2ZW50LkFjdGlvbhINCgVhY3RvchgCIAEoCRIQCgh1c2VyX2lkcxgDIAMoCSJaCgZBY3Rpb24SFgoSQUNUSU9OX1VOU1BFQ0lGSUVEEAASEgoOQUNUSU9OX0NSRUFURUQQARIQCgxBQ1RJT05fQURERUQQAhISCg5BQ1RJT05fUkVNT1ZFRBADIjkKDFJlYWRQb3NpdGlvbhIXCg9jb252ZXJzYXRpb25faWQYASABKAkSEAoIcmVhZF9zZXEYAiABKARiBnByb3RvMw");
 
 /**
  * A message as kept in a conversation's store timeline.
@@ -82,6 +82,17 @@ export type Message = Message$1<"tidings.common.v1.Message"> & {
    * @generated from field: int64 created_at_ms = 9;
    */
   createdAtMs: bigint;
+
+  /**
+   * The message's current state after the edits, recalls, deletes and
+   * reactions appended after it (see MessageState). Set only on History and
+   * ConversationList answers, and only when some event names this message;
+   * messages in pulls and pushes never carry it: devices apply the events
+   * themselves as they arrive.
+   *
+   * @generated from field: tidings.common.v1.MessageState state = 20;
+   */
+  state?: MessageState | undefined;
 };
 
 /**
@@ -90,6 +101,202 @@ export type Message = Message$1<"tidings.common.v1.Message"> & {
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
   messageDesc(file_tidings_common_v1_common, 0);
+
+/**
+ * What later timeline events made of a message. The stored message never
+ * changes: the events are messages of their own (kinds "tidings.edit",
+ * "tidings.recall", "tidings.delete", "tidings.reaction") and this is their
+ * fold, in conv_seq order.
+ *
+ * @generated from message tidings.common.v1.MessageState
+ */
+export type MessageState = Message$1<"tidings.common.v1.MessageState"> & {
+  /**
+   * Edited: the message's `body` in this answer is the latest edit's body
+   * (the stored original stays in the store; answers carry one body, so a
+   * message with its state still fits one frame).
+   *
+   * @generated from field: bool edited = 1;
+   */
+  edited: boolean;
+
+  /**
+   * @generated from field: int64 edited_at_ms = 3;
+   */
+  editedAtMs: bigint;
+
+  /**
+   * Recalled by its sender: show a placeholder; the answer's `body` is
+   * empty.
+   *
+   * @generated from field: bool recalled = 4;
+   */
+  recalled: boolean;
+
+  /**
+   * Deleted by a group owner, by the sender in a 1:1, or by the product's
+   * backend: show a "deleted" placeholder; `body` is empty as for recalls.
+   *
+   * @generated from field: bool deleted = 5;
+   */
+  deleted: boolean;
+
+  /**
+   * Who recalled or deleted it.
+   *
+   * @generated from field: string removed_by = 6;
+   */
+  removedBy: string;
+
+  /**
+   * One entry per emoji with at least one reaction, in emoji byte order.
+   *
+   * @generated from field: repeated tidings.common.v1.ReactionCount reactions = 7;
+   */
+  reactions: ReactionCount[];
+};
+
+/**
+ * Describes the message tidings.common.v1.MessageState.
+ * Use `create(MessageStateSchema)` to create a new message.
+ */
+export const MessageStateSchema: GenMessage<MessageState> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 1);
+
+/**
+ * @generated from message tidings.common.v1.ReactionCount
+ */
+export type ReactionCount = Message$1<"tidings.common.v1.ReactionCount"> & {
+  /**
+   * @generated from field: string emoji = 1;
+   */
+  emoji: string;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+
+  /**
+   * The reader of the History page is among those who reacted.
+   *
+   * @generated from field: bool reacted_by_me = 3;
+   */
+  reactedByMe: boolean;
+};
+
+/**
+ * Describes the message tidings.common.v1.ReactionCount.
+ * Use `create(ReactionCountSchema)` to create a new message.
+ */
+export const ReactionCountSchema: GenMessage<ReactionCount> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 2);
+
+/**
+ * Names the message an event applies to. Both parts are checked: the
+ * message at `conv_seq` in the event's own conversation must have this id.
+ *
+ * @generated from message tidings.common.v1.MessageRef
+ */
+export type MessageRef = Message$1<"tidings.common.v1.MessageRef"> & {
+  /**
+   * @generated from field: string message_id = 1;
+   */
+  messageId: string;
+
+  /**
+   * @generated from field: uint64 conv_seq = 2;
+   */
+  convSeq: bigint;
+};
+
+/**
+ * Describes the message tidings.common.v1.MessageRef.
+ * Use `create(MessageRefSchema)` to create a new message.
+ */
+export const MessageRefSchema: GenMessage<MessageRef> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 3);
+
+/**
+ * Body of a message of kind "tidings.edit": the target's new body. Only the
+ * target's sender may edit, within the server's edit window
+ * (logic.edit_window_secs); a recalled or deleted message cannot be edited.
+ *
+ * @generated from message tidings.common.v1.MessageEdit
+ */
+export type MessageEdit = Message$1<"tidings.common.v1.MessageEdit"> & {
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 1;
+   */
+  target?: MessageRef | undefined;
+
+  /**
+   * @generated from field: bytes body = 2;
+   */
+  body: Uint8Array;
+};
+
+/**
+ * Describes the message tidings.common.v1.MessageEdit.
+ * Use `create(MessageEditSchema)` to create a new message.
+ */
+export const MessageEditSchema: GenMessage<MessageEdit> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 4);
+
+/**
+ * Body of a message of kind "tidings.recall" (the sender, within the edit
+ * window) or "tidings.delete" (a group's owner; in a 1:1 the sender; the
+ * server API: anyone's message, any time).
+ *
+ * @generated from message tidings.common.v1.MessageRemoval
+ */
+export type MessageRemoval = Message$1<"tidings.common.v1.MessageRemoval"> & {
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 1;
+   */
+  target?: MessageRef | undefined;
+};
+
+/**
+ * Describes the message tidings.common.v1.MessageRemoval.
+ * Use `create(MessageRemovalSchema)` to create a new message.
+ */
+export const MessageRemovalSchema: GenMessage<MessageRemoval> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 5);
+
+/**
+ * Body of a message of kind "tidings.reaction": adds or removes the sender's
+ * reaction `emoji` (1..=32 bytes of UTF-8) on the target. A message has at
+ * most logic.max_distinct_reactions distinct emoji.
+ *
+ * @generated from message tidings.common.v1.Reaction
+ */
+export type Reaction = Message$1<"tidings.common.v1.Reaction"> & {
+  /**
+   * @generated from field: tidings.common.v1.MessageRef target = 1;
+   */
+  target?: MessageRef | undefined;
+
+  /**
+   * @generated from field: string emoji = 2;
+   */
+  emoji: string;
+
+  /**
+   * False adds the reaction, true removes it. Adding twice or removing an
+   * absent reaction changes nothing.
+   *
+   * @generated from field: bool remove = 3;
+   */
+  remove: boolean;
+};
+
+/**
+ * Describes the message tidings.common.v1.Reaction.
+ * Use `create(ReactionSchema)` to create a new message.
+ */
+export const ReactionSchema: GenMessage<Reaction> = /*@__PURE__*/
+  messageDesc(file_tidings_common_v1_common, 6);
 
 /**
  * One entry of a user's sync timeline (inbox).
@@ -131,7 +338,7 @@ export type InboxEntry = Message$1<"tidings.common.v1.InboxEntry"> & {
  * Use `create(InboxEntrySchema)` to create a new message.
  */
 export const InboxEntrySchema: GenMessage<InboxEntry> = /*@__PURE__*/
-  messageDesc(file_tidings_common_v1_common, 1);
+  messageDesc(file_tidings_common_v1_common, 7);
 
 /**
  * Body of a message of kind "tidings.members": a change to a group's members,
@@ -163,7 +370,7 @@ export type MembershipEvent = Message$1<"tidings.common.v1.MembershipEvent"> & {
  * Use `create(MembershipEventSchema)` to create a new message.
  */
 export const MembershipEventSchema: GenMessage<MembershipEvent> = /*@__PURE__*/
-  messageDesc(file_tidings_common_v1_common, 2);
+  messageDesc(file_tidings_common_v1_common, 8);
 
 /**
  * @generated from enum tidings.common.v1.MembershipEvent.Action
@@ -194,7 +401,7 @@ export enum MembershipEvent_Action {
  * Describes the enum tidings.common.v1.MembershipEvent.Action.
  */
 export const MembershipEvent_ActionSchema: GenEnum<MembershipEvent_Action> = /*@__PURE__*/
-  enumDesc(file_tidings_common_v1_common, 2, 0);
+  enumDesc(file_tidings_common_v1_common, 8, 0);
 
 /**
  * Body of an inbox entry of kind "tidings.read": the user read a
@@ -219,5 +426,5 @@ export type ReadPosition = Message$1<"tidings.common.v1.ReadPosition"> & {
  * Use `create(ReadPositionSchema)` to create a new message.
  */
 export const ReadPositionSchema: GenMessage<ReadPosition> = /*@__PURE__*/
-  messageDesc(file_tidings_common_v1_common, 3);
+  messageDesc(file_tidings_common_v1_common, 9);
 

@@ -9,26 +9,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 web="$repo/web"
 
-if ! command -v npm >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
-  else
-    echo "error: building the web page needs Node.js 20 or later with npm" >&2
-    exit 1
-  fi
-fi
-major="$(node -p 'process.versions.node.split(".")[0]')"
-if [ "$major" -lt 20 ]; then
-  echo "error: building the web page needs Node.js 20 or later, found $(node --version)" >&2
-  exit 1
-fi
+# shellcheck source=lib/node.sh
+. "$repo/scripts/lib/node.sh"
+require_node "building the web page"
 
 cd "$web"
-stamp="node_modules/.package-lock.sha256"
-wanted="$(sha256sum package-lock.json | cut -d' ' -f1)"
-if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  npm ci --no-audit --no-fund
-  echo "$wanted" >"$stamp"
-fi
+npm_ci_if_changed "$PWD"
 npm run --silent build

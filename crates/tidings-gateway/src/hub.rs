@@ -121,26 +121,7 @@ impl Hub {
     /// close; its device reconnects and pulls. A user without connections
     /// here counts one miss.
     pub fn write_to_user(&self, user: &str, frame: &Bytes) -> Writes {
-        let users = self.users.lock().expect("hub lock");
-        let mut writes = Writes::default();
-        let Some(connections) = users.get(user) else {
-            writes.missed = 1;
-            return writes;
-        };
-        for connection in connections {
-            match connection.outbound.try_push(frame.clone()) {
-                Ok(()) => writes.delivered += 1,
-                Err(QueueError::Full) => {
-                    if !connection.outbound.is_abandoned() {
-                        tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
-                        connection.outbound.abandon();
-                    }
-                    writes.missed += 1;
-                }
-                Err(QueueError::Closed) => writes.missed += 1,
-            }
-        }
-        writes
+        self.queue_for_user(user, frame, true)
     }
 
     /// Queues an ephemeral `frame` (typing) on every connection of `user`.
@@ -148,6 +129,12 @@ impl Hub {
     /// misses it, since nothing is lost that a later signal does not
     /// replace. A user without connections here counts one miss.
     pub fn offer_to_user(&self, user: &str, frame: &Bytes) -> Writes {
+        self.queue_for_user(user, frame, false)
+    }
+
+    /// Both of the above: `close_when_full` abandons a connection whose
+    /// queue is full, for frames that must not be skipped.
+    fn queue_for_user(&self, user: &str, frame: &Bytes, close_when_full: bool) -> Writes {
         let users = self.users.lock().expect("hub lock");
         let mut writes = Writes::default();
         let Some(connections) = users.get(user) else {
@@ -157,6 +144,13 @@ impl Hub {
         for connection in connections {
             match connection.outbound.try_push(frame.clone()) {
                 Ok(()) => writes.delivered += 1,
+                Err(QueueError::Full) if close_when_full => {
+                    if !connection.outbound.is_abandoned() {
+                        tracing::warn!(user_id = %user, device_id = %connection.device_id, "outbound queue full; closing connection");
+                        connection.outbound.abandon();
+                    }
+                    writes.missed += 1;
+                }
                 Err(_) => writes.missed += 1,
             }
         }

@@ -44,6 +44,7 @@ pub mod error;
 mod group_requests;
 mod message_event_requests;
 mod presence_requests;
+mod push_token_requests;
 mod requests;
 mod room_requests;
 

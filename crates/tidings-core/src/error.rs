@@ -47,11 +47,14 @@ pub enum ErrorCode {
     TooManyReactions,
     /// The target was recalled or deleted.
     MessageRemoved,
+    /// The before_send webhook refused the message; the message is its
+    /// reason.
+    Rejected,
 }
 
 impl ErrorCode {
     /// Every code, for tests and docs.
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::MalformedFrame,
         ErrorCode::UnknownFrame,
         ErrorCode::FrameTooLarge,
@@ -73,6 +76,7 @@ impl ErrorCode {
         ErrorCode::EditWindowPassed,
         ErrorCode::TooManyReactions,
         ErrorCode::MessageRemoved,
+        ErrorCode::Rejected,
     ];
 
     /// The stable string form, e.g. `not_member`.
@@ -99,6 +103,7 @@ impl ErrorCode {
             ErrorCode::EditWindowPassed => "edit_window_passed",
             ErrorCode::TooManyReactions => "too_many_reactions",
             ErrorCode::MessageRemoved => "message_removed",
+            ErrorCode::Rejected => "rejected",
         }
     }
 
@@ -129,6 +134,7 @@ impl ErrorCode {
             ErrorCode::UnknownMessage => Code::NotFound,
             ErrorCode::EditWindowPassed | ErrorCode::MessageRemoved => Code::FailedPrecondition,
             ErrorCode::TooManyReactions => Code::ResourceExhausted,
+            ErrorCode::Rejected => Code::PermissionDenied,
         }
     }
 
@@ -156,6 +162,7 @@ impl ErrorCode {
             ErrorCode::EditWindowPassed => C::EditWindowPassed,
             ErrorCode::TooManyReactions => C::TooManyReactions,
             ErrorCode::MessageRemoved => C::MessageRemoved,
+            ErrorCode::Rejected => C::Rejected,
         }
     }
 

@@ -155,6 +155,8 @@ fn check_fields(frame: &In) {
         | In::ListGroups(_)
         | In::ConversationList(_)
         | In::RoomLeave(_)
+        | In::RegisterPushToken(_)
+        | In::RemovePushToken(_)
         | In::Refresh(_) => {}
     }
 }

@@ -107,6 +107,15 @@ pub(crate) fn start(conn: &Arc<Conn>, identity: &Arc<Identity>, frame: In) -> (M
             Mode::InOrder,
             Box::pin(async move { c.presence_unsubscribe(&id, unsubscribe).await }),
         ),
+        // In order, so a register and a remove right after it end removed.
+        In::RegisterPushToken(token) => (
+            Mode::InOrder,
+            Box::pin(async move { c.set_push_token(&id, Some(token)).await }),
+        ),
+        In::RemovePushToken(_) => (
+            Mode::InOrder,
+            Box::pin(async move { c.set_push_token(&id, None).await }),
+        ),
         // The connection serves refresh itself: it moves its token expiry.
         In::Refresh(_) => (
             Mode::InOrder,
@@ -187,5 +196,7 @@ pub(crate) fn frame_kind(frame: &ClientFrame) -> &'static str {
         Some(In::Typing(_)) => "typing",
         Some(In::PresenceSubscribe(_)) => "presence_subscribe",
         Some(In::PresenceUnsubscribe(_)) => "presence_unsubscribe",
+        Some(In::RegisterPushToken(_)) => "register_push_token",
+        Some(In::RemovePushToken(_)) => "remove_push_token",
     }
 }

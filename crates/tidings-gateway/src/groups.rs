@@ -175,6 +175,8 @@ pub(crate) async fn dispatch(
         | In::Typing(_)
         | In::PresenceSubscribe(_)
         | In::PresenceUnsubscribe(_)
+        | In::RegisterPushToken(_)
+        | In::RemovePushToken(_)
         | In::EditMessage(_)
         | In::RecallMessage(_)
         | In::DeleteMessage(_)

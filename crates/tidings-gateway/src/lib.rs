@@ -25,6 +25,7 @@ mod outbound;
 mod presence;
 mod presence_watch;
 mod push;
+mod push_tokens;
 mod room_registrations;
 mod rooms;
 mod send_batcher;

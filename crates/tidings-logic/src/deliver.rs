@@ -118,6 +118,11 @@ impl LogicServer {
             );
             settled.extend(fail_all(refused, &e));
         }
+        // Before the answer: an acknowledged message has its events.
+        let events = self
+            .webhooks
+            .commit_events(committed.iter().map(|a| &a.message));
+        self.webhooks.enqueue(events).await;
         self.after_commit(&committed);
         settled.extend(committed.into_iter().map(|a| (a, Ok(()))));
         settled
@@ -188,7 +193,7 @@ impl LogicServer {
     }
 
     /// Removes rows that earlier tries left at abandoned seqs.
-    async fn remove_stale(&self, attempts: &[Attempt]) -> Result<(), Error> {
+    pub(crate) async fn remove_stale(&self, attempts: &[Attempt]) -> Result<(), Error> {
         let messages: Vec<MessageRef> = attempts
             .iter()
             .flat_map(|a| {
@@ -236,7 +241,7 @@ impl LogicServer {
     /// A refused commit: lets heads pass the seqs at once and removes what
     /// was written there (best effort: a retry removes it too, from the
     /// reservation).
-    async fn undo(&self, attempts: &[Attempt]) {
+    pub(crate) async fn undo(&self, attempts: &[Attempt]) {
         self.abandon(attempts).await;
         let messages = attempts
             .iter()

@@ -7,6 +7,10 @@
 //! follow in inbox-seq order per user, routed through the registry, batched
 //! per gateway.
 //!
+//! Webhooks hang off the same path: before_send screens a batch before it
+//! is written, commit events are enqueued in a durable outbox before the
+//! answer, offline pushes follow the push look-up.
+//!
 //! Typing signals pass through here too, for the same membership check,
 //! and are routed like pushes; they are never stored.
 //!
@@ -22,14 +26,17 @@ mod groups;
 mod in_flight;
 mod membership;
 mod message_events;
+mod offline_push;
 mod push;
 mod push_order;
+mod push_tokens;
 mod read_positions;
 mod reads;
 mod rooms;
 mod send;
 mod service;
 mod typing;
+mod webhooks;
 
 pub use config::{AddMembersPolicy, LogicConfig};
 pub use groups::MEMBERS_KIND;
@@ -37,3 +44,4 @@ pub use push::PushRouter;
 pub use read_positions::READ_KIND;
 pub use send::MAX_SEND_BATCH;
 pub use service::{Backends, LogicServer};
+pub use webhooks::LogicWebhooks;

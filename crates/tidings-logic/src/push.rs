@@ -3,7 +3,7 @@
 //! retried, because devices pull for the truth.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tidings_core::{InboxEntry, Message, Seq};
@@ -53,7 +53,14 @@ struct Inner {
     /// How gateways are reached: TLS or not, and the service credential
     /// every call carries.
     dialer: ServiceDialer,
+    /// Where messages for users with no connected device go (the
+    /// offline_push webhook), when that is configured.
+    offline: OnceLock<mpsc::Sender<Offline>>,
 }
+
+/// Committed messages whose recipients (the strings) had no device online
+/// when the push looked them up.
+pub(crate) type Offline = Vec<(String, Arc<Message>)>;
 
 /// Released entries with the span of the request that released them: a
 /// gateway call belongs to the trace of the first request it carries.
@@ -90,6 +97,7 @@ impl PushRouter {
             queues: Mutex::default(),
             timeout,
             dialer: dialer.into(),
+            offline: OnceLock::new(),
         });
         let (tx, rx) = mpsc::channel(QUEUE_BATCHES);
         tokio::spawn(Arc::clone(&inner).dispatch(rx));
@@ -116,6 +124,12 @@ impl PushRouter {
         self.inner.client(address)
     }
 
+    /// Sends what this router finds offline to `sink` from now on (once:
+    /// later calls are ignored).
+    pub(crate) fn report_offline(&self, sink: mpsc::Sender<Offline>) {
+        let _ = self.inner.offline.set(sink);
+    }
+
     /// Expects inbox seqs just allocated: their entries are pushed, in seq
     /// order per user, once [`Expected::committed`] is called.
     pub(crate) fn expect(&self, seqs: Vec<(String, Seq)>) -> Expected {
@@ -127,10 +141,17 @@ impl PushRouter {
     /// found there. Returns the number of gateway calls that succeeded.
     pub async fn push_conversation(&self, message: Message, members: Vec<String>) -> usize {
         let inner = &self.inner;
-        let Some(by_gateway) = inner.by_gateway(members, |user| user).await else {
+        let Some((by_gateway, offline)) = inner.by_gateway(members, |user| user).await else {
             return 0;
         };
-        let message: tidings_proto::common::v1::Message = message.into();
+        let message = Arc::new(message);
+        inner.offline(
+            offline
+                .into_iter()
+                .map(|user| (user, message.clone()))
+                .collect(),
+        );
+        let message: tidings_proto::common::v1::Message = (*message).clone().into();
         let calls = by_gateway.into_iter().map(|(gateway, user_ids)| {
             let client = inner.client(&gateway);
             let timeout = inner.timeout;
@@ -161,7 +182,7 @@ impl PushRouter {
     /// are only counted (a lost typing signal is replaced by the next).
     pub async fn push_typing(&self, typing: PushTypingRequest, recipients: Vec<String>) -> usize {
         let inner = &self.inner;
-        let Some(by_gateway) = inner.by_gateway(recipients, |user| user).await else {
+        let Some((by_gateway, _offline)) = inner.by_gateway(recipients, |user| user).await else {
             return 0;
         };
         let calls = by_gateway.into_iter().map(|(gateway, recipient_ids)| {
@@ -233,7 +254,7 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            let deliveries = batch
+            let deliveries: Vec<Delivery> = batch
                 .into_iter()
                 .map(|(user_id, entry)| Delivery {
                     user_id,
@@ -244,9 +265,19 @@ impl Inner {
                 .by_gateway(deliveries, |d| &d.user_id)
                 .instrument(span.clone())
                 .await;
-            let Some(by_gateway) = routed else {
+            let Some((by_gateway, offline)) = routed else {
                 continue;
             };
+            if self.offline.get().is_some() {
+                let offline = offline
+                    .into_iter()
+                    .filter_map(|d| {
+                        let entry = InboxEntry::try_from(d.entry?).ok()?;
+                        Some((d.user_id, Arc::new(entry.message)))
+                    })
+                    .collect();
+                self.offline(offline);
+            }
             for (gateway, deliveries) in by_gateway {
                 self.enqueue(gateway, (span.clone(), deliveries));
             }
@@ -295,14 +326,36 @@ impl Inner {
         }
     }
 
+    /// Hands messages of offline recipients to the offline_push sink, if
+    /// there is one. Never waits: past the sink's queue they are dropped
+    /// (and counted), like pushes past a gateway's queue.
+    fn offline(&self, offline: Offline) {
+        let Some(sink) = self.offline.get() else {
+            return;
+        };
+        if offline.is_empty() {
+            return;
+        }
+        let count = offline.len();
+        if sink.try_send(offline).is_err() {
+            metrics::counter!(names::LOGIC_PUSHES, "result" => "offline_dropped")
+                .increment(count as u64);
+            tracing::warn!(
+                count,
+                "offline push queue full; those offline pushes are dropped"
+            );
+        }
+    }
+
     /// Groups `items` by the gateways where their user (`user_of`) has a
-    /// device, each item going once to each of those gateways; `None` if the
-    /// registry look-up fails.
+    /// device, each item going once to each of those gateways, and returns
+    /// the items whose user has no device anywhere; `None` if the registry
+    /// look-up fails.
     async fn by_gateway<T: Clone>(
         &self,
         items: Vec<T>,
         user_of: impl Fn(&T) -> &str,
-    ) -> Option<BTreeMap<String, Vec<T>>> {
+    ) -> Option<(BTreeMap<String, Vec<T>>, Vec<T>)> {
         let users: Vec<String> = items.iter().map(|item| user_of(item).to_string()).collect();
         let routes = match self.registry.lookup(&users).await {
             Ok(routes) => routes,
@@ -312,9 +365,12 @@ impl Inner {
             }
         };
         let mut by_gateway: BTreeMap<String, Vec<T>> = BTreeMap::new();
+        let mut offline = Vec::new();
         for (item, devices) in items.into_iter().zip(routes) {
             if devices.is_empty() {
                 record_pushes("offline", 1);
+                offline.push(item);
+                continue;
             }
             let mut gateways: Vec<String> = devices.into_iter().map(|d| d.gateway).collect();
             gateways.sort();
@@ -323,7 +379,7 @@ impl Inner {
                 by_gateway.entry(gateway).or_default().push(item.clone());
             }
         }
-        Some(by_gateway)
+        Some((by_gateway, offline))
     }
 
     fn client(&self, gateway: &str) -> Option<GatewayApi> {

@@ -73,6 +73,51 @@ impl LogicServer {
     ) -> Result<pb::ConversationListResponse, Error> {
         let user = UserId::parse(&req.user_id)?;
         let latest = req.latest.min(MAX_LATEST);
+        let (times, summaries) = self.conversation_summaries(&user).await?;
+        let mut list = Vec::with_capacity(summaries.len());
+        for (mut updated, mut summary) in times.into_iter().zip(summaries) {
+            let want = latest.max(1);
+            let page = self
+                .backends
+                .store
+                .clone()
+                .history(HistoryRequest {
+                    conversation_id: summary.conversation_id.clone(),
+                    before: 0,
+                    limit: want,
+                    max_bytes: req.max_bytes,
+                    reader: user.to_string(),
+                })
+                .await?
+                .into_inner();
+            if let Some(newest) = page.messages.first() {
+                updated = updated.max(newest.created_at_ms);
+            }
+            if latest > 0 {
+                summary.latest = page.messages;
+            }
+            list.push((updated, summary));
+        }
+        list.sort_by_key(|(updated, _)| std::cmp::Reverse(*updated));
+        let mut conversations: Vec<pb::ConversationSummary> =
+            list.into_iter().map(|(_, s)| s).collect();
+        crate::answer_bytes::fit_latest(&mut conversations, answer_budget(req.max_bytes));
+        Ok(pb::ConversationListResponse { conversations })
+    }
+
+    /// The user's total unread count across conversations: the badge every
+    /// device shows, the sum of the conversation list's unread counts.
+    pub(crate) async fn badge(&self, user: &UserId) -> Result<u64, Error> {
+        let (_, summaries) = self.conversation_summaries(user).await?;
+        Ok(summaries.iter().map(|s| s.unread).sum())
+    }
+
+    /// Every conversation of `user` with messages, with its unread count
+    /// (no latest messages yet), and when each was last updated.
+    async fn conversation_summaries(
+        &self,
+        user: &UserId,
+    ) -> Result<(Vec<i64>, Vec<pb::ConversationSummary>), Error> {
         // (updated_at, summary) by conversation id.
         let mut summaries: BTreeMap<String, (i64, pb::ConversationSummary)> = BTreeMap::new();
         let listed = self
@@ -104,7 +149,7 @@ impl LogicServer {
         }
         // Large groups are not written per member: their last seq is the head.
         let mut large = Vec::new();
-        for info in self.user_groups(&user).await? {
+        for info in self.user_groups(user).await? {
             if info.large {
                 let conversation = ConversationId::Group(GroupId::parse(&info.group_id)?);
                 large.push((conversation, info.created_at_ms));
@@ -129,38 +174,10 @@ impl LogicServer {
             .into_values()
             .filter(|(_, summary)| summary.last_conv_seq > 0)
             .unzip();
-        let unread = self.unread_counts(&user, &summaries).await?;
+        let unread = self.unread_counts(user, &summaries).await?;
         for (summary, unread) in summaries.iter_mut().zip(unread) {
             summary.unread = unread;
         }
-        let mut list = Vec::with_capacity(summaries.len());
-        for (mut updated, mut summary) in times.into_iter().zip(summaries) {
-            let want = latest.max(1);
-            let page = self
-                .backends
-                .store
-                .clone()
-                .history(HistoryRequest {
-                    conversation_id: summary.conversation_id.clone(),
-                    before: 0,
-                    limit: want,
-                    max_bytes: req.max_bytes,
-                    reader: user.to_string(),
-                })
-                .await?
-                .into_inner();
-            if let Some(newest) = page.messages.first() {
-                updated = updated.max(newest.created_at_ms);
-            }
-            if latest > 0 {
-                summary.latest = page.messages;
-            }
-            list.push((updated, summary));
-        }
-        list.sort_by_key(|(updated, _)| std::cmp::Reverse(*updated));
-        let mut conversations: Vec<pb::ConversationSummary> =
-            list.into_iter().map(|(_, s)| s).collect();
-        crate::answer_bytes::fit_latest(&mut conversations, answer_budget(req.max_bytes));
-        Ok(pb::ConversationListResponse { conversations })
+        Ok((times, summaries))
     }
 }

@@ -236,6 +236,11 @@ impl LogicServer {
         }
 
         let resumed = self.settle_reserved(reserved, &mut fresh, answers).await;
+        // Screened after settling: a message found committed is answered as
+        // it was, whatever the hook would say now. A resumed attempt is
+        // screened again because its body comes from this retry.
+        let fresh = self.screen(fresh, false, answers).await;
+        let resumed = self.screen(resumed, true, answers).await;
         for (attempt, result) in self.deliver(fresh, resumed).await {
             let duplicate = false;
             answers[attempt.index] = Some(result.map(|()| attempt.ack(duplicate)));
@@ -277,6 +282,7 @@ impl LogicServer {
         };
         let mut statuses = statuses.into_iter();
         let mut resumed = Vec::new();
+        let mut found_committed = Vec::new();
         for attempt in reserved {
             let mine: Vec<SeqStatus> = statuses.by_ref().take(attempt.key_count()).collect();
             let verdict = if mine.contains(&SeqStatus::Abandoned) {
@@ -299,12 +305,58 @@ impl LogicServer {
                 SeqStatus::Committed => {
                     answers[attempt.index] = Some(Ok(attempt.ack(true)));
                     self.mark_committed(&attempt);
+                    found_committed.push(attempt);
                 }
                 SeqStatus::Pending => resumed.push(attempt),
                 _ => fresh.push(attempt),
             }
         }
+        // The try that committed them may have died before their events were
+        // enqueued (the outbox keeps one event per message id).
+        let events = self
+            .webhooks
+            .commit_events(found_committed.iter().map(|a| &a.message));
+        self.webhooks.enqueue(events).await;
         resumed
+    }
+
+    /// Runs before_send on every attempt at once and keeps those it lets
+    /// through (bodies maybe replaced); the others are answered with its
+    /// refusal, and what earlier tries of them left is removed.
+    async fn screen(
+        &self,
+        attempts: Vec<Attempt>,
+        resumed: bool,
+        answers: &mut [Option<Answer>],
+    ) -> Vec<Attempt> {
+        if self.webhooks.before_send.is_none() || attempts.is_empty() {
+            return attempts;
+        }
+        let max_body = self.config.max_body_bytes;
+        let checks = attempts.into_iter().map(|mut attempt| async move {
+            let verdict = self.webhooks.screen(&mut attempt.message, max_body).await;
+            (attempt, verdict)
+        });
+        let mut passed = Vec::new();
+        let mut refused = Vec::new();
+        for (attempt, verdict) in futures_util::future::join_all(checks).await {
+            match verdict {
+                Ok(()) => passed.push(attempt),
+                Err(e) => {
+                    answers[attempt.index] = Some(Err(e));
+                    refused.push(attempt);
+                }
+            }
+        }
+        if resumed && !refused.is_empty() {
+            // Reserved and maybe written, never committed: let heads pass.
+            self.undo(&refused).await;
+        } else if refused.iter().any(|a| !a.stale_conv_seqs.is_empty())
+            && let Err(e) = self.remove_stale(&refused).await
+        {
+            tracing::warn!(error = %e, "cannot remove rows at abandoned seqs; a retry removes them");
+        }
+        passed
     }
 
     /// Whether the store timeline and every inbox hold the attempt's message

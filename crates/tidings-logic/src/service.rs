@@ -10,15 +10,17 @@ use tidings_proto::logic::v1::{
 use tidings_proto::store::v1::HistoryRequest;
 use tidings_rpc::{StoreApi, SyncApi};
 use tidings_sequence_client::SequenceRouter;
-use tidings_storage::{DedupeStore, GroupStore};
+use tidings_storage::{DedupeStore, GroupStore, PushTokenStore};
 use tonic::{Request, Response, Status};
 
 use crate::LogicConfig;
 use crate::in_flight::InFlight;
 use crate::push::PushRouter;
+use crate::webhooks::LogicWebhooks;
 
 /// What logic talks to: the services it calls, and the tables it owns
-/// (DESIGN §8: dedupe and the groups tables; conversation lists are sync's).
+/// (DESIGN §8: dedupe, the groups tables and push tokens; conversation lists
+/// are sync's).
 #[derive(Clone)]
 pub struct Backends {
     pub sequence: Arc<SequenceRouter>,
@@ -26,6 +28,7 @@ pub struct Backends {
     pub sync: SyncApi,
     pub dedupe: Arc<dyn DedupeStore>,
     pub groups: Arc<dyn GroupStore>,
+    pub push_tokens: Arc<dyn PushTokenStore>,
     pub push: PushRouter,
 }
 
@@ -39,16 +42,23 @@ pub struct LogicServer {
     /// Held from an allocation until its inbox seqs are expected by the push
     /// order, so that pushes follow allocation order.
     pub(crate) allocation: Arc<tokio::sync::Mutex<()>>,
+    /// The webhooks it calls (none by default).
+    pub(crate) webhooks: Arc<LogicWebhooks>,
 }
 
 impl LogicServer {
-    pub fn new(config: LogicConfig, backends: Backends) -> Self {
-        LogicServer {
+    /// Must be called inside a tokio runtime when `webhooks` has
+    /// offline_push: its task starts here.
+    pub fn new(config: LogicConfig, backends: Backends, webhooks: LogicWebhooks) -> Self {
+        let server = LogicServer {
             config,
             backends,
             in_flight: Arc::default(),
             allocation: Arc::default(),
-        }
+            webhooks: Arc::new(webhooks),
+        };
+        server.start_offline_push();
+        server
     }
 
     pub fn into_service(self) -> LogicServiceServer<Self> {
@@ -220,6 +230,15 @@ impl LogicService for LogicServer {
     ) -> Result<Response<pb::RoomSendResponse>, Status> {
         Ok(Response::new(
             self.handle_room_send(request.into_inner()).await?,
+        ))
+    }
+
+    async fn set_push_token(
+        &self,
+        request: Request<pb::SetPushTokenRequest>,
+    ) -> Result<Response<pb::SetPushTokenResponse>, Status> {
+        Ok(Response::new(
+            self.handle_set_push_token(request.into_inner()).await?,
         ))
     }
 

@@ -112,6 +112,7 @@ mod logic {
         room_send(RoomSendRequest -> RoomSendResponse) = "RoomSend";
         typing(TypingRequest -> TypingResponse) = "Typing";
         large_groups(LargeGroupsRequest -> LargeGroupsResponse) = "LargeGroups";
+        set_push_token(SetPushTokenRequest -> SetPushTokenResponse) = "SetPushToken";
     }
 }
 

@@ -27,6 +27,7 @@ mod inbox;
 mod lwt;
 mod message_events;
 mod messages;
+mod push_tokens;
 mod schema;
 mod sections;
 mod session;

@@ -63,6 +63,12 @@ pub const MIGRATIONS: &[Migration] = &[
         portable: include_str!("../schema/004_message_events.cql"),
         scylla_only: include_str!("../schema/004_message_events.scylla.cql"),
     },
+    Migration {
+        version: 5,
+        description: "push_tokens: devices' push tokens for offline push",
+        portable: include_str!("../schema/005_push_tokens.cql"),
+        scylla_only: include_str!("../schema/005_push_tokens.scylla.cql"),
+    },
 ];
 
 /// The version this build reads and writes.

@@ -12,12 +12,14 @@ pub mod embedded;
 mod groups_traits;
 pub mod instrumented;
 mod page;
+mod push_tokens_traits;
 mod traits;
 
 use std::sync::Arc;
 
 pub use groups_traits::*;
 pub use page::{PageBuilder, PageItem, PageLimit};
+pub use push_tokens_traits::*;
 pub use traits::*;
 
 /// Errors of a storage backend.
@@ -77,6 +79,7 @@ pub struct Tables {
     pub checkpoints: Arc<dyn CheckpointStore>,
     pub groups: Arc<dyn GroupStore>,
     pub conversations: Arc<dyn ConversationStore>,
+    pub push_tokens: Arc<dyn PushTokenStore>,
 }
 
 impl Tables {
@@ -90,6 +93,7 @@ impl Tables {
             + CheckpointStore
             + GroupStore
             + ConversationStore
+            + PushTokenStore
             + 'static,
     {
         Tables {
@@ -99,7 +103,8 @@ impl Tables {
             dedupe: backend.clone(),
             checkpoints: backend.clone(),
             groups: backend.clone(),
-            conversations: backend,
+            conversations: backend.clone(),
+            push_tokens: backend,
         }
     }
 

@@ -18,6 +18,7 @@
 //! ```
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use http::Uri;
@@ -34,7 +35,7 @@ pub const MAX_BEFORE_SEND_TIMEOUT_MS: u64 = 10_000;
 pub const MAX_DELIVERY_TIMEOUT_MS: u64 = 60_000;
 
 /// All webhook settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Called synchronously before a send is reserved; may veto or rewrite.
@@ -47,6 +48,14 @@ pub struct WebhooksConfig {
     pub membership_changed: Option<DeliveryConfig>,
     /// How the outbox is drained.
     pub dispatcher: DispatcherConfig,
+    /// Directory of the durable outbox, kept by the process that runs logic.
+    /// Only opened when an asynchronous event is configured; in Kubernetes
+    /// it belongs on a persistent volume, or a restarted pod starts with an
+    /// empty outbox.
+    pub outbox_dir: PathBuf,
+    /// Most recipients in one offline_push request: a message to a large
+    /// group is sent as several requests of at most this many.
+    pub offline_push_max_recipients: usize,
 }
 
 /// The synchronous `before_send` hook.
@@ -146,6 +155,20 @@ fn default_delivery_timeout_ms() -> u64 {
     5_000
 }
 
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            before_send: None,
+            offline_push: None,
+            message_committed: None,
+            membership_changed: None,
+            dispatcher: DispatcherConfig::default(),
+            outbox_dir: PathBuf::from("./webhooks"),
+            offline_push_max_recipients: 500,
+        }
+    }
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
@@ -222,8 +245,24 @@ impl WebhooksConfig {
         }
     }
 
+    /// Whether any asynchronous event is configured (and so the outbox and
+    /// the dispatcher are needed).
+    pub fn has_async_events(&self) -> bool {
+        EventKind::ALL
+            .iter()
+            .any(|kind| self.delivery(*kind).is_some())
+    }
+
     /// Checks the values, naming the offending key.
     pub fn validate(&self) -> Result<(), String> {
+        if self.has_async_events() && self.outbox_dir.as_os_str().is_empty() {
+            return Err(
+                "webhooks.outbox_dir must be set when an asynchronous event is configured".into(),
+            );
+        }
+        if self.offline_push_max_recipients == 0 || self.offline_push_max_recipients > 10_000 {
+            return Err("webhooks.offline_push_max_recipients must be between 1 and 10000".into());
+        }
         if let Some(hook) = &self.before_send {
             hook.validate()?;
         }

@@ -172,14 +172,15 @@ impl AllInOne {
             LogicApi::grpc(lazy_channel(&logic_addr, calls.deadline, dialer)?),
         );
         let push = services::push_router(&config, registry.clone(), dialer);
-        let logic = services::logic(
+        let (logic, dispatcher) = services::logic(
             &config,
             &tables,
             router,
             handle!(calls, StoreApi, &store, &store_addr),
             handle!(calls, SyncApi, &sync, &sync_addr),
             push.clone(),
-        );
+        )?;
+        servers.stop_on_shutdown(dispatcher);
         let server_api = crate::server_api::router(
             &config,
             handle!(calls, LogicApi, &logic, &logic_addr),

@@ -15,6 +15,7 @@ use tidings_server_api::ServerApiConfig;
 use tidings_storage_scylla::ScyllaConfig;
 use tidings_sync::SyncConfig;
 use tidings_telemetry::{LogConfig, ServiceToken, TelemetryConfig};
+use tidings_webhooks::WebhooksConfig;
 
 pub use crate::grpc_tls::{ClientAuth, GrpcTlsConfig};
 
@@ -272,6 +273,8 @@ pub struct TidingsConfig {
     pub store: StoreConfig,
     pub sync: SyncConfig,
     pub logic: LogicConfig,
+    /// Webhooks logic calls (`[webhooks.*]`); none by default.
+    pub webhooks: WebhooksConfig,
     pub gateway: GatewayConfig,
     pub server_api: ServerApiConfig,
     pub all_in_one: AllInOneConfig,
@@ -318,6 +321,7 @@ impl Default for TidingsConfig {
             store: StoreConfig::default(),
             sync: SyncConfig::default(),
             logic: LogicConfig::default(),
+            webhooks: WebhooksConfig::default(),
             gateway: GatewayConfig::default(),
             server_api: ServerApiConfig::default(),
             all_in_one: AllInOneConfig::default(),
@@ -365,6 +369,7 @@ impl TidingsConfig {
         }
         self.log.validate()?;
         self.telemetry.validate()?;
+        self.webhooks.validate()?;
         if !matches!(self.storage.backend.as_str(), "embedded" | "scylla") {
             return Err(format!(
                 "storage.backend must be \"embedded\" or \"scylla\", got {:?}",

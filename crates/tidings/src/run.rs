@@ -127,14 +127,15 @@ pub async fn start(kind: ServiceKind, config: &TidingsConfig) -> anyhow::Result<
             let router = services::sequence_router(config, peers.sequence.clone(), dialer)?;
             let push = services::push_router(config, registry.clone(), dialer);
             let store = StoreApi::grpc(lazy_channel(&peers.store, call_timeout, dialer)?);
-            let logic = services::logic(
+            let (logic, dispatcher) = services::logic(
                 config,
                 &tables,
                 router,
                 store.clone(),
                 SyncApi::grpc(lazy_channel(&peers.sync, call_timeout, dialer)?),
                 push.clone(),
-            );
+            )?;
+            servers.stop_on_shutdown(dispatcher);
             // The logic binary also serves the public server API: it holds
             // logic itself (called directly), the registry and the push
             // router's gateway pool, all of which the API needs.

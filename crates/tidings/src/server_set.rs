@@ -36,6 +36,8 @@ pub struct ServerSet {
     /// Sequence allocators whose sections are released once nothing is
     /// served any more, so another instance takes them over at once.
     allocators: Vec<Arc<tidings_sequence::Allocator>>,
+    /// Webhook dispatchers, stopped once nothing is served any more.
+    dispatchers: Vec<tidings_webhooks::DispatcherHandle>,
 }
 
 impl ServerSet {
@@ -50,6 +52,7 @@ impl ServerSet {
             gateways: Vec::new(),
             gateway_upkeep: Vec::new(),
             allocators: Vec::new(),
+            dispatchers: Vec::new(),
         }
     }
 
@@ -180,6 +183,13 @@ impl ServerSet {
         self.allocators.push(allocator);
     }
 
+    /// Stops `dispatcher` (with a short grace for deliveries in flight)
+    /// once the servers have stopped, so events of the last requests are
+    /// enqueued before it lets go of the outbox.
+    pub fn stop_on_shutdown(&mut self, dispatcher: Option<tidings_webhooks::DispatcherHandle>) {
+        self.dispatchers.extend(dispatcher);
+    }
+
     pub fn background(&mut self, tasks: impl IntoIterator<Item = JoinHandle<()>>) {
         self.background.extend(tasks);
     }
@@ -222,6 +232,9 @@ impl ServerSet {
         for allocator in self.allocators {
             let released = allocator.release_all().await;
             tracing::info!(sections = released, "released sequence sections");
+        }
+        for dispatcher in self.dispatchers {
+            dispatcher.shutdown(DRAIN_DEADLINE).await;
         }
     }
 }

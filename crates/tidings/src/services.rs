@@ -7,8 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tidings_gateway::{AuthScheme, Gateway, GatewayBackends};
-use tidings_logic::{Backends, LogicServer, PushRouter};
+use tidings_logic::{Backends, LogicServer, LogicWebhooks, PushRouter};
 use tidings_registry::Registry;
 use tidings_rpc::{LogicApi, StoreApi, SyncApi};
 use tidings_sequence::{Allocator, SequenceServer};
@@ -17,6 +18,7 @@ use tidings_storage::Tables;
 use tidings_store::StoreServer;
 use tidings_sync::{SyncServer, SyncTables};
 use tidings_telemetry::ServiceDialer;
+use tidings_webhooks::{Dispatcher, DispatcherHandle, FjallOutbox, Outbox, WebhookClient};
 use tokio::task::JoinHandle;
 
 use crate::config::TidingsConfig;
@@ -98,7 +100,10 @@ pub fn push_router(
     )
 }
 
-/// The logic service, calling `store` and `sync` and pushing through `push`.
+/// The logic service, calling `store` and `sync` and pushing through `push`,
+/// with the webhooks `[webhooks]` configures and the dispatcher draining
+/// their outbox (when an asynchronous event is configured; stop it at
+/// shutdown). Must be called inside a tokio runtime.
 pub fn logic(
     config: &TidingsConfig,
     tables: &Tables,
@@ -106,8 +111,9 @@ pub fn logic(
     store: StoreApi,
     sync: SyncApi,
     push: PushRouter,
-) -> Arc<LogicServer> {
-    Arc::new(LogicServer::new(
+) -> anyhow::Result<(Arc<LogicServer>, Option<DispatcherHandle>)> {
+    let (webhooks, dispatcher) = webhooks(config)?;
+    let logic = Arc::new(LogicServer::new(
         config.logic.clone(),
         Backends {
             sequence: router,
@@ -115,9 +121,38 @@ pub fn logic(
             sync,
             dedupe: tables.dedupe.clone(),
             groups: tables.groups.clone(),
+            push_tokens: tables.push_tokens.clone(),
             push,
         },
-    ))
+        webhooks,
+    ));
+    Ok((logic, dispatcher))
+}
+
+/// The webhooks logic calls, and the running dispatcher of their outbox.
+fn webhooks(config: &TidingsConfig) -> anyhow::Result<(LogicWebhooks, Option<DispatcherHandle>)> {
+    let settings = &config.webhooks;
+    let client = WebhookClient::default();
+    let invalid = |e: String| anyhow::anyhow!("invalid configuration: {e}");
+    if !settings.has_async_events() {
+        return Ok((
+            LogicWebhooks::new(settings, client, None).map_err(invalid)?,
+            None,
+        ));
+    }
+    let dir = &settings.outbox_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create webhooks.outbox_dir {}", dir.display()))?;
+    let outbox: Arc<dyn Outbox> = Arc::new(
+        FjallOutbox::open(dir)
+            .with_context(|| format!("cannot open the webhook outbox in {}", dir.display()))?,
+    );
+    let dispatcher = Dispatcher::new(outbox.clone(), settings, client.clone())
+        .map_err(invalid)?
+        .spawn();
+    let webhooks = LogicWebhooks::new(settings, client, Some((outbox, dispatcher.waker())))
+        .map_err(invalid)?;
+    Ok((webhooks, Some(dispatcher)))
 }
 
 /// A gateway calling `logic` and `sync`, known to others (in the registry)

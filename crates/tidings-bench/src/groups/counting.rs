@@ -88,6 +88,7 @@ impl CountingStore {
             dedupe: self.store.clone(),
             checkpoints: self.store.clone(),
             groups: self.store.clone(),
+            push_tokens: self.store.clone(),
         }
     }
 

@@ -18,6 +18,7 @@ mod message_counts;
 mod message_events;
 mod messages;
 mod page_bytes;
+mod push_tokens;
 mod sections;
 
 use std::sync::OnceLock;
@@ -35,6 +36,7 @@ pub use message_counts::*;
 pub use message_events::*;
 pub use messages::*;
 pub use page_bytes::*;
+pub use push_tokens::*;
 pub use sections::*;
 
 /// Generates one `#[tokio::test]` per conformance test body.
@@ -114,6 +116,9 @@ macro_rules! storage_conformance_tests {
             conversations_set_read_forward_only_and_independent,
             conversations_listed_by_update_time,
             conversations_isolated_between_prefix_ids,
+            push_tokens_replace_per_device,
+            push_tokens_remove_reports_presence,
+            push_tokens_batched_in_user_order,
         );
     };
     (@each $factory:expr; $($test:ident),+ $(,)?) => {

@@ -18,6 +18,7 @@ mod groups;
 mod inbox;
 mod message_events;
 mod messages;
+mod push_tokens;
 mod sections;
 mod ttl;
 
@@ -45,6 +46,7 @@ mod keyspace {
     pub const GROUP_MEMBERS: &str = "group_members";
     pub const USER_GROUPS: &str = "user_groups";
     pub const CONVERSATIONS: &str = "conversations";
+    pub const PUSH_TOKENS: &str = "push_tokens";
     /// Keyspaces whose values start with an expiry header.
     pub const EXPIRING: &[&str] = &[INBOX, DEDUPE];
 }
@@ -77,6 +79,7 @@ struct FjallTables {
     group_members: Keyspace,
     user_groups: Keyspace,
     conversations: Keyspace,
+    push_tokens: Keyspace,
     inbox_locks: Vec<Mutex<()>>,
     conversation_locks: Vec<Mutex<()>>,
     section_lock: Mutex<()>,
@@ -115,6 +118,7 @@ impl EmbeddedStore {
             group_members: open(keyspace::GROUP_MEMBERS)?,
             user_groups: open(keyspace::USER_GROUPS)?,
             conversations: open(keyspace::CONVERSATIONS)?,
+            push_tokens: open(keyspace::PUSH_TOKENS)?,
             inbox_locks: lock_stripes(),
             conversation_locks: lock_stripes(),
             section_lock: Mutex::new(()),

@@ -81,6 +81,7 @@ pub(crate) fn instrument(tables: Tables, backend: &'static str) -> Tables {
         checkpoints: Instrumented::wrap(tables.checkpoints, backend, "checkpoints"),
         groups: Instrumented::wrap(tables.groups, backend, "groups"),
         conversations: Instrumented::wrap(tables.conversations, backend, "conversations"),
+        push_tokens: Instrumented::wrap(tables.push_tokens, backend, "push_tokens"),
     }
 }
 

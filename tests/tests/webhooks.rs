@@ -297,6 +297,23 @@ async fn offline_pushes_carry_tokens_and_the_conversation_list_badge() {
     assert!(preview.contains("from carol"));
 }
 
+/// Sends messages `numbers` from `alice` to bob and records the id of each
+/// one's message_committed event.
+async fn send_numbered(alice: &Device, numbers: std::ops::Range<u32>, ids: &mut BTreeSet<String>) {
+    for i in numbers {
+        let ack = alice
+            .send(
+                &dm("alice", "bob"),
+                &format!("m{i}"),
+                "text",
+                format!("message {i}"),
+            )
+            .await
+            .unwrap();
+        ids.insert(format!("message_committed.{}", ack.message_id));
+    }
+}
+
 #[tokio::test]
 async fn events_survive_an_endpoint_outage_and_kill_9() {
     // A port nobody listens on yet: the endpoint is down.
@@ -332,34 +349,12 @@ async fn events_survive_an_endpoint_outage_and_kill_9() {
     let server = ProcessServer::start(&data, &env).unwrap();
     let alice = tidings_testkit::synced_device(&server.ws_url, "alice", "phone").await;
     let mut ids = BTreeSet::new();
-    for i in 0..20 {
-        let ack = alice
-            .send(
-                &dm("alice", "bob"),
-                &format!("m{i}"),
-                "text",
-                format!("message {i}"),
-            )
-            .await
-            .unwrap();
-        ids.insert(format!("message_committed.{}", ack.message_id));
-    }
+    send_numbered(&alice, 0..20, &mut ids).await;
     drop(alice);
     server.kill();
     let server = ProcessServer::start(&data, &env).unwrap();
     let alice = tidings_testkit::synced_device(&server.ws_url, "alice", "phone").await;
-    for i in 20..25 {
-        let ack = alice
-            .send(
-                &dm("alice", "bob"),
-                &format!("m{i}"),
-                "text",
-                format!("message {i}"),
-            )
-            .await
-            .unwrap();
-        ids.insert(format!("message_committed.{}", ack.message_id));
-    }
+    send_numbered(&alice, 20..25, &mut ids).await;
     // The endpoint comes back after 30 s of outage.
     tokio::time::sleep_until(down_since + Duration::from_secs(30)).await;
     let endpoint = Endpoint::default();

@@ -28,7 +28,7 @@ pub(crate) fn http_status(code: ErrorCode) -> StatusCode {
         }
         ErrorCode::EditWindowPassed | ErrorCode::MessageRemoved => StatusCode::CONFLICT,
         ErrorCode::TooManyReactions => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::Rejected => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Rejected => StatusCode::FORBIDDEN,
         ErrorCode::FrameTooLarge | ErrorCode::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::NotMember | ErrorCode::Forbidden => StatusCode::FORBIDDEN,

@@ -153,11 +153,11 @@ statements! {
 
     // Push tokens.
     insert_push_token: Write = "INSERT INTO {ks}.push_tokens (user_id, device_id, platform, \
-        token, updated_at_ms) VALUES (?, ?, ?, ?, ?)";
+        push_token, updated_at_ms) VALUES (?, ?, ?, ?, ?)";
     select_push_token: Read = "SELECT device_id FROM {ks}.push_tokens \
         WHERE user_id = ? AND device_id = ?";
     delete_push_token: Write = "DELETE FROM {ks}.push_tokens WHERE user_id = ? AND device_id = ?";
-    list_push_tokens: Read = "SELECT device_id, platform, token, updated_at_ms \
+    list_push_tokens: Read = "SELECT device_id, platform, push_token, updated_at_ms \
         FROM {ks}.push_tokens WHERE user_id = ?";
 
     // Groups: written only by transactions, off the message path.

@@ -19,7 +19,6 @@
 //! within a process, and the wall clock across processes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,7 +27,7 @@ use tidings_core::Seq;
 use tidings_storage::{DedupeKey, DedupeRecord, DedupeState, DedupeStore, StorageError};
 
 use crate::codec::{seq_from_cql, seq_to_cql, ttl_seconds};
-use crate::store::ScyllaStore;
+use crate::store::{ScyllaStore, next_write_timestamp};
 
 const TABLE: &str = "dedupe";
 const RESERVED: &str = "reserved";
@@ -105,20 +104,6 @@ impl DedupeStore for ScyllaStore {
     }
 }
 
-/// The write timestamp (µs since the Unix epoch) of the next dedupe write:
-/// the wall clock, but always above the one before in this process, so that
-/// of two puts of one key the later one wins even within one microsecond.
-fn next_write_timestamp() -> i64 {
-    static LAST: AtomicI64 = AtomicI64::new(0);
-    let now = tidings_core::now_ms().saturating_mul(1000);
-    let previous = LAST
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
-            Some(now.max(last + 1))
-        })
-        .unwrap_or_else(|last| last);
-    now.max(previous + 1)
-}
-
 fn user_seqs_to_cql(seqs: &[(String, Seq)]) -> Vec<(&str, i64)> {
     seqs.iter()
         .map(|(user, seq)| (user.as_str(), seq_to_cql(*seq)))
@@ -183,14 +168,6 @@ fn record_from_row(row: DedupeRow) -> Result<DedupeRecord, StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_timestamps_strictly_increase() {
-        let stamps: Vec<i64> = (0..1000).map(|_| next_write_timestamp()).collect();
-        assert!(stamps.windows(2).all(|pair| pair[0] < pair[1]));
-        let now = tidings_core::now_ms() * 1000;
-        assert!(stamps[0] <= now + 1000 && stamps[0] > now - 60_000_000);
-    }
 
     #[test]
     fn rows_without_a_state_are_committed() {

@@ -151,12 +151,14 @@ statements! {
     list_checkpoints: Read = "SELECT device_id, checkpoint, updated_at \
         FROM {ks}.device_checkpoints WHERE user_id = ?";
 
-    // Push tokens.
+    // Push tokens: a put and a removal of one device replace each other by
+    // the store's write timestamps.
     insert_push_token: Write = "INSERT INTO {ks}.push_tokens (user_id, device_id, platform, \
-        push_token, updated_at_ms) VALUES (?, ?, ?, ?, ?)";
+        push_token, updated_at_ms) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?";
     select_push_token: Read = "SELECT device_id FROM {ks}.push_tokens \
         WHERE user_id = ? AND device_id = ?";
-    delete_push_token: Write = "DELETE FROM {ks}.push_tokens WHERE user_id = ? AND device_id = ?";
+    delete_push_token: Write = "DELETE FROM {ks}.push_tokens USING TIMESTAMP ? \
+        WHERE user_id = ? AND device_id = ?";
     list_push_tokens: Read = "SELECT device_id, platform, push_token, updated_at_ms \
         FROM {ks}.push_tokens WHERE user_id = ?";
 
@@ -294,9 +296,11 @@ mod tests {
     }
 
     /// Deletes remove one row of a timeline (abandoned seqs) or an expiry
-    /// window by its own timestamp, or a membership; never a row of
-    /// `conversations`, whose cells move forward by timestamp and which a
-    /// server-timestamped tombstone would hide from every later write.
+    /// window by its own timestamp, a membership, or a device's push token
+    /// by the store's write clock (so a token registered again after its
+    /// removal is not hidden by it); never a row of `conversations`, whose
+    /// cells move forward by timestamp and which a server-timestamped
+    /// tombstone would hide from every later write.
     #[test]
     fn deletes_remove_single_rows_of_known_tables() {
         let mut deletes = Vec::new();
@@ -306,7 +310,7 @@ mod tests {
                 continue;
             }
             assert!(!cql.contains("{ks}.conversations"), "{name}");
-            if cql.contains("{ks}.inbox_expiry") {
+            if cql.contains("{ks}.inbox_expiry") || cql.contains("{ks}.push_tokens") {
                 assert!(normalized.contains("USING TIMESTAMP ?"), "{name}");
             }
             deletes.push(*name);
@@ -317,6 +321,7 @@ mod tests {
                 "delete_message",
                 "delete_inbox_entry",
                 "delete_inbox_expiry",
+                "delete_push_token",
                 "delete_group_member",
                 "delete_user_group"
             ]

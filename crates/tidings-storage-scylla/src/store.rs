@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -201,6 +202,22 @@ impl ScyllaStore {
     }
 }
 
+/// The write timestamp (µs since the Unix epoch) of the next write that must
+/// replace an earlier one of the same row whichever coordinator takes it (a
+/// dedupe reservation and its commit, a push token and its removal): the
+/// wall clock, but always above the one before in this process, so that of
+/// two writes the later one wins even within one microsecond.
+pub(crate) fn next_write_timestamp() -> i64 {
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = tidings_core::now_ms().saturating_mul(1000);
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or_else(|last| last);
+    now.max(previous + 1)
+}
+
 /// Refuses a keyspace that `migrate` has not brought to this build's schema,
 /// or that was laid out with other bucket widths.
 async fn check_schema(session: &Session, config: &ScyllaConfig) -> Result<(), StorageError> {
@@ -224,4 +241,17 @@ async fn check_schema(session: &Session, config: &ScyllaConfig) -> Result<(), St
     // Refuses recorded settings that differ; `migrate` records missing ones.
     unrecorded_settings(session, config).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn write_timestamps_strictly_increase() {
+        let stamps: Vec<i64> = (0..1000).map(|_| next_write_timestamp()).collect();
+        assert!(stamps.windows(2).all(|pair| pair[0] < pair[1]));
+        let now = tidings_core::now_ms() * 1000;
+        assert!(stamps[0] <= now + 1000 && stamps[0] > now - 60_000_000);
+    }
 }

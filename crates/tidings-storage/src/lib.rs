@@ -1,5 +1,6 @@
-//! Storage for Tidings: one trait per table of DESIGN §3 (`traits`, and
-//! `groups_traits` for groups and conversation lists), an embedded on-disk
+//! Storage for Tidings: one trait per table of DESIGN §3 (`traits`,
+//! `groups_traits` for groups and conversation lists, and
+//! `push_tokens_traits` for devices' push tokens), an embedded on-disk
 //! backend on fjall (`embedded`) for the all-in-one shape, and a conformance
 //! suite (`conformance`) that every backend runs unchanged. Any backend's
 //! tables can be wrapped to record metrics (`instrumented`).

@@ -11,7 +11,7 @@ use tidings_storage::conformance::{
 use tidings_storage::embedded::EmbeddedStore;
 use tidings_storage::{
     ConversationState, DedupeKey, DedupeRecord, DedupeState, DeviceCheckpoint, GroupInfo,
-    GroupMember, PageLimit, SectionState, Tables,
+    GroupMember, PageLimit, PushToken, SectionState, Tables,
 };
 
 async fn fresh_tables() -> (Tables, TempDir) {
@@ -59,6 +59,12 @@ async fn everything_survives_reopening_the_data_directory() {
         role: "owner".to_string(),
         joined_at_ms: 6,
     };
+    let push_token = PushToken {
+        device_id: "phone".to_string(),
+        platform: "apns".to_string(),
+        token: "phone-token".to_string(),
+        updated_at_ms: 7,
+    };
 
     {
         let tables = Tables::from_backend(EmbeddedStore::open(dir.path()).unwrap());
@@ -98,6 +104,11 @@ async fn everything_survives_reopening_the_data_directory() {
         tables
             .conversations
             .set_read(&user, &conv, 2)
+            .await
+            .unwrap();
+        tables
+            .push_tokens
+            .put_push_token(&user, &push_token)
             .await
             .unwrap();
     }
@@ -176,6 +187,12 @@ async fn everything_survives_reopening_the_data_directory() {
         updated_at_ms: messages[2].created_at_ms,
     };
     assert_eq!(listed, [expected]);
+    let tokens = tables
+        .push_tokens
+        .push_tokens(std::slice::from_ref(&user))
+        .await
+        .unwrap();
+    assert_eq!(tokens, [vec![push_token]]);
 }
 
 #[tokio::test]
@@ -228,10 +245,10 @@ async fn a_data_directory_has_one_owner() {
     assert!(EmbeddedStore::open(dir.path()).is_err());
 }
 
-/// A returned write (a delete and a dedupe batch too) is already in the
-/// files on disk, not in a process buffer: a copy of the directory taken
-/// while the store is still open (as a crash would leave it) holds it. The
-/// copy is opened as a second store.
+/// A returned write (a delete, a dedupe batch and a push token too) is
+/// already in the files on disk, not in a process buffer: a copy of the
+/// directory taken while the store is still open (as a crash would leave it)
+/// holds it. The copy is opened as a second store.
 #[tokio::test]
 async fn acknowledged_writes_are_in_the_files_before_close() {
     let dir = tempfile::tempdir().unwrap();
@@ -275,6 +292,17 @@ async fn acknowledged_writes_are_in_the_files_before_close() {
         )
         .await
         .unwrap();
+    let push_token = PushToken {
+        device_id: "phone".to_string(),
+        platform: "fcm".to_string(),
+        token: "phone-token".to_string(),
+        updated_at_ms: 1,
+    };
+    tables
+        .push_tokens
+        .put_push_token(&user, &push_token)
+        .await
+        .unwrap();
 
     let copy = tempfile::tempdir().unwrap();
     copy_dir(dir.path(), copy.path());
@@ -293,6 +321,12 @@ async fn acknowledged_writes_are_in_the_files_before_close() {
     assert_eq!(page.entries, [entries[0].1.clone()]);
     let found = crashed.dedupe.get_dedupe(&[key]).await.unwrap();
     assert_eq!(found, [Some(reserved)]);
+    let tokens = crashed
+        .push_tokens
+        .push_tokens(std::slice::from_ref(&user))
+        .await
+        .unwrap();
+    assert_eq!(tokens, [vec![push_token]]);
     drop(store);
 }
 

@@ -119,6 +119,7 @@ macro_rules! storage_conformance_tests {
             push_tokens_replace_per_device,
             push_tokens_remove_reports_presence,
             push_tokens_batched_in_user_order,
+            push_tokens_isolated_between_users,
         );
     };
     (@each $factory:expr; $($test:ident),+ $(,)?) => {

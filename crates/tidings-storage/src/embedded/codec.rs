@@ -184,6 +184,17 @@ pub(super) struct CheckpointRow {
     pub updated_at_ms: i64,
 }
 
+/// A device's push token (`push_tokens`); the device id is in the key.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(super) struct PushTokenRow {
+    #[prost(string, tag = "1")]
+    pub platform: String,
+    #[prost(string, tag = "2")]
+    pub token: String,
+    #[prost(int64, tag = "3")]
+    pub updated_at_ms: i64,
+}
+
 /// A group (`groups`).
 #[derive(Clone, PartialEq, prost::Message)]
 pub(super) struct GroupRow {

@@ -5,8 +5,7 @@ use tidings_core::{Message, Seq};
 
 use super::Instrumented;
 use crate::{
-    ConversationState, ConversationStore, GroupInfo, GroupMember, GroupStore, Page, PushToken,
-    PushTokenStore, StorageError,
+    ConversationState, ConversationStore, GroupInfo, GroupMember, GroupStore, Page, StorageError,
 };
 
 #[async_trait]
@@ -98,27 +97,6 @@ impl ConversationStore for Instrumented<dyn ConversationStore> {
 
     async fn list_conversations(&self, user: &str) -> Result<Vec<ConversationState>, StorageError> {
         self.timed("list_conversations", self.inner.list_conversations(user))
-            .await
-    }
-}
-
-#[async_trait]
-impl PushTokenStore for Instrumented<dyn PushTokenStore> {
-    async fn put_push_token(&self, user: &str, token: &PushToken) -> Result<(), StorageError> {
-        self.timed("put_push_token", self.inner.put_push_token(user, token))
-            .await
-    }
-
-    async fn remove_push_token(&self, user: &str, device: &str) -> Result<bool, StorageError> {
-        self.timed(
-            "remove_push_token",
-            self.inner.remove_push_token(user, device),
-        )
-        .await
-    }
-
-    async fn push_tokens(&self, users: &[String]) -> Result<Vec<Vec<PushToken>>, StorageError> {
-        self.timed("push_tokens", self.inner.push_tokens(users))
             .await
     }
 }

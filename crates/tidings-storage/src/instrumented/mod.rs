@@ -8,6 +8,7 @@
 //! arguments or results.
 
 mod groups;
+mod push_tokens;
 mod stores;
 
 use std::sync::Arc;

@@ -159,21 +159,31 @@ async fn history_bodies(device: &Device, conversation: &str) -> Vec<String> {
     bodies.into_iter().map(|(_, b)| b).collect()
 }
 
-#[tokio::test]
-async fn before_send_rejects_and_rewrites_with_signed_requests() {
+/// An endpoint serving on a fresh port, and an all-in-one whose webhooks
+/// `sections(port)` configures (the outbox in the server's temp directory).
+async fn with_webhooks(sections: impl FnOnce(u16) -> Value) -> (Endpoint, TestServer) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let endpoint = Endpoint::default();
-    let _serving = endpoint.serve(listener);
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = dir.path().join("outbox");
+    // The task ends with the test's runtime.
+    drop(endpoint.serve(listener));
     let server = TestServer::start_with(|config| {
-        config.webhooks = serde_json::from_value(serde_json::json!({
+        let mut webhooks = sections(port);
+        webhooks["outbox_dir"] =
+            Value::from(config.data_dir.join("webhooks").display().to_string());
+        config.webhooks = serde_json::from_value(webhooks).unwrap();
+    })
+    .await;
+    (endpoint, server)
+}
+
+#[tokio::test]
+async fn before_send_rejects_and_rewrites_with_signed_requests() {
+    let (endpoint, server) = with_webhooks(|port| {
+        serde_json::json!({
             "before_send": {"url": url(port, "before-send"), "secret": SECRET, "fail_open": false},
             "message_committed": {"url": url(port, "committed"), "secret": SECRET},
-            "outbox_dir": outbox,
-        }))
-        .unwrap();
+        })
     })
     .await;
     let alice = server.synced_device("alice", "phone").await;
@@ -226,19 +236,9 @@ async fn before_send_rejects_and_rewrites_with_signed_requests() {
 
 #[tokio::test]
 async fn offline_pushes_carry_tokens_and_the_conversation_list_badge() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let endpoint = Endpoint::default();
-    let _serving = endpoint.serve(listener);
-    let dir = tempfile::tempdir().unwrap();
-    let outbox = dir.path().join("outbox");
-    let server = TestServer::start_with(|config| {
-        config.webhooks = serde_json::from_value(serde_json::json!({
-            "offline_push": {"url": url(port, "push"), "secret": SECRET},
-            "outbox_dir": outbox,
-        }))
-        .unwrap();
-    })
+    let (endpoint, server) = with_webhooks(
+        |port| serde_json::json!({"offline_push": {"url": url(port, "push"), "secret": SECRET}}),
+    )
     .await;
     let bob = server.synced_device("bob", "phone").await;
     assert!(

@@ -254,15 +254,8 @@ impl Inner {
                     Err(_) => break,
                 }
             }
-            let deliveries: Vec<Delivery> = batch
-                .into_iter()
-                .map(|(user_id, entry)| Delivery {
-                    user_id,
-                    entry: Some(entry.into()),
-                })
-                .collect();
             let routed = self
-                .by_gateway(deliveries, |d| &d.user_id)
+                .by_gateway(batch, |(user, _)| user)
                 .instrument(span.clone())
                 .await;
             let Some((by_gateway, offline)) = routed else {
@@ -271,14 +264,18 @@ impl Inner {
             if self.offline.get().is_some() {
                 let offline = offline
                     .into_iter()
-                    .filter_map(|d| {
-                        let entry = InboxEntry::try_from(d.entry?).ok()?;
-                        Some((d.user_id, Arc::new(entry.message)))
-                    })
+                    .map(|(user, entry)| (user, Arc::new(entry.message)))
                     .collect();
                 self.offline(offline);
             }
-            for (gateway, deliveries) in by_gateway {
+            for (gateway, entries) in by_gateway {
+                let deliveries = entries
+                    .into_iter()
+                    .map(|(user_id, entry)| Delivery {
+                        user_id,
+                        entry: Some(entry.into()),
+                    })
+                    .collect();
                 self.enqueue(gateway, (span.clone(), deliveries));
             }
         }

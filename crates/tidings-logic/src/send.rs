@@ -239,8 +239,7 @@ impl LogicServer {
         // Screened after settling: a message found committed is answered as
         // it was, whatever the hook would say now. A resumed attempt is
         // screened again because its body comes from this retry.
-        let fresh = self.screen(fresh, false, answers).await;
-        let resumed = self.screen(resumed, true, answers).await;
+        let (fresh, resumed) = self.screen(fresh, resumed, answers).await;
         for (attempt, result) in self.deliver(fresh, resumed).await {
             let duplicate = false;
             answers[attempt.index] = Some(result.map(|()| attempt.ack(duplicate)));
@@ -320,26 +319,36 @@ impl LogicServer {
         resumed
     }
 
-    /// Runs before_send on every attempt at once and keeps those it lets
-    /// through (bodies maybe replaced); the others are answered with its
-    /// refusal, and what earlier tries of them left is removed.
+    /// Runs before_send on every attempt of the batch at once (one round
+    /// trip) and keeps those it lets through, bodies maybe replaced; the
+    /// others are answered with its refusal, and what earlier tries of them
+    /// left is removed.
     async fn screen(
         &self,
-        attempts: Vec<Attempt>,
-        resumed: bool,
+        fresh: Vec<Attempt>,
+        resumed: Vec<Attempt>,
         answers: &mut [Option<Answer>],
-    ) -> Vec<Attempt> {
-        if self.webhooks.before_send.is_none() || attempts.is_empty() {
-            return attempts;
+    ) -> (Vec<Attempt>, Vec<Attempt>) {
+        if self.webhooks.before_send.is_none() || (fresh.is_empty() && resumed.is_empty()) {
+            return (fresh, resumed);
         }
         let max_body = self.config.max_body_bytes;
-        let checks = attempts.into_iter().map(|mut attempt| async move {
+        let tagged = fresh
+            .into_iter()
+            .map(|a| (false, a))
+            .chain(resumed.into_iter().map(|a| (true, a)));
+        let checks = tagged.map(|(was_resumed, mut attempt)| async move {
             let verdict = self.webhooks.screen(&mut attempt.message, max_body).await;
-            (attempt, verdict)
+            (was_resumed, attempt, verdict)
         });
-        let mut passed = Vec::new();
-        let mut refused = Vec::new();
-        for (attempt, verdict) in futures_util::future::join_all(checks).await {
+        let (mut fresh, mut resumed) = (Vec::new(), Vec::new());
+        let (mut refused_fresh, mut refused_resumed) = (Vec::new(), Vec::new());
+        for (was_resumed, attempt, verdict) in futures_util::future::join_all(checks).await {
+            let (passed, refused) = if was_resumed {
+                (&mut resumed, &mut refused_resumed)
+            } else {
+                (&mut fresh, &mut refused_fresh)
+            };
             match verdict {
                 Ok(()) => passed.push(attempt),
                 Err(e) => {
@@ -348,15 +357,15 @@ impl LogicServer {
                 }
             }
         }
-        if resumed && !refused.is_empty() {
+        if !refused_resumed.is_empty() {
             // Reserved and maybe written, never committed: let heads pass.
-            self.undo(&refused).await;
-        } else if refused.iter().any(|a| !a.stale_conv_seqs.is_empty())
-            && let Err(e) = self.remove_stale(&refused).await
-        {
+            self.undo(&refused_resumed).await;
+        }
+        // Rows earlier tries left at abandoned seqs (none: no call).
+        if let Err(e) = self.remove_stale(&refused_fresh).await {
             tracing::warn!(error = %e, "cannot remove rows at abandoned seqs; a retry removes them");
         }
-        passed
+        (fresh, resumed)
     }
 
     /// Whether the store timeline and every inbox hold the attempt's message
